@@ -1,0 +1,18 @@
+"""faceverse_ros: real-time FaceVerse V4 face tracking for ROS 2.
+
+The core modules of this package import no ROS code; the ROS layer
+(``faceverse_ros.node`` and friends) imports rclpy only when it is used.
+
+The generated message modules (``faceverse_ros.msg``) are installed by the
+package's CMake build into a *different* directory than the source tree in
+development setups. ``extend_path`` makes every ``faceverse_ros`` directory on
+``sys.path`` part of this package, so ``faceverse_ros.msg`` resolves next to
+the source modules in a source checkout, an editable install and a colcon
+install alike. Keep this file free of imports: the colcon install may replace
+it with rosidl's empty ``__init__.py`` if the install order ever changes.
+"""
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)
+
+__version__ = "0.1.0"

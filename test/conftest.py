@@ -1,0 +1,29 @@
+"""Shared pytest setup.
+
+DDS discovery is pinned to loopback *before* anything can import rclpy: these
+machines must never multicast on the network.
+"""
+import os
+import sys
+from pathlib import Path
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_LOCALHOST_ONLY"] = "1"
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def shared_path(relative: str) -> Path:
+    """Path of a file in ../shared; skip without it, but fail under CI."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"../shared/{relative} is not present beside the project root"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " (CI must have it)")
+        pytest.skip(message)
+    return path
