@@ -27,3 +27,33 @@ def shared_path(relative: str) -> Path:
             pytest.fail(message + " (CI must have it)")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def rclpy_context():
+    """One rclpy context for the whole session (DDS pinned to loopback above)."""
+    import rclpy
+    from rclpy.context import Context
+
+    ctx = Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def spin_until(node, predicate, timeout_s, context):
+    """Spin `node` until predicate() is true or timeout_s passes; returns predicate()."""
+    import time
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
+    return predicate()

@@ -1,0 +1,144 @@
+"""The foundation: real messages over real DDS between two processes, TF, layering."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, spin_until
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import ros_peer  # noqa: E402
+
+rclpy = pytest.importorskip("rclpy", reason="the ROS layer needs rclpy (run ./scripts/setup.sh)")
+
+
+def _start_peer(mode):
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
+    return subprocess.Popen([sys.executable, str(HERE / "ros_peer.py"), mode, "30"], env=env)
+
+
+def test_params_array_crosses_processes_intact(rclpy_context):
+    from faceverse_ros.msg import FaceVerseParamsArray
+
+    node = rclpy.create_node("params_receiver", context=rclpy_context)
+    got = []
+    node.create_subscription(FaceVerseParamsArray, "faceverse/params", got.append, 10)
+    peer = _start_peer("params")
+    try:
+        assert spin_until(node, lambda: got, 30.0, rclpy_context), "no FaceVerseParamsArray arrived"
+    finally:
+        peer.kill()
+        peer.wait()
+        node.destroy_node()
+    msg = got[0]
+    assert msg.header.frame_id == "camera_color_optical_frame"
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1234, 567890)
+    assert len(msg.faces) == 2
+    sizes = dict(shape=156, expression=177, texture=251, lighting=27, rotation=3, translation=3, eyes=4)
+    for f, face in enumerate(msg.faces):
+        assert face.face_id == 7 + f
+        assert face.confidence == pytest.approx(0.5 + 0.25 * f)
+        assert (face.roi.x_offset, face.roi.y_offset, face.roi.width) == (10 + f, 20 + f, 100)
+        for b, name in enumerate(ros_peer.BLOCKS):
+            values = list(getattr(face, name))
+            assert len(values) == sizes[name], name
+            assert values == ros_peer.block_values(f, b, sizes[name]), name
+        assert face.head_pose.position.x == pytest.approx(0.1 * (f + 1))
+        assert face.gaze_direction.z == -1.0
+        assert list(face.landmarks) == [float(k) for k in range(956)]
+    assert sum(sizes.values()) == msg.faces[0].COEFFICIENT_COUNT == 621
+
+
+def test_tf_message_on_slash_tf_has_the_frames(rclpy_context):
+    from tf2_msgs.msg import TFMessage
+
+    from faceverse_ros.ros_tf import TF_QOS
+
+    node = rclpy.create_node("tf_receiver", context=rclpy_context)
+    got = []
+    node.create_subscription(TFMessage, "/tf", got.append, TF_QOS)
+    peer = _start_peer("tf")
+    try:
+        assert spin_until(node, lambda: got, 30.0, rclpy_context), "nothing arrived on /tf"
+    finally:
+        peer.kill()
+        peer.wait()
+        node.destroy_node()
+    transforms = {t.child_frame_id: t for t in got[0].transforms}
+    assert set(transforms) == {"face_3", "gaze_3"}
+    face = transforms["face_3"]
+    assert face.header.frame_id == "camera_optical"
+    assert (face.header.stamp.sec, face.header.stamp.nanosec) == (42, 5)
+    tr = face.transform.translation
+    assert (tr.x, tr.y, tr.z) == pytest.approx((0.1, -0.05, 0.9))
+    q = transforms["gaze_3"].transform.rotation
+    assert (q.x, q.y, q.z, q.w) == (0.5, 0.5, 0.5, 0.5)
+
+
+def test_generated_messages_import_next_to_the_source_package():
+    """faceverse_ros.msg (generated, installed) and the source modules in one package."""
+    import faceverse_ros
+    import faceverse_ros.boxes
+    from faceverse_ros.msg import FaceVerseParams
+
+    assert Path(faceverse_ros.boxes.__file__).resolve().parent == ROOT / "faceverse_ros"
+    assert FaceVerseParams.SHAPE_SIZE == 156
+
+
+def test_installed_copy_imports_messages_and_sources(tmp_path):
+    """The colcon-installed package alone (no source tree on sys.path) is complete."""
+    code = (
+        "import faceverse_ros, faceverse_ros.boxes, faceverse_ros.msg as m, sys;"
+        "print(faceverse_ros.__file__); print(m.FaceVerseParamsArray.__name__)"
+    )
+    env = dict(os.environ, FACEVERSE_ROS_INSTALLED="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.split()
+    assert "site-packages" in first and str(ROOT / "faceverse_ros") not in first
+    assert second == "FaceVerseParamsArray"
+
+
+CORE_IMPORT_CHECK = r"""
+import importlib, pkgutil, sys
+
+class _NoRos:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('rclpy', 'tf2_ros', 'tf2_msgs', 'sensor_msgs', 'geometry_msgs'):
+            raise ImportError('ROS is absent in this check: ' + name)
+        return None
+
+sys.meta_path.insert(0, _NoRos())
+import faceverse_ros
+core = []
+for info in pkgutil.iter_modules(faceverse_ros.__path__):
+    name = info.name
+    if name in ('msg',) or name.startswith(('ros_', 'node')) or name.startswith('_'):
+        continue
+    importlib.import_module('faceverse_ros.' + name)
+    core.append(name)
+assert 'rclpy' not in sys.modules
+print(' '.join(sorted(core)))
+"""
+
+
+def test_core_imports_without_ros():
+    """Every core module imports with ROS blocked, and pulls in no ROS-layer module."""
+    out = subprocess.run([sys.executable, "-c", CORE_IMPORT_CHECK], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    core = out.stdout.split()
+    assert "boxes" in core
+
+
+def test_ros_layer_needs_rclpy():
+    """The ROS layer modules do import rclpy (so the check above is meaningful)."""
+    code = "import sys, faceverse_ros.ros_tf; print('rclpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
