@@ -9,4 +9,4 @@ if [ ! -x "$FACEVERSE_VENV/bin/python" ]; then
   echo "[test] error: no environment at $FACEVERSE_VENV; run ./scripts/setup.sh first" >&2
   exit 1
 fi
-exec "$FACEVERSE_VENV/bin/python" -m pytest test/ "$@"
+exec "$FACEVERSE_VENV/bin/python" -m pytest "$@"  # pytest.ini: testpaths = test
