@@ -1,0 +1,208 @@
+# distutils: language = c++
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Sim3DR low-level binding (module ``faceverse_ros._sim3dr``).
+
+Thin typed-memoryview wrappers around the C++ kernels of Sim3DR/rasterize.cpp.
+Each function checks shapes and triangle indices (ValueError), then runs its
+kernel with the GIL released.  Arrays must already have the exact dtype and be
+C-contiguous: float32 for vertices, normals and colours, int32 for triangles,
+uint8 for the image, float32 for the depth buffer (``faceverse_ros.render``
+converts for you).  Frames: vertices are (x, y) image pixels with pixel
+centres on integers (x right, y down) and z depth, smaller = nearer.
+
+Functions:
+    vertex_normals(vertices, triangles, out=None) -> (N, 3) float32 unit normals
+    light(vertices, normals, colors, out=None, ambient=0.3, diffuse=0.8,
+          specular=0.1, shininess=5.0, light_pos=(0, 0, -5),
+          view_pos=(0, 0, -5)) -> (N, 3) float32 lit colours
+    rasterize(vertices, triangles, colors, image, depth, far=1e8) -> int
+        number of pixel writes; draws into image (H, W, 3) uint8 and depth
+        (H, W) float32 in place.
+"""
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+import numpy as np
+
+
+cdef extern from "rasterize.h" namespace "sim3dr" nogil:
+    cdef float kGuardBand
+    cdef int64_t kMaxImageSide
+
+    cdef cppclass LightParams:
+        float ambient
+        float diffuse
+        float specular
+        float shininess
+        float light_pos[3]
+        float view_pos[3]
+
+    int64_t find_bad_triangle(const int32_t* triangles, int64_t ntri, int64_t nver)
+    void c_vertex_normals "sim3dr::vertex_normals"(
+        const float* vertices, int64_t nver, const int32_t* triangles, int64_t ntri,
+        float* out)
+    void c_light_colors "sim3dr::light_colors"(
+        const float* vertices, const float* normals, const float* colors,
+        int64_t nver, const LightParams& params, float* out)
+    int64_t c_rasterize "sim3dr::rasterize"(
+        const float* vertices, int64_t nver, const int32_t* triangles, int64_t ntri,
+        const float* colors, uint8_t* image, float* depth, int64_t height,
+        int64_t width, float far)
+
+
+GUARD_BAND = float(kGuardBand)
+"""Triangles with a vertex whose |x| or |y| exceeds this many pixels are skipped."""
+MAX_IMAGE_SIDE = int(kMaxImageSide)
+
+
+cdef inline const float* _fptr(const float[:, ::1] a):
+    return &a[0, 0] if a.shape[0] > 0 else NULL
+
+
+cdef inline float* _wptr(float[:, ::1] a):
+    return &a[0, 0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const int32_t* _iptr(const int32_t[:, ::1] a):
+    return &a[0, 0] if a.shape[0] > 0 else NULL
+
+
+cdef _check_rows3(name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t expected_rows):
+    if cols != 3:
+        raise ValueError(f"{name} must have shape (N, 3), got (..., {cols})")
+    if expected_rows >= 0 and rows != expected_rows:
+        raise ValueError(
+            f"{name} has {rows} rows but the mesh has {expected_rows} vertices")
+
+
+cdef _check_triangles(const int32_t[:, ::1] triangles, Py_ssize_t nver):
+    if triangles.shape[1] != 3:
+        raise ValueError(
+            f"triangles must have shape (T, 3), got (..., {triangles.shape[1]})")
+    cdef int64_t bad
+    cdef const int32_t* tri = _iptr(triangles)
+    cdef int64_t ntri = triangles.shape[0]
+    with nogil:
+        bad = find_bad_triangle(tri, ntri, nver)
+    if bad >= 0:
+        raise ValueError(
+            f"triangle {bad} has vertex indices {list(triangles[bad])} outside "
+            f"[0, {nver}) (the mesh has {nver} vertices)")
+
+
+def vertex_normals(const float[:, ::1] vertices not None,
+                   const int32_t[:, ::1] triangles not None,
+                   float[:, ::1] out=None):
+    """Unit vertex normals of a triangle mesh, float32 (N, 3).
+
+    Each vertex gets the normalised sum of the area-weighted face normals
+    (b - a) x (c - a) of its triangles (a, b, c), in the frame and units of
+    ``vertices``; with y down and z away from the camera, triangles that look
+    counter-clockwise in the image get normals towards -z (the camera).
+    Faces with non-finite normals are left out; vertices with no usable face
+    get (0, 0, 0).  ``out``: optional preallocated float32 (N, 3) result.
+    """
+    cdef Py_ssize_t nver = vertices.shape[0]
+    _check_rows3("vertices", nver, vertices.shape[1], -1)
+    _check_triangles(triangles, nver)
+    if out is None:
+        out = np.empty((nver, 3), dtype=np.float32)
+    else:
+        _check_rows3("out", out.shape[0], out.shape[1], nver)
+    cdef const float* v = _fptr(vertices)
+    cdef const int32_t* tri = _iptr(triangles)
+    cdef float* o = _wptr(out)
+    cdef int64_t ntri = triangles.shape[0]
+    with nogil:
+        c_vertex_normals(v, nver, tri, ntri, o)
+    return out.base if out.base is not None else np.asarray(out)
+
+
+def light(const float[:, ::1] vertices not None,
+          const float[:, ::1] normals not None,
+          const float[:, ::1] colors not None,
+          float[:, ::1] out=None,
+          float ambient=0.3, float diffuse=0.8, float specular=0.1,
+          float shininess=5.0, light_pos=(0.0, 0.0, -5.0),
+          view_pos=(0.0, 0.0, -5.0)):
+    """Per-vertex Phong-style lighting of colours, float32 (N, 3).
+
+    Positions are rescaled to about [-1, 1] (centre of the finite vertices'
+    bounding box at 0, longest side spanning [-1, 1]); with l and e the unit
+    vectors from the rescaled vertex to ``light_pos`` and ``view_pos`` (in
+    that rescaled frame) and k = n.l:
+    f = clip(ambient + diffuse*clip(k, 0, 1)
+             + specular*clip(e.(2kn - l), 0, 1)**shininess [only if k > 0], 0, 1)
+    and the result is colors * f.  ``out`` may be ``colors`` itself.
+    """
+    cdef Py_ssize_t nver = vertices.shape[0]
+    _check_rows3("vertices", nver, vertices.shape[1], -1)
+    _check_rows3("normals", normals.shape[0], normals.shape[1], nver)
+    _check_rows3("colors", colors.shape[0], colors.shape[1], nver)
+    if out is None:
+        out = np.empty((nver, 3), dtype=np.float32)
+    else:
+        _check_rows3("out", out.shape[0], out.shape[1], nver)
+    cdef LightParams params
+    params.ambient = ambient
+    params.diffuse = diffuse
+    params.specular = specular
+    params.shininess = shininess
+    lp = [float(x) for x in light_pos]
+    vp = [float(x) for x in view_pos]
+    if len(lp) != 3 or len(vp) != 3:
+        raise ValueError("light_pos and view_pos must have 3 values each")
+    cdef int k
+    for k in range(3):
+        params.light_pos[k] = lp[k]
+        params.view_pos[k] = vp[k]
+    cdef const float* v = _fptr(vertices)
+    cdef const float* n = _fptr(normals)
+    cdef const float* c = _fptr(colors)
+    cdef float* o = _wptr(out)
+    with nogil:
+        c_light_colors(v, n, c, nver, params, o)
+    return out.base if out.base is not None else np.asarray(out)
+
+
+def rasterize(const float[:, ::1] vertices not None,
+              const int32_t[:, ::1] triangles not None,
+              const float[:, ::1] colors not None,
+              uint8_t[:, :, ::1] image not None,
+              float[:, ::1] depth not None,
+              float far=1e8):
+    """Z-buffer rasterise coloured triangles into ``image`` and ``depth`` in place.
+
+    image: (H, W, 3) uint8, depth: (H, W) float32, both C-contiguous and
+    initialised by the caller (depth to +inf or 1e8).  A pixel (row r, col c)
+    is drawn when its centre (x=c, y=r) is inside the triangle (x, y snapped
+    to 1/256 px, top-left fill rule on exact edges), the screen-space linear
+    depth z < depth[r, c] and z < ``far``; it then gets z and the
+    barycentric colour round(255*clip(c, 0, 1)).  Both windings are drawn;
+    zero-area triangles and triangles with a non-finite coordinate or |x| or
+    |y| > GUARD_BAND are skipped.  Returns the number of pixel writes.
+    """
+    cdef Py_ssize_t nver = vertices.shape[0]
+    _check_rows3("vertices", nver, vertices.shape[1], -1)
+    _check_rows3("colors", colors.shape[0], colors.shape[1], nver)
+    if image.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got ({image.shape[0]}, {image.shape[1]}, {image.shape[2]})")
+    cdef int64_t height = image.shape[0]
+    cdef int64_t width = image.shape[1]
+    if depth.shape[0] != height or depth.shape[1] != width:
+        raise ValueError(
+            f"depth has shape ({depth.shape[0]}, {depth.shape[1]}) but image is {height}x{width}")
+    if height > kMaxImageSide or width > kMaxImageSide:
+        raise ValueError(f"image sides must be at most {kMaxImageSide} pixels")
+    _check_triangles(triangles, nver)
+    if height == 0 or width == 0 or triangles.shape[0] == 0:
+        return 0
+    cdef const float* v = _fptr(vertices)
+    cdef const int32_t* tri = _iptr(triangles)
+    cdef const float* c = _fptr(colors)
+    cdef uint8_t* img = &image[0, 0, 0]
+    cdef float* z = &depth[0, 0]
+    cdef int64_t ntri = triangles.shape[0]
+    cdef int64_t writes
+    with nogil:
+        writes = c_rasterize(v, nver, tri, ntri, c, img, z, height, width, far)
+    return writes
