@@ -1,0 +1,448 @@
+"""Find, load and validate the two FaceVerse V4 research assets.
+
+* ``faceverse_v4_2.npy``: the morphable model, a pickled ``dict`` written with
+  ``np.save`` (spec ``faceverse_v4.md`` section 2).
+* ``faceverse_resnet50.pth``: the ReconNet regressor, a plain PyTorch
+  ``state_dict`` (spec section 4).
+
+Neither file ships with this package (see ``data/README.md``). Every problem
+with them (missing, truncated, corrupt, wrong type, wrong key, wrong shape,
+index out of range, a checkpoint of another network, heads that do not match
+the model) raises one :class:`AssetError` whose message names the file, says
+what is wrong and what was expected, and where to get the right file.
+
+Security: loading the ``.npy`` model runs Python's pickle
+(``np.load(..., allow_pickle=True)``), which can execute code. Load only a file
+downloaded from the official FaceVerse V4 link. The ``.pth`` checkpoint is
+loaded with ``torch.load(..., weights_only=True)``, which refuses arbitrary
+objects.
+
+This module imports no ROS code and imports torch only to read a checkpoint.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Project root (the folder holding ``data/``) of a source checkout.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+MODEL_FILENAME = "faceverse_v4_2.npy"
+CHECKPOINT_FILENAME = "faceverse_resnet50.pth"
+
+MODEL_URL = "https://1drv.ms/u/c/b8eab7b1820a6fa4/EWJOsgGxPMZDkl8xJ_QZB30BpcjNoMVGK9mnUPq5n9-lyw?e=4GvEs9"
+CHECKPOINT_URL = "https://1drv.ms/u/c/b8eab7b1820a6fa4/EcgUCYq20NhIqx-pGjnzDxkBfh9kMTtEn4G5UcOaHvwW4Q?e=eQnX64"
+FACEVERSE_REPO_URL = "https://github.com/LizhenWangT/FaceVerse"
+
+#: Environment variable naming a folder searched before ``data/``.
+DATA_ENV = "FACEVERSE_DATA"
+
+#: Vertex indices hard-wired in the original mouth-interior arithmetic (spec 3.4).
+MOUTH_VERTEX_JAW = 19496
+MOUTH_VERTEX_REF = 6550
+MIN_VERTICES = MOUTH_VERTEX_JAW + 1
+
+#: Number of MediaPipe face-mesh landmarks (468 mesh + 10 iris).
+N_MEDIAPIPE = 478
+
+#: Head names and output sizes of the ReconNet in the order of the 621 vector.
+HEAD_NAMES = ("id", "exp", "tex", "gamma", "angles", "txy", "tz", "eyes")
+V4_HEAD_SIZES = (156, 177, 251, 27, 3, 2, 1, 4)
+
+REQUIRED_MODEL_KEYS = (
+    "meanshape", "idBase", "exBase", "texBase", "meantex", "tri", "point_buf",
+    "ver_inds", "tri_inds", "keypoints_mediapipe", "keypoints", "keypoints_68",
+    "keypoints_name_list", "face_mask", "parsing",
+)
+
+
+class FaceVerseError(Exception):
+    """Base class of every error raised by faceverse_ros' core."""
+
+
+class AssetError(FaceVerseError):
+    """A FaceVerse asset file is missing or is not the expected file.
+
+    Attributes: ``path`` (the file), ``problem`` (what is wrong), ``hint``
+    (what was expected and where to get the right file).
+    """
+
+    def __init__(self, path, problem: str, hint: str = ""):
+        self.path = str(path) if path is not None else None
+        self.problem = problem
+        self.hint = hint
+        name = Path(self.path).name if self.path else "asset"
+        where = f" ({self.path})" if self.path else ""
+        text = f"{name}{where}: {problem}"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+def _model_hint() -> str:
+    return (f"Expected the FaceVerse V4 model '{MODEL_FILENAME}' (a pickled dict saved with np.save). "
+            f"Download it from the 'FaceVerse version 4 model' link ({MODEL_URL}) of the official "
+            f"FaceVerse V4 README ({FACEVERSE_REPO_URL}) into data/; see data/README.md")
+
+
+def _checkpoint_hint() -> str:
+    return (f"Expected the FaceVerse V4 regressor '{CHECKPOINT_FILENAME}' (a PyTorch state_dict of a "
+            f"ResNet-50 ReconNet with 8 heads). Download it from the 'FaceVerse version 4 network' link "
+            f"({CHECKPOINT_URL}) of the official FaceVerse V4 README ({FACEVERSE_REPO_URL}) into data/; "
+            f"see data/README.md")
+
+
+# --------------------------------------------------------------------------- finding files
+def _search_dirs() -> list:
+    dirs = []
+    env = os.environ.get(DATA_ENV)
+    if env:
+        dirs.append(Path(env))
+    dirs.append(PROJECT_ROOT / "data")
+    cwd_data = Path.cwd() / "data"
+    if cwd_data.resolve() != (PROJECT_ROOT / "data").resolve():
+        dirs.append(cwd_data)
+    return dirs
+
+
+def _find(path, filename: str, hint: str) -> Path:
+    if path is not None:
+        p = Path(path).expanduser()
+        if p.is_dir():
+            p = p / filename
+        if not p.is_file():
+            raise AssetError(p, "file not found", hint)
+        return p
+    tried = []
+    for d in _search_dirs():
+        p = d / filename
+        tried.append(str(p))
+        if p.is_file():
+            return p
+    raise AssetError(filename, "file not found (looked in: " + ", ".join(tried) + ")", hint)
+
+
+def find_model_file(path=None) -> Path:
+    """Path of ``faceverse_v4_2.npy``: ``path`` (a file or a folder) if given,
+    else ``$FACEVERSE_DATA``, the project's ``data/``, then ``./data``.
+    Raises :class:`AssetError` when it is not there."""
+    return _find(path, MODEL_FILENAME, _model_hint())
+
+
+def find_checkpoint_file(path=None) -> Path:
+    """Path of ``faceverse_resnet50.pth``, searched like :func:`find_model_file`."""
+    return _find(path, CHECKPOINT_FILENAME, _checkpoint_hint())
+
+
+# --------------------------------------------------------------------------- model file
+@dataclass(frozen=True)
+class ModelSizes:
+    """Sizes read from a model file: vertices, triangles and basis columns."""
+
+    n_vertices: int
+    n_triangles: int
+    n_id: int
+    n_exp: int
+    n_tex: int
+
+    @property
+    def head_sizes(self) -> Tuple[int, ...]:
+        """Output sizes the ReconNet heads must have for this model."""
+        return (self.n_id, self.n_exp, self.n_tex, 27, 3, 2, 1, 4)
+
+    @property
+    def n_coeffs(self) -> int:
+        return self.n_id + self.n_exp + self.n_tex + 27 + 3 + 3 + 4
+
+
+def load_model_dict(path=None, validate: bool = True) -> Tuple[dict, Path]:
+    """Load the FaceVerse model dict from ``path`` (see :func:`find_model_file`).
+
+    Warning: this unpickles the file (``np.load(..., allow_pickle=True)``),
+    which can run code; load only the official file.
+
+    Returns ``(model_dict, path)``; with ``validate`` the dict has passed
+    :func:`validate_model_dict`.
+    """
+    p = find_model_file(path)
+    hint = _model_hint()
+    if p.stat().st_size == 0:
+        raise AssetError(p, "the file is empty", hint)
+    try:
+        obj = np.load(p, allow_pickle=True)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
+        raise AssetError(p, f"cannot be read as a .npy file, it is truncated or corrupt "
+                            f"({type(exc).__name__}: {exc})", hint) from None
+    if isinstance(obj, np.lib.npyio.NpzFile):
+        obj.close()
+        raise AssetError(p, "is an .npz archive, not a pickled dict", hint)
+    if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
+        obj = obj.item()
+    if not isinstance(obj, dict):
+        what = f"array of shape {obj.shape} and dtype {obj.dtype}" if isinstance(obj, np.ndarray) \
+            else type(obj).__name__
+        raise AssetError(p, f"holds a {what}, not the pickled model dict", hint)
+    if validate:
+        validate_model_dict(obj, p)
+    return obj, p
+
+
+def _as_index_array(d, key, path, hint, ndim=None) -> np.ndarray:
+    try:
+        a = np.asarray(d[key])
+    except Exception as exc:  # noqa: BLE001
+        raise AssetError(path, f"key '{key}' cannot be read as an array ({exc})", hint) from None
+    if a.dtype.kind not in "iu":
+        if a.dtype.kind == "f" and a.size and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
+            a = a.astype(np.int64)
+        else:
+            raise AssetError(path, f"key '{key}' must hold integer indices, found dtype {a.dtype}", hint)
+    if ndim is not None and a.ndim != ndim:
+        raise AssetError(path, f"key '{key}' must be {ndim}-D, found shape {a.shape}", hint)
+    return a
+
+
+def _as_float_array(d, key, path, hint, shape) -> np.ndarray:
+    try:
+        a = np.asarray(d[key])
+    except Exception as exc:  # noqa: BLE001
+        raise AssetError(path, f"key '{key}' cannot be read as an array ({exc})", hint) from None
+    if a.dtype.kind not in "fiu":
+        raise AssetError(path, f"key '{key}' must be numeric, found dtype {a.dtype}", hint)
+    if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
+        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        raise AssetError(path, f"key '{key}' has shape {a.shape}, expected {want}", hint)
+    return a
+
+
+def _check_range(a, key, upper, path, hint, what):
+    if a.size and (a.min() < 0 or a.max() >= upper):
+        raise AssetError(path, f"key '{key}' holds indices from {a.min()} to {a.max()}, outside "
+                               f"[0, {upper}) ({what})", hint)
+
+
+def _check_boundaries(a, key, last, path, hint, what, minimum=6):
+    if a.size < minimum:
+        raise AssetError(path, f"key '{key}' has {a.size} part boundaries, expected at least {minimum} "
+                               "(head, left eye, right eye, lower teeth, tongue, upper teeth)", hint)
+    if a[0] <= 0 or np.any(np.diff(a) <= 0):
+        raise AssetError(path, f"key '{key}' = {a.tolist()} must be positive and strictly increasing", hint)
+    if a[-1] != last:
+        raise AssetError(path, f"key '{key}' ends at {a[-1]}, expected the number of {what} ({last})", hint)
+
+
+def validate_model_dict(d: Mapping, path=MODEL_FILENAME) -> ModelSizes:
+    """Check every key of spec section 2: presence, shape, dtype, index ranges.
+
+    Returns the :class:`ModelSizes` read from the file; raises
+    :class:`AssetError` naming ``path`` on the first problem found.
+    """
+    hint = _model_hint()
+    if not isinstance(d, Mapping):
+        raise AssetError(path, f"holds a {type(d).__name__}, not the pickled model dict", hint)
+    missing = [k for k in REQUIRED_MODEL_KEYS if k not in d]
+    if missing:
+        raise AssetError(path, f"missing key(s) {missing}; found keys {sorted(map(str, d.keys()))[:20]}",
+                         hint)
+
+    mean = _as_float_array(d, "meanshape", path, hint, (None, 3))
+    n = int(mean.shape[0])
+    if n < MIN_VERTICES:
+        raise AssetError(path, f"has {n} vertices, a FaceVerse V4 model has at least {MIN_VERTICES} "
+                               f"(vertex {MOUTH_VERTEX_JAW} is used by the mouth arithmetic)", hint)
+    id_b = _as_float_array(d, "idBase", path, hint, (3 * n, None))
+    ex_b = _as_float_array(d, "exBase", path, hint, (3 * n, None))
+    tex_b = _as_float_array(d, "texBase", path, hint, (3 * n, None))
+    _as_float_array(d, "meantex", path, hint, (n, 3))
+    for key, b in (("idBase", id_b), ("exBase", ex_b), ("texBase", tex_b)):
+        if b.shape[1] == 0:
+            raise AssetError(path, f"key '{key}' has no basis columns", hint)
+    for key in ("meanshape", "meantex"):
+        if not np.all(np.isfinite(np.asarray(d[key]))):
+            raise AssetError(path, f"key '{key}' holds NaN or infinite values", hint)
+
+    tri = _as_index_array(d, "tri", path, hint, ndim=2)
+    if tri.shape[1] != 3 or tri.shape[0] == 0:
+        raise AssetError(path, f"key 'tri' has shape {tri.shape}, expected (T, 3)", hint)
+    _check_range(tri, "tri", n, path, hint, f"{n} vertices")
+    t = int(tri.shape[0])
+
+    pb = _as_index_array(d, "point_buf", path, hint, ndim=2)
+    if pb.shape[0] != n or pb.shape[1] == 0:
+        raise AssetError(path, f"key 'point_buf' has shape {pb.shape}, expected ({n}, K)", hint)
+    _check_range(pb, "point_buf", t, path, hint, f"{t} triangles")
+
+    vi = _as_index_array(d, "ver_inds", path, hint, ndim=1)
+    _check_boundaries(vi, "ver_inds", n, path, hint, "vertices")
+    ti = _as_index_array(d, "tri_inds", path, hint, ndim=1)
+    _check_boundaries(ti, "tri_inds", t, path, hint, "triangles")
+
+    kmp = _as_index_array(d, "keypoints_mediapipe", path, hint)
+    if kmp.shape != (N_MEDIAPIPE,):
+        raise AssetError(path, f"key 'keypoints_mediapipe' has shape {kmp.shape}, expected "
+                               f"({N_MEDIAPIPE},) (468 mesh + 10 iris landmarks)", hint)
+    _check_range(kmp, "keypoints_mediapipe", n, path, hint, f"{n} vertices")
+    for key in ("keypoints", "keypoints_68"):
+        k = _as_index_array(d, key, path, hint)
+        if k.ndim != 1 or k.size == 0:
+            raise AssetError(path, f"key '{key}' has shape {k.shape}, expected a 1-D index list", hint)
+        _check_range(k, key, n, path, hint, f"{n} vertices")
+
+    names = d["keypoints_name_list"]
+    if not isinstance(names, Mapping):
+        raise AssetError(path, f"key 'keypoints_name_list' is a {type(names).__name__}, expected a dict "
+                               "of index lists", hint)
+    n_kp = int(np.asarray(d["keypoints"]).shape[0])
+    for name, idx in names.items():
+        a = np.asarray(idx)
+        if a.dtype.kind not in "iu" or a.ndim != 1:
+            raise AssetError(path, f"keypoints_name_list['{name}'] must be a list of ints", hint)
+        _check_range(a, f"keypoints_name_list['{name}']", n_kp, path, hint, f"{n_kp} keypoints")
+
+    fm = np.asarray(d["face_mask"])
+    if fm.reshape(-1).shape != (n,):
+        raise AssetError(path, f"key 'face_mask' has shape {fm.shape}, expected ({n},)", hint)
+    parsing = d["parsing"]
+    if not isinstance(parsing, Mapping) or "skin" not in parsing:
+        raise AssetError(path, "key 'parsing' must be a dict with a 'skin' mask", hint)
+    if np.asarray(parsing["skin"]).reshape(-1).shape != (n,):
+        raise AssetError(path, f"parsing['skin'] has shape {np.asarray(parsing['skin']).shape}, "
+                               f"expected ({n},)", hint)
+    return ModelSizes(n_vertices=n, n_triangles=t, n_id=int(id_b.shape[1]),
+                      n_exp=int(ex_b.shape[1]), n_tex=int(tex_b.shape[1]))
+
+
+# --------------------------------------------------------------------------- checkpoint
+_BLOCKS = (("layer1", 3, 64), ("layer2", 4, 128), ("layer3", 6, 256), ("layer4", 3, 512))
+
+
+def reconnet_state_shapes(head_sizes: Sequence[int] = V4_HEAD_SIZES) -> Dict[str, Tuple[int, ...]]:
+    """Key -> tensor shape of the ReconNet ``state_dict`` (spec section 4).
+
+    ResNet-50 (Bottleneck [3, 4, 6, 3], torchvision parameter names, no fc)
+    under ``backbone.`` and eight 1x1 convolutions with bias under
+    ``final_layers.<i>.``. BatchNorm entries include ``num_batches_tracked``
+    (shape ``()``).
+    """
+    shapes: Dict[str, Tuple[int, ...]] = {}
+
+    def bn(prefix, c):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{name}"] = (c,)
+        shapes[f"{prefix}.num_batches_tracked"] = ()
+
+    shapes["backbone.conv1.weight"] = (64, 3, 7, 7)
+    bn("backbone.bn1", 64)
+    inplanes = 64
+    for layer, blocks, width in _BLOCKS:
+        for b in range(blocks):
+            p = f"backbone.{layer}.{b}"
+            shapes[f"{p}.conv1.weight"] = (width, inplanes, 1, 1)
+            bn(f"{p}.bn1", width)
+            shapes[f"{p}.conv2.weight"] = (width, width, 3, 3)
+            bn(f"{p}.bn2", width)
+            shapes[f"{p}.conv3.weight"] = (width * 4, width, 1, 1)
+            bn(f"{p}.bn3", width * 4)
+            if b == 0:
+                shapes[f"{p}.downsample.0.weight"] = (width * 4, inplanes, 1, 1)
+                bn(f"{p}.downsample.1", width * 4)
+            inplanes = width * 4
+    for i, size in enumerate(head_sizes):
+        shapes[f"final_layers.{i}.weight"] = (int(size), 2048, 1, 1)
+        shapes[f"final_layers.{i}.bias"] = (int(size),)
+    return shapes
+
+
+def _unwrap_state_dict(obj):
+    """Accept the plain state_dict, or one nested under a usual wrapper key,
+    and strip a DataParallel ``module.`` prefix."""
+    if isinstance(obj, Mapping) and obj and not any(hasattr(v, "shape") for v in obj.values()):
+        for key in ("net_recon", "state_dict", "model", "net"):
+            if isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+                break
+    if isinstance(obj, Mapping) and obj and all(str(k).startswith("module.") for k in obj):
+        obj = {str(k)[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def validate_state_dict(sd: Mapping, path=CHECKPOINT_FILENAME,
+                        head_sizes: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
+    """Check a ReconNet state_dict's keys and shapes.
+
+    ``head_sizes`` (from the model file) are the expected head output sizes;
+    without it the heads' sizes are read from the checkpoint, checked against
+    the fixed ones (gamma 27, angles 3, tx-ty 2, tz 1, eyes 4) and returned.
+    """
+    hint = _checkpoint_hint()
+    if not isinstance(sd, Mapping) or not sd:
+        raise AssetError(path, f"holds a {type(sd).__name__}, not a state_dict (a dict of tensors)", hint)
+    keys = set(map(str, sd.keys()))
+    if "backbone.conv1.weight" not in keys or "final_layers.0.weight" not in keys:
+        sample = sorted(keys)[:4]
+        raise AssetError(path, f"is not a FaceVerse ReconNet checkpoint: expected keys like "
+                               f"'backbone.conv1.weight' and 'final_layers.0.weight', found e.g. {sample}",
+                         hint)
+    found_heads = []
+    i = 0
+    while f"final_layers.{i}.weight" in keys:
+        found_heads.append(tuple(sd[f"final_layers.{i}.weight"].shape))
+        i += 1
+    if len(found_heads) != len(HEAD_NAMES):
+        raise AssetError(path, f"has {len(found_heads)} output heads, a FaceVerse V4 ReconNet has "
+                               f"{len(HEAD_NAMES)} ({', '.join(HEAD_NAMES)})", hint)
+    ckpt_sizes = tuple(int(s[0]) if len(s) else -1 for s in found_heads)
+    if head_sizes is None:
+        head_sizes = ckpt_sizes[:3] + V4_HEAD_SIZES[3:]
+    head_sizes = tuple(int(s) for s in head_sizes)
+    for name, got, want in zip(HEAD_NAMES, ckpt_sizes, head_sizes):
+        if got != want:
+            source = "the model file's basis" if name in ("id", "exp", "tex") else "the 621-vector layout"
+            raise AssetError(path, f"head '{name}' has {got} outputs, {source} needs {want} "
+                                   f"(checkpoint and model file do not belong together)", hint)
+    expected = reconnet_state_shapes(head_sizes)
+    missing = sorted(set(expected) - keys)
+    unexpected = sorted(keys - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s) e.g. {missing[:3]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s) e.g. {unexpected[:3]}")
+        raise AssetError(path, "does not match the ResNet-50 ReconNet layout: " + "; ".join(parts), hint)
+    for k, shape in expected.items():
+        got = tuple(sd[k].shape)
+        if got != shape:
+            raise AssetError(path, f"tensor '{k}' has shape {got}, expected {shape}", hint)
+    return head_sizes
+
+
+def load_checkpoint(path=None, head_sizes: Optional[Sequence[int]] = None):
+    """Load and validate the ReconNet ``state_dict`` (torch tensors on CPU).
+
+    Uses ``torch.load(map_location="cpu", weights_only=True)``. ``head_sizes``
+    from the model file (:attr:`ModelSizes.head_sizes`) makes a checkpoint
+    whose heads do not match the model an :class:`AssetError`.
+    Returns ``(state_dict, path)``.
+    """
+    p = find_checkpoint_file(path)
+    hint = _checkpoint_hint()
+    if p.stat().st_size == 0:
+        raise AssetError(p, "the file is empty", hint)
+    import torch  # local: the model arithmetic does not need torch
+
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, foreign object...
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise AssetError(p, f"cannot be loaded by torch.load, it is truncated, corrupt or not a "
+                            f"state_dict ({type(exc).__name__}: {msg[:200]})", hint) from None
+    sd = _unwrap_state_dict(obj)
+    if isinstance(sd, Mapping) and not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise AssetError(p, "is a dict but not of tensors, not a state_dict", hint)
+    validate_state_dict(sd, p, head_sizes)
+    return dict(sd), p

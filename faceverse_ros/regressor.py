@@ -1,0 +1,732 @@
+"""The FaceVerse V4 regressor: a ResNet-50 ReconNet, 256x256 RGB crop -> 621 values.
+
+Architecture (spec ``faceverse_v4.md`` section 4), written in plain torch
+(no torchvision) with torchvision's parameter names so the official
+``faceverse_resnet50.pth`` loads strictly:
+
+* ``backbone``: ResNet-50, Bottleneck blocks [3, 4, 6, 3], stride on the 3x3
+  convolution, BatchNorm (eps 1e-5), global average pooling, no fc;
+* ``final_layers``: eight 1x1 convolutions with bias, 2048 -> 156, 177, 251,
+  27, 3, 2, 1, 4 (id, exp, tex, gamma, angles, tx-ty, tz, eyes), concatenated
+  in that order into the 621-vector.
+
+Input: RGB crop scaled to [0, 1], no mean/std normalisation.
+
+Engines of :class:`Regressor`:
+
+* ``"torch"``: PyTorch eager on ``device`` ("cpu", "cuda", "cuda:1", ...),
+  BatchNorm folded into the convolutions for inference.
+* ``"onnx"``: ONNX Runtime. The ONNX graph is written directly from the
+  state_dict with ``onnx.helper`` (BatchNorm folded, opset 17), so it needs no
+  torch exporter; :func:`export_onnx` also makes int8 variants:
+  ``"static"`` (QDQ, per-channel int8 weights, uint8 activations calibrated
+  on real face crops: the variant that pays on x86 CPUs with VNNI) and
+  ``"dynamic"`` (kept because it was asked for; on a convolutional network it
+  is usually slower than fp32, see ``spec/performance_facts.md``).
+
+Thread counts are set deliberately: ``threads`` (default: the CPUs this
+process may use) becomes ``torch.set_num_threads`` (process-wide!) for the
+torch engine and ``intra_op_num_threads`` for ONNX Runtime.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError,
+                     load_checkpoint, load_model_dict, validate_state_dict)
+
+try:  # torch is optional when only the ONNX engine is used
+    import torch
+    from torch import nn
+except ImportError:  # pragma: no cover - exercised only without torch
+    torch = None
+    nn = None
+
+CROP_SIZE = 256
+BN_EPS = 1e-5
+ONNX_INPUT = "input"
+ONNX_OUTPUT = "coeffs"
+ONNX_OPSET = 17
+
+
+def default_threads() -> int:
+    """Number of CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cache_root() -> Path:
+    """Folder for generated files: ``<project>/.cache`` when writable, else
+    ``$XDG_CACHE_HOME/faceverse_ros`` (``~/.cache/faceverse_ros``)."""
+    env = os.environ.get("FACEVERSE_CACHE")
+    if env:
+        return Path(env)
+    local = PROJECT_ROOT / ".cache"
+    try:
+        local.mkdir(parents=True, exist_ok=True)
+        if os.access(local, os.W_OK):
+            return local
+    except OSError:
+        pass
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "faceverse_ros"
+
+
+def file_sha256(path, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+# =========================================================================== torch network
+if torch is not None:
+
+    class Bottleneck(nn.Module):
+        """torchvision-style ResNet bottleneck (stride on the 3x3 convolution)."""
+
+        def __init__(self, inplanes: int, width: int, stride: int = 1, downsample: bool = False):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width, eps=BN_EPS)
+            self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width, eps=BN_EPS)
+            self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(width * 4, eps=BN_EPS)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = None
+            if downsample:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, width * 4, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(width * 4, eps=BN_EPS))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return self.relu(out + identity)
+
+    class ResNet50Backbone(nn.Module):
+        """ResNet-50 feature extractor ending in global average pooling (B, 2048, 1, 1)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64, eps=BN_EPS)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            inplanes = 64
+            for i, (blocks, width, stride) in enumerate(((3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2))):
+                layers = []
+                for b in range(blocks):
+                    layers.append(Bottleneck(inplanes, width, stride if b == 0 else 1, downsample=(b == 0)))
+                    inplanes = width * 4
+                setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.avgpool(x)
+
+    class ReconNet(nn.Module):
+        """ResNet-50 + eight 1x1 heads; input (B, 3, 256, 256) in [0, 1], output (B, 621)."""
+
+        def __init__(self, head_sizes: Sequence[int] = V4_HEAD_SIZES):
+            super().__init__()
+            self.head_sizes = tuple(int(s) for s in head_sizes)
+            self.backbone = ResNet50Backbone()
+            self.final_layers = nn.ModuleList(nn.Conv2d(2048, s, 1, bias=True) for s in self.head_sizes)
+
+        def forward(self, x):
+            f = self.backbone(x)
+            return torch.cat([head(f) for head in self.final_layers], dim=1).flatten(1)
+
+    class _FoldedReconNet(nn.Module):
+        """Inference copy of a ReconNet with every BatchNorm folded into its convolution."""
+
+        def __init__(self, folded: Dict[str, tuple], head_sizes: Sequence[int]):
+            super().__init__()
+            self._plan = _conv_plan(head_sizes)
+            self.weights = nn.ParameterDict()
+            for name, (w, b) in folded.items():
+                key = name.replace(".", "_")
+                self.weights[key + "_w"] = nn.Parameter(torch.from_numpy(w), requires_grad=False)
+                self.weights[key + "_b"] = nn.Parameter(torch.from_numpy(b), requires_grad=False)
+
+        def _conv(self, x, name, stride=1, padding=0):
+            key = name.replace(".", "_")
+            return torch.nn.functional.conv2d(x, self.weights[key + "_w"], self.weights[key + "_b"],
+                                              stride=stride, padding=padding)
+
+        def forward(self, x):
+            relu = torch.relu_
+            x = relu(self._conv(x, "backbone.conv1", 2, 3))
+            x = torch.nn.functional.max_pool2d(x, 3, 2, 1)
+            for p, stride, has_ds in self._plan["blocks"]:
+                idt = self._conv(x, f"{p}.downsample", stride) if has_ds else x
+                out = relu(self._conv(x, f"{p}.conv1"))
+                out = relu(self._conv(out, f"{p}.conv2", stride, 1))
+                out = self._conv(out, f"{p}.conv3")
+                x = relu(out.add_(idt))
+            f = x.mean(dim=(2, 3), keepdim=True)
+            heads = [self._conv(f, f"final_layers.{i}") for i in range(self._plan["n_heads"])]
+            return torch.cat(heads, dim=1).flatten(1)
+
+
+def _conv_plan(head_sizes: Sequence[int]) -> dict:
+    blocks = []
+    for i, (n, stride) in enumerate(((3, 1), (4, 2), (6, 2), (3, 2))):
+        for b in range(n):
+            blocks.append((f"backbone.layer{i + 1}.{b}", stride if b == 0 else 1, b == 0))
+    return {"blocks": blocks, "n_heads": len(head_sizes)}
+
+
+def _to_numpy_sd(sd: Mapping) -> Dict[str, np.ndarray]:
+    out = {}
+    for k, v in sd.items():
+        if torch is not None and isinstance(v, torch.Tensor):
+            out[k] = v.detach().cpu().numpy()
+        else:
+            out[k] = np.asarray(v)
+    return out
+
+
+def fold_batchnorm(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SIZES) -> Dict[str, tuple]:
+    """Fold each BatchNorm into the convolution before it (inference only).
+
+    Returns ``{conv_name: (weight float32 (O, I, k, k), bias float32 (O,))}``
+    with ``w' = w * g / sqrt(var + eps)``, ``b' = beta - mean * g / sqrt(var + eps)``;
+    head convolutions keep their weight and bias. Names: ``backbone.conv1``,
+    ``backbone.layerX.Y.convZ``, ``backbone.layerX.Y.downsample``,
+    ``final_layers.i``.
+    """
+    sd = _to_numpy_sd(state_dict)
+
+    def fold(conv_w, bn):
+        g = sd[bn + ".weight"].astype(np.float64)
+        beta = sd[bn + ".bias"].astype(np.float64)
+        mean = sd[bn + ".running_mean"].astype(np.float64)
+        var = sd[bn + ".running_var"].astype(np.float64)
+        scale = g / np.sqrt(var + BN_EPS)
+        w = sd[conv_w].astype(np.float64) * scale[:, None, None, None]
+        return w.astype(np.float32), (beta - mean * scale).astype(np.float32)
+
+    out = {"backbone.conv1": fold("backbone.conv1.weight", "backbone.bn1")}
+    for p, _, has_ds in _conv_plan(head_sizes)["blocks"]:
+        for j in (1, 2, 3):
+            out[f"{p}.conv{j}"] = fold(f"{p}.conv{j}.weight", f"{p}.bn{j}")
+        if has_ds:
+            out[f"{p}.downsample"] = fold(f"{p}.downsample.0.weight", f"{p}.downsample.1")
+    for i in range(len(head_sizes)):
+        out[f"final_layers.{i}"] = (sd[f"final_layers.{i}.weight"].astype(np.float32),
+                                    sd[f"final_layers.{i}.bias"].astype(np.float32))
+    return out
+
+
+def build_reconnet(state_dict: Mapping, head_sizes: Optional[Sequence[int]] = None, path="state_dict"):
+    """A :class:`ReconNet` in eval mode with ``state_dict`` loaded strictly.
+
+    Raises :class:`AssetError` naming ``path`` on any key or shape mismatch.
+    """
+    if torch is None:  # pragma: no cover
+        raise FaceVerseError("the torch engine needs PyTorch (pip install torch)")
+    head_sizes = validate_state_dict(state_dict, path, head_sizes)
+    net = ReconNet(head_sizes)
+    try:
+        net.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:  # pragma: no cover - validate_state_dict catches these first
+        raise AssetError(path, f"strict load failed: {exc}") from None
+    return net.eval()
+
+
+# =========================================================================== ONNX graph
+def build_onnx_model(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SIZES,
+                     opset: int = ONNX_OPSET):
+    """ONNX ``ModelProto`` of the ReconNet, BatchNorm folded, written node by node.
+
+    Input ``input``: float32 (batch, 3, 256, 256) RGB in [0, 1]; output
+    ``coeffs``: float32 (batch, sum(head_sizes)). The batch axis is dynamic.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folded = fold_batchnorm(state_dict, head_sizes)
+    inits, nodes = [], []
+
+    def conv(x, name, stride=1, pad=0, relu=True):
+        w, b = folded[name]
+        inits.append(numpy_helper.from_array(w, name + ".weight"))
+        inits.append(numpy_helper.from_array(b, name + ".bias"))
+        k = int(w.shape[-1])
+        y = name + ".out"
+        nodes.append(helper.make_node("Conv", [x, name + ".weight", name + ".bias"], [y], name=name,
+                                      kernel_shape=[k, k], strides=[stride, stride],
+                                      pads=[pad, pad, pad, pad]))
+        if relu:
+            nodes.append(helper.make_node("Relu", [y], [name + ".relu"], name=name + ".relu"))
+            y = name + ".relu"
+        return y
+
+    x = conv(ONNX_INPUT, "backbone.conv1", 2, 3)
+    nodes.append(helper.make_node("MaxPool", [x], ["backbone.maxpool"], name="backbone.maxpool",
+                                  kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+    x = "backbone.maxpool"
+    for p, stride, has_ds in _conv_plan(head_sizes)["blocks"]:
+        idt = conv(x, f"{p}.downsample", stride, 0, relu=False) if has_ds else x
+        out = conv(x, f"{p}.conv1")
+        out = conv(out, f"{p}.conv2", stride, 1)
+        out = conv(out, f"{p}.conv3", relu=False)
+        nodes.append(helper.make_node("Add", [out, idt], [p + ".add"], name=p + ".add"))
+        nodes.append(helper.make_node("Relu", [p + ".add"], [p + ".out"], name=p + ".out"))
+        x = p + ".out"
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["backbone.avgpool"], name="backbone.avgpool"))
+    heads = [conv("backbone.avgpool", f"final_layers.{i}", relu=False) for i in range(len(head_sizes))]
+    nodes.append(helper.make_node("Concat", heads, ["heads"], name="concat", axis=1))
+    nodes.append(helper.make_node("Flatten", ["heads"], [ONNX_OUTPUT], name="flatten", axis=1))
+    total = int(sum(head_sizes))
+    graph = helper.make_graph(
+        nodes, "faceverse_reconnet",
+        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.FLOAT, ["batch", 3, CROP_SIZE, CROP_SIZE])],
+        [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.FLOAT, ["batch", total])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="faceverse_ros")
+    model.ir_version = min(model.ir_version, 9)
+    model.doc_string = ("FaceVerse V4 ReconNet (ResNet-50 + 8 heads, BatchNorm folded). Input RGB crop "
+                        "(batch, 3, 256, 256) in [0, 1], no normalisation; output the coefficient vector.")
+    onnx.checker.check_model(model)
+    return model
+
+
+def crops_to_input(crops) -> np.ndarray:
+    """uint8 RGB crops (B, 256, 256, 3) or (256, 256, 3) -> float32 (B, 3, 256, 256) in [0, 1]."""
+    c = _check_crops(crops)
+    x = np.empty((c.shape[0], 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    np.multiply(c.transpose(0, 3, 1, 2), np.float32(1.0 / 255.0), out=x, casting="unsafe")
+    return x
+
+
+def _check_crops(crops) -> np.ndarray:
+    c = np.asarray(crops)
+    if c.ndim == 3:
+        c = c[None]
+    if c.ndim != 4 or c.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or c.shape[0] == 0:
+        raise ValueError(f"crops must be uint8 RGB of shape (B, {CROP_SIZE}, {CROP_SIZE}, 3), got {c.shape}")
+    if c.dtype != np.uint8:
+        raise ValueError(f"crops must be uint8 RGB (0..255), got dtype {c.dtype}")
+    return c
+
+
+def _ort_session(path, threads: int, device: str = "cpu", spinning: bool = True):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise FaceVerseError(f"device '{device}' asked for, but this onnxruntime has no CUDA provider "
+                                 f"(available: {ort.get_available_providers()}); install onnxruntime-gpu "
+                                 "or use device='cpu'")
+        dev_id = int(device.split(":")[1]) if ":" in device else 0
+        providers = [("CUDAExecutionProvider", {"device_id": dev_id}), "CPUExecutionProvider"]
+    try:
+        return ort.InferenceSession(str(path), sess_options=so, providers=providers)
+    except Exception as exc:  # noqa: BLE001
+        raise AssetError(path, f"ONNX Runtime cannot load it ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200]})",
+                         "Make it with `faceverse-ros export-onnx` from faceverse_resnet50.pth") from None
+
+
+# =========================================================================== export
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and what the quantiser changed."""
+
+    path: Path
+    quantize: Optional[str]
+    n_bytes: int
+    n_conv: int
+    n_conv_quantized: int
+    op_counts: Dict[str, int] = field(default_factory=dict)
+    calibration_images: int = 0
+    max_abs_diff: Optional[float] = None
+    mean_abs_diff: Optional[float] = None
+
+    def summary(self) -> str:
+        kind = {None: "fp32", "dynamic": "int8 dynamic", "static": "int8 static (QDQ)"}[self.quantize]
+        text = (f"{self.path} [{kind}]: {self.n_bytes / 1e6:.1f} MB, {self.n_conv_quantized} of "
+                f"{self.n_conv} convolutions quantised")
+        interesting = {k: v for k, v in self.op_counts.items()
+                       if k in ("Conv", "ConvInteger", "QLinearConv", "QuantizeLinear", "DequantizeLinear",
+                                "DynamicQuantizeLinear", "MatMulInteger")}
+        text += f"; ops {interesting}"
+        if self.max_abs_diff is not None:
+            text += (f"; vs fp32 on {self.calibration_images} crops: max |diff| {self.max_abs_diff:.4g}, "
+                     f"mean |diff| {self.mean_abs_diff:.4g}")
+        return text
+
+
+def count_quantized_convs(model) -> tuple:
+    """(convolutions, quantised convolutions, op histogram) of an ONNX model.
+
+    A convolution counts as quantised when it is a ConvInteger/QLinearConv,
+    or a Conv whose weight comes from a DequantizeLinear (QDQ format).
+    """
+    nodes = model.graph.node
+    ops = Counter(n.op_type for n in nodes)
+    producer = {o: n for n in nodes for o in n.output}
+    n_conv = ops.get("Conv", 0) + ops.get("ConvInteger", 0) + ops.get("QLinearConv", 0)
+    n_q = ops.get("ConvInteger", 0) + ops.get("QLinearConv", 0)
+    for n in nodes:
+        if n.op_type == "Conv" and len(n.input) > 1:
+            src = producer.get(n.input[1])
+            if src is not None and src.op_type == "DequantizeLinear":
+                n_q += 1
+    return n_conv, n_q, dict(ops)
+
+
+class _CropReader:
+    """ONNX Runtime calibration reader over uint8 crops, one crop per batch."""
+
+    def __init__(self, crops):
+        self._x = crops_to_input(crops)
+        self._i = 0
+
+    def get_next(self):
+        if self._i >= len(self._x):
+            return None
+        x = self._x[self._i:self._i + 1]
+        self._i += 1
+        return {ONNX_INPUT: x}
+
+    def rewind(self):
+        self._i = 0
+
+
+def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibration_crops=None,
+                head_sizes: Optional[Sequence[int]] = None, per_channel: bool = True,
+                threads: Optional[int] = None) -> ExportReport:
+    """Write the ReconNet of ``checkpoint`` (.pth) as an ONNX file.
+
+    quantize:
+        ``None``: fp32 (BatchNorm folded). ``"static"``: QDQ int8, per-channel
+        int8 weights and uint8 activations whose ranges come from a MinMax
+        calibration pass over ``calibration_crops`` (uint8 (K, 256, 256, 3)
+        real face crops made like the tracker makes them; noise would give
+        wrong ranges). ``"dynamic"``: ONNX Runtime dynamic quantisation
+        (int8 weights, activations quantised at run time).
+    Returns an :class:`ExportReport` that counts the convolutions actually
+    quantised and, with calibration crops, the difference from fp32 on them.
+    """
+    import onnx
+
+    if quantize not in (None, "dynamic", "static"):
+        raise ValueError(f"quantize must be None, 'dynamic' or 'static', got {quantize!r}")
+    if quantize == "static" and calibration_crops is None:
+        raise ValueError("static quantisation needs calibration_crops: uint8 (K, 256, 256, 3) real face "
+                         "crops (K >= 8 recommended); random noise would calibrate the wrong ranges")
+    threads = threads or default_threads()
+    sd, ckpt_path = load_checkpoint(checkpoint, head_sizes)
+    head_sizes = validate_state_dict(sd, ckpt_path, head_sizes)
+    model = build_onnx_model(sd, head_sizes)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    crops = None if calibration_crops is None else _check_crops(calibration_crops)
+
+    with tempfile.TemporaryDirectory(prefix="faceverse_onnx_") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        onnx.save(model, str(fp32))
+        tmp_out = Path(tmp) / "out.onnx"
+        if quantize is None:
+            onnx.save(model, str(tmp_out))
+        elif quantize == "dynamic":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32), str(tmp_out), weight_type=QuantType.QInt8, per_channel=per_channel)
+        else:
+            from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                                  quant_pre_process, quantize_static)
+
+            prep = Path(tmp) / "prep.onnx"
+            try:
+                quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
+            except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+                prep = fp32
+            quantize_static(str(prep), str(tmp_out), _CropReader(crops), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        n_conv, n_q, ops = count_quantized_convs(onnx.load(str(tmp_out)))
+        report = ExportReport(path=out_path, quantize=quantize, n_bytes=tmp_out.stat().st_size,
+                              n_conv=n_conv, n_conv_quantized=n_q, op_counts=ops)
+        if crops is not None:
+            x = crops_to_input(crops)
+            ref = _ort_session(fp32, threads).run(None, {ONNX_INPUT: x})[0]
+            got = ref if quantize is None else _ort_session(tmp_out, threads).run(None, {ONNX_INPUT: x})[0]
+            d = np.abs(got - ref)
+            report.calibration_images = int(x.shape[0])
+            report.max_abs_diff = float(d.max())
+            report.mean_abs_diff = float(d.mean())
+        _move_into_place(tmp_out, out_path)
+    return report
+
+
+def _move_into_place(src: Path, dst: Path):
+    """Copy ``src`` next to ``dst`` then rename: readers never see a half-written file."""
+    import shutil
+
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def cached_onnx(checkpoint, head_sizes: Optional[Sequence[int]] = None) -> Path:
+    """fp32 ONNX file of ``checkpoint`` under ``<cache>/onnx/``, keyed by the
+    checkpoint's SHA-256 (made on first use)."""
+    ckpt = Path(checkpoint)
+    key = file_sha256(ckpt)[:16]
+    sizes = "-".join(map(str, head_sizes)) if head_sizes else "auto"
+    out = cache_root() / "onnx" / f"reconnet-{key}-{hashlib.sha1(sizes.encode()).hexdigest()[:6]}-fp32.onnx"
+    if not out.is_file():
+        export_onnx(ckpt, out, None, head_sizes=head_sizes)
+    return out
+
+
+# =========================================================================== Regressor
+class Regressor:
+    """Face crops -> FaceVerse coefficients.
+
+    ``Regressor(checkpoint, engine="torch", device="cpu")``
+
+    checkpoint:
+        ``faceverse_resnet50.pth`` (path, folder, or None to search ``data/``),
+        or for ``engine="onnx"`` also an ``.onnx`` file made by
+        :func:`export_onnx` (fp32 or int8). A ``.pth`` given to the ONNX
+        engine is exported once to the cache (fp32).
+    engine: ``"torch"`` or ``"onnx"``.
+    device: ``"cpu"`` or ``"cuda[:i]"``.
+    threads: CPU threads (default: all CPUs this process may use); for the
+        torch engine this calls ``torch.set_num_threads`` (process-wide).
+    head_sizes: expected head sizes from the model file
+        (``FaceVerseModel.sizes.head_sizes``); a checkpoint that does not
+        match raises :class:`AssetError`.
+    """
+
+    def __init__(self, checkpoint=None, engine: str = "torch", device: str = "cpu",
+                 threads: Optional[int] = None, head_sizes: Optional[Sequence[int]] = None,
+                 ort_spinning: bool = True):
+        if engine not in ("torch", "onnx"):
+            raise ValueError(f"engine must be 'torch' or 'onnx', got {engine!r}")
+        self.engine = engine
+        self.device = str(device)
+        self.threads = int(threads) if threads else default_threads()
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        ckpt = Path(checkpoint) if checkpoint is not None else None
+        if engine == "torch":
+            if torch is None:  # pragma: no cover
+                raise FaceVerseError("engine='torch' needs PyTorch; use engine='onnx'")
+            if self.device.startswith("cuda") and not torch.cuda.is_available():
+                raise FaceVerseError(f"device '{self.device}' asked for, but torch sees no CUDA GPU; "
+                                     "use device='cpu'")
+            if ckpt is not None and ckpt.suffix == ".onnx":
+                raise ValueError(f"{ckpt} is an ONNX file: use engine='onnx'")
+            torch.set_num_threads(self.threads)
+            sd, self.checkpoint_path = load_checkpoint(ckpt, head_sizes)
+            self.head_sizes = validate_state_dict(sd, self.checkpoint_path, head_sizes)
+            self._net = _FoldedReconNet(fold_batchnorm(sd, self.head_sizes), self.head_sizes)
+            self._net.eval().to(self.device)
+            self.onnx_path = None
+        else:
+            if ckpt is not None and ckpt.suffix == ".onnx":
+                if not ckpt.is_file():
+                    raise AssetError(ckpt, "file not found",
+                                     "Make it with `faceverse-ros export-onnx` from faceverse_resnet50.pth")
+                self.onnx_path = ckpt
+            else:
+                _, path = load_checkpoint(ckpt, head_sizes)  # validates before exporting
+                self.onnx_path = cached_onnx(path, head_sizes)
+            self.checkpoint_path = self.onnx_path
+            self._sess = _ort_session(self.onnx_path, self.threads, self.device, ort_spinning)
+            inp = self._sess.get_inputs()[0]
+            out = self._sess.get_outputs()[0]
+            if list(inp.shape[1:]) != [3, CROP_SIZE, CROP_SIZE] or len(out.shape) != 2:
+                raise AssetError(self.onnx_path, f"has input {inp.shape} / output {out.shape}, expected "
+                                                 f"(batch, 3, {CROP_SIZE}, {CROP_SIZE}) -> (batch, K)")
+            n_out = out.shape[1]
+            if head_sizes is not None and isinstance(n_out, int) and n_out != sum(head_sizes):
+                raise AssetError(self.onnx_path, f"outputs {n_out} values, the model file needs "
+                                                 f"{sum(head_sizes)}")
+            self.head_sizes = tuple(head_sizes) if head_sizes else None
+            self._in_name = inp.name
+        self.n_outputs = int(sum(self.head_sizes)) if self.head_sizes else None
+
+    def predict(self, crops) -> np.ndarray:
+        """uint8 RGB crops (B, 256, 256, 3) (or one (256, 256, 3)) -> float32 (B, 621).
+
+        The crops are made by :func:`faceverse_ros.crop.crop_face`; they are
+        scaled to [0, 1] with no normalisation.
+        """
+        c = _check_crops(crops)
+        if self.engine == "onnx":
+            return self._sess.run(None, {self._in_name: crops_to_input(c)})[0]
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(c)).to(self.device)
+            x = x.permute(0, 3, 1, 2).float().mul_(1.0 / 255.0).contiguous()
+            y = self._net(x)
+            return y.float().cpu().numpy()
+
+    __call__ = predict
+
+
+# =========================================================================== command line
+def _read_calibration(source: str, count: int, landmarker: Optional[str]) -> np.ndarray:
+    """uint8 (K, 256, 256, 3) crops from a .npy of crops, a folder of images or a video.
+
+    Images/frames are face-cropped with MediaPipe when ``landmarker`` (a Face
+    Landmarker .task file) is given; otherwise they must already be face
+    crops and are only resized to 256x256.
+    """
+    import cv2
+
+    p = Path(source)
+    if p.suffix == ".npy":
+        arr = np.load(p, allow_pickle=False)
+        return _check_crops(arr)[:count]
+    frames = []
+    if p.is_dir():
+        for f in sorted(p.iterdir()):
+            if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
+                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+                if img is not None:
+                    frames.append(img[:, :, ::-1].copy())
+    elif p.is_file():
+        cap = cv2.VideoCapture(str(p))
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or count
+        step = max(1, total // max(count, 1))
+        i = 0
+        while len(frames) < count:
+            ok, img = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                frames.append(img[:, :, ::-1].copy())
+            i += 1
+        cap.release()
+    else:
+        raise ValueError(f"calibration source {source} not found")
+    if not frames:
+        raise ValueError(f"no images found in {source}")
+    if landmarker:
+        crops = face_crops_mediapipe(frames, landmarker)
+    else:
+        crops = np.stack([cv2.resize(f, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
+                          for f in frames])
+    if len(crops) == 0:
+        raise ValueError(f"no faces found in {source}")
+    return crops[:count]
+
+
+def face_crops_mediapipe(frames, landmarker_task) -> np.ndarray:
+    """Face crops like the tracker's (MediaPipe landmark box, squared, spec-5
+    crop) from RGB frames; frames without a face are skipped. A private helper
+    for calibration and benchmarks; the pipeline has its own detector."""
+    import mediapipe as mp
+
+    from .boxes import landmark_box, square_box
+    from .crop import crop_face
+
+    opts = mp.tasks.vision.FaceLandmarkerOptions(
+        base_options=mp.tasks.BaseOptions(model_asset_path=str(landmarker_task)),
+        running_mode=mp.tasks.vision.RunningMode.IMAGE, num_faces=1)
+    crops = []
+    with mp.tasks.vision.FaceLandmarker.create_from_options(opts) as lm:
+        for f in frames:
+            f = np.ascontiguousarray(f, dtype=np.uint8)
+            res = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=f))
+            if not res.face_landmarks:
+                continue
+            pts = np.array([(p.x * f.shape[1], p.y * f.shape[0]) for p in res.face_landmarks[0]])
+            crop, _ = crop_face(f, square_box(landmark_box(pts)))
+            crops.append(crop)
+    return np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+
+
+def main(argv=None) -> int:
+    """``faceverse-ros export-onnx``: write the regressor as ONNX (fp32 or int8)."""
+    ap = argparse.ArgumentParser(
+        prog="faceverse-ros export-onnx",
+        description="Export the FaceVerse V4 ResNet-50 regressor to ONNX for ONNX Runtime "
+                    "(fp32, or int8 with --quantize static/dynamic).")
+    ap.add_argument("--checkpoint", default=None, help="faceverse_resnet50.pth (default: data/)")
+    ap.add_argument("--model", default=None,
+                    help="faceverse_v4_2.npy, to check the heads against the model's basis sizes "
+                         "(default: data/ when present)")
+    ap.add_argument("--out", required=True, help="output .onnx path")
+    ap.add_argument("--quantize", choices=("none", "static", "dynamic"), default="none",
+                    help="static: QDQ int8 calibrated on --calibration face crops (fastest on CPU); "
+                         "dynamic: int8 weights only (usually slower than fp32 for a CNN)")
+    ap.add_argument("--calibration", default=None,
+                    help="face crops for static calibration: a .npy of uint8 (K,256,256,3), a folder "
+                         "of images or a video (face crops, or whole frames with --landmarker)")
+    ap.add_argument("--calibration-count", type=int, default=32, help="crops used for calibration")
+    ap.add_argument("--landmarker", default=None,
+                    help="MediaPipe face_landmarker.task: crop faces from the calibration images")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    args = ap.parse_args(argv)
+    quant = None if args.quantize == "none" else args.quantize
+    try:
+        head_sizes = None
+        try:
+            d, _ = load_model_dict(args.model)
+            from .assets import validate_model_dict
+            head_sizes = validate_model_dict(d).head_sizes
+        except AssetError as exc:
+            if args.model is not None:
+                raise
+            print(f"[export-onnx] note: no model file to check the heads against ({exc.problem})",
+                  file=sys.stderr)
+        crops = None
+        if args.calibration:
+            crops = _read_calibration(args.calibration, args.calibration_count, args.landmarker)
+        elif quant == "static":
+            print("[export-onnx] error: --quantize static needs --calibration (real face crops)",
+                  file=sys.stderr)
+            return 2
+        report = export_onnx(args.checkpoint, args.out, quant, crops, head_sizes=head_sizes,
+                             threads=args.threads)
+    except (AssetError, ValueError) as exc:
+        print(f"[export-onnx] error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
