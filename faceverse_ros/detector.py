@@ -1,0 +1,273 @@
+"""Face detection and the 478-landmark mesh with MediaPipe 0.10.21.
+
+Two backends give the same output (478 refined landmarks: 468 mesh points
+plus 10 iris points):
+
+- ``"legacy"`` (default): ``mediapipe.solutions.face_mesh`` with
+  ``refine_landmarks=True``. Its models ship inside the mediapipe wheel, so it
+  works offline with no extra file. In ``mode="video"`` it tracks the face
+  from frame to frame (re-running the face detector only when tracking is
+  lost); in ``mode="image"`` every call is independent (static image mode).
+- ``"tasks"``: the Tasks API ``FaceLandmarker`` from a ``.task`` bundle that
+  the caller passes as ``task_path`` (no default path: deployments keep the
+  file where they like). ``mode="video"`` uses the VIDEO running mode (needs
+  strictly increasing timestamps, see below), ``mode="image"`` the IMAGE mode.
+
+Coordinates: landmarks are returned in image pixels, ``x = x_norm * width``,
+``y = y_norm * height`` and ``z = z_norm * width`` (MediaPipe scales z like
+x; smaller z is nearer the camera, the origin is near the head's centre).
+
+Confidence (``Detection.confidence``):
+
+- legacy: the Face Mesh solution exposes no per-face score. A face is only
+  reported after its detector score passed ``min_detection_confidence`` (or,
+  while tracking, the mesh's face-presence score passed
+  ``min_tracking_confidence``), so every reported face gets ``1.0``.
+- tasks: MediaPipe 0.10.21 fills the landmarks' ``presence``/``visibility``
+  fields with 0 for the face mesh and exposes no face score either. If a
+  future version fills ``presence``, its mean over the landmarks is used;
+  otherwise the face gets ``1.0`` on the same reasoning as above.
+
+Timestamps: the caller passes the image stamp in seconds (e.g. the ROS header
+stamp); the wall clock is never read. The Tasks VIDEO mode needs strictly
+increasing integer millisecond timestamps: the detector converts
+``round(stamp_s * 1000)`` and adds a running offset so that a stamp that does
+not increase (a repeated stamp, a sub-millisecond step, a bag that loops back
+in time) is moved to 1 ms after the previous one; later stamps keep their
+spacing relative to it. The legacy backend needs no timestamps.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from faceverse_ros.boxes import landmark_box, square_box
+from faceverse_ros.eyes import eye_values, NUM_LANDMARKS
+
+
+class DetectorError(RuntimeError):
+    """The detector backend could not be created or failed on a frame."""
+
+
+@dataclass
+class Detection:
+    """One face found in an image.
+
+    landmarks: (478, 3) float64, pixels (x right, y down, z scaled like x).
+    box: (4,) float64 squared box (x0, y0, x1, y1) in pixels, spec 5
+        (``square_box(landmark_box(landmarks))``); may extend past the image.
+    raw_box: (4,) float64 tight min/max box of the landmarks in pixels.
+    confidence: float in [0, 1] (see the module docstring for its meaning).
+    eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
+        right vertical, right horizontal].
+    stamp_s: the image stamp the detection belongs to, seconds.
+    image_size: (width, height) of the image in pixels.
+    """
+    landmarks: np.ndarray
+    box: np.ndarray
+    raw_box: np.ndarray
+    confidence: float
+    eyes: np.ndarray
+    stamp_s: float = 0.0
+    image_size: tuple = field(default=(0, 0))
+
+
+def validate_image(image_rgb):
+    """Check an RGB frame: numpy uint8 array (H, W, 3) with H, W > 0.
+
+    Returns a C-contiguous view/copy. Raises ValueError naming the problem.
+    """
+    if not isinstance(image_rgb, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image_rgb).__name__}")
+    if image_rgb.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB, got dtype {image_rgb.dtype}")
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3) (RGB), got {image_rgb.shape}")
+    if image_rgb.shape[0] == 0 or image_rgb.shape[1] == 0:
+        raise ValueError(f"image is empty: shape {image_rgb.shape}")
+    return np.ascontiguousarray(image_rgb)
+
+
+def _validate_stamp(stamp_s):
+    try:
+        stamp = float(stamp_s)
+    except (TypeError, ValueError):
+        raise ValueError(f"stamp_s must be a number of seconds, got {stamp_s!r}") from None
+    if not np.isfinite(stamp):
+        raise ValueError(f"stamp_s must be finite, got {stamp}")
+    return stamp
+
+
+def make_detection(landmarks_px, confidence, stamp_s, image_size):
+    """Build a Detection (boxes and eye values) from (478, 3) pixel landmarks."""
+    lm = np.asarray(landmarks_px, dtype=np.float64)
+    raw = landmark_box(lm)
+    return Detection(landmarks=lm, box=square_box(raw), raw_box=raw,
+                     confidence=float(confidence), eyes=eye_values(lm),
+                     stamp_s=float(stamp_s), image_size=tuple(image_size))
+
+
+class FaceDetector:
+    """MediaPipe face mesh detector returning :class:`Detection` objects.
+
+    Parameters
+    ----------
+    backend: "legacy" (Face Mesh solution, default) or "tasks" (FaceLandmarker).
+    max_faces: the most faces reported per image (>= 1).
+    task_path: path of the ``face_landmarker.task`` bundle; required for
+        backend="tasks", ignored for "legacy".
+    mode: "video" (frames of one stream, tracking between frames) or "image"
+        (independent stills).
+    min_detection_confidence: detector score threshold in [0, 1].
+    min_tracking_confidence: threshold in [0, 1] for keeping a tracked face
+        (video mode) before the detector is run again.
+    """
+
+    BACKENDS = ("legacy", "tasks")
+    MODES = ("video", "image")
+
+    def __init__(self, backend="legacy", max_faces=1, task_path=None, mode="video",
+                 min_detection_confidence=0.5, min_tracking_confidence=0.5):
+        if backend not in self.BACKENDS:
+            raise ValueError(f"backend must be one of {self.BACKENDS}, got {backend!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        if int(max_faces) != max_faces or max_faces < 1:
+            raise ValueError(f"max_faces must be an integer >= 1, got {max_faces!r}")
+        for name, value in (("min_detection_confidence", min_detection_confidence),
+                            ("min_tracking_confidence", min_tracking_confidence)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.backend = backend
+        self.mode = mode
+        self.max_faces = int(max_faces)
+        self.min_detection_confidence = float(min_detection_confidence)
+        self.min_tracking_confidence = float(min_tracking_confidence)
+        self.task_path = None
+        self._last_ms = None
+        self._offset_ms = 0
+        self._impl = None
+        if backend == "tasks":
+            if task_path is None:
+                raise ValueError(
+                    "backend='tasks' needs task_path: the MediaPipe FaceLandmarker bundle "
+                    "(face_landmarker.task, from "
+                    "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+                    "face_landmarker/float16/latest/face_landmarker.task)")
+            path = Path(task_path)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"FaceLandmarker model not found: {path} (expected the MediaPipe "
+                    "face_landmarker.task bundle; download it from "
+                    "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+                    "face_landmarker/float16/latest/face_landmarker.task)")
+            self.task_path = str(path)
+        self._impl = self._create()
+
+    # -- backend creation -------------------------------------------------
+    def _create(self):
+        import mediapipe as mp
+        if self.backend == "legacy":
+            return mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=(self.mode == "image"),
+                max_num_faces=self.max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=self.min_detection_confidence,
+                min_tracking_confidence=self.min_tracking_confidence)
+        from mediapipe.tasks.python import BaseOptions, vision
+        running = vision.RunningMode.VIDEO if self.mode == "video" else vision.RunningMode.IMAGE
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=self.task_path),
+            running_mode=running,
+            num_faces=self.max_faces,
+            min_face_detection_confidence=self.min_detection_confidence,
+            min_face_presence_confidence=self.min_detection_confidence,
+            min_tracking_confidence=self.min_tracking_confidence,
+            output_face_blendshapes=False,
+            output_facial_transformation_matrixes=False)
+        try:
+            return vision.FaceLandmarker.create_from_options(options)
+        except Exception as exc:  # mediapipe raises RuntimeError/ValueError variants
+            raise DetectorError(f"could not load FaceLandmarker from {self.task_path}: {exc}") from exc
+
+    # -- timestamps -------------------------------------------------------
+    def _timestamp_ms(self, stamp_s):
+        """Strictly increasing integer ms for the Tasks VIDEO mode (see module doc)."""
+        ms = int(round(stamp_s * 1000.0)) + self._offset_ms
+        if self._last_ms is not None and ms <= self._last_ms:
+            self._offset_ms += self._last_ms + 1 - ms
+            ms = self._last_ms + 1
+        self._last_ms = ms
+        return ms
+
+    # -- detection --------------------------------------------------------
+    def detect(self, image_rgb, stamp_s=0.0) -> List[Detection]:
+        """Find faces in one RGB frame.
+
+        image_rgb: numpy uint8 (H, W, 3), RGB order.
+        stamp_s: the image's stamp in seconds (only the Tasks VIDEO mode uses it).
+        Returns a list of at most ``max_faces`` Detection objects (empty when
+        no face is found), in the backend's order.
+        """
+        if self._impl is None:
+            raise DetectorError("detector is closed")
+        image = validate_image(image_rgb)
+        stamp = _validate_stamp(stamp_s)
+        h, w = image.shape[:2]
+        faces = []  # list of (landmark array (478, 3) normalised, confidence)
+        if self.backend == "legacy":
+            result = self._impl.process(image)
+            for face in result.multi_face_landmarks or []:
+                arr = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
+                faces.append((arr, 1.0))
+        else:
+            import mediapipe as mp
+            mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
+            if self.mode == "video":
+                result = self._impl.detect_for_video(mp_image, self._timestamp_ms(stamp))
+            else:
+                result = self._impl.detect(mp_image)
+            for face in result.face_landmarks or []:
+                arr = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float64)
+                presence = [p.presence for p in face if p.presence is not None]
+                conf = float(np.mean(presence)) if presence and max(presence) > 0 else 1.0
+                faces.append((arr, conf))
+        detections = []
+        for arr, conf in faces[: self.max_faces]:
+            if arr.shape != (NUM_LANDMARKS, 3) or not np.all(np.isfinite(arr)):
+                continue  # a face without the refined iris points cannot give eye values
+            px = arr * np.array([w, h, w], dtype=np.float64)
+            detections.append(make_detection(px, conf, stamp, (w, h)))
+        return detections
+
+    def reset(self):
+        """Forget tracking state (e.g. when the stream jumps); keeps the settings."""
+        self._close_impl()
+        self._last_ms = None
+        self._offset_ms = 0
+        self._impl = self._create()
+
+    def _close_impl(self):
+        if self._impl is not None:
+            try:
+                self._impl.close()
+            finally:
+                self._impl = None
+
+    def close(self):
+        """Release MediaPipe resources. Safe to call twice."""
+        self._close_impl()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self._close_impl()
+        except Exception:
+            pass

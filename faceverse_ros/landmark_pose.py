@@ -1,0 +1,426 @@
+"""Head pose and gaze from the 478 MediaPipe landmarks alone (no FaceVerse model).
+
+Output frames follow REP-103 / REP-155 (ROS4HRI):
+
+- camera optical frame: x right, y down, z forward (the image's frame_id);
+- head frame ``face_<id>``: origin at the sellion (landmark 168, between the
+  eyes on the nose bridge), x out of the face toward the viewer for a frontal
+  face, y toward the person's left, z toward the scalp;
+- gaze frame ``gaze_<id>``: same origin, z along the gaze, x to the person's
+  right, y down (an optical-style frame of the person's view); when the gaze
+  is not estimated its z equals the head frame's x.
+
+Method (weak perspective + ray correction):
+
+1. A rigid 3-D template of 46 landmarks of the upper face and nose (no brows,
+   lips or jaw, which move when people talk) is stored below in millimetres
+   in the head frame. It was derived by :func:`derive_template` from our own
+   MediaPipe detections of the test data (the three photos of
+   ``../shared/testdata/faces`` and the mean of the 316 frames of
+   ``talking_256.mp4``, weighted equally): generalised Procrustes alignment,
+   mirror symmetrisation with the left/right landmark pairs below, axes from
+   the symmetric shape, scale from the eye distance (step 3). It is an
+   average of four people, not MediaPipe's canonical model.
+2. Head axes of the template: y = the normal of the left/right symmetry plane
+   (toward the person's left); z = the direction from the mouth-corner
+   midpoint (61, 291) to the eye-centre midpoint, made orthogonal to y (the
+   "eyes-mouth face plane" convention of Zhang et al., MPIIGaze, CVPR 2015);
+   x = y cross z, out of the face. So pitch = 0 when that face plane faces the
+   camera.
+3. Scale: the distance between the two eye centres (each the midpoint of its
+   eye's corners 33/133 and 362/263) is set to 63 mm, the mean adult
+   inter-pupillary distance (Dodgson, "Variation and extrema of human
+   interpupillary distance", SPIE 2004). Position errors scale with how far a
+   person's eyes are from that mean (about +-6 % for most adults).
+4. For a detection, MediaPipe's landmarks in pixels (x, y, and z scaled like x:
+   a camera-aligned 3-D shape seen in weak perspective) are fitted to the
+   template with a similarity transform (Kabsch/Umeyama, least squares over
+   the 46 points): rotation R_w, scale s (pixels per metre).
+5. Perspective correction: the crop seen by MediaPipe views the face along
+   the ray through it, not along the optical axis; the head rotation in the
+   camera frame is ``R = R_ray @ R_w`` with R_ray the smallest rotation
+   taking the optical axis (0, 0, 1) to the ray through the sellion.
+6. Depth of the template centroid ``Z = fx / s``; the centroid's pixel is
+   back-projected at that depth with (fx, fy, cx, cy) and the sellion is
+   placed at ``centroid + R @ (sellion - template centroid)``.
+
+Accuracy is what this geometry gives; it has not been validated against
+ground-truth head poses here. The FaceVerse coefficients give another pose.
+"""
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from faceverse_ros.eyes import NUM_LANDMARKS
+
+INTERPUPILLARY_DISTANCE_M = 0.063
+SELLION = 168
+RIGHT_EYE_CORNERS = (33, 133)   # the person's right eye (image left for a frontal face)
+LEFT_EYE_CORNERS = (263, 362)
+MOUTH_CORNERS = (61, 291)       # used only to define the template's pitch zero
+
+# Landmarks on the face's mid-sagittal line (sellion, nose bridge to tip, forehead).
+MIDLINE = (168, 6, 197, 195, 5, 4, 1, 9, 151, 10)
+# (person's left, person's right) mirror pairs, checked on our data by
+# reflecting the mean shape in its symmetry plane and matching nearest points.
+PAIRS = ((263, 33), (362, 133), (327, 98), (358, 129), (454, 234), (356, 127),
+         (323, 93), (345, 116), (352, 123), (280, 50), (346, 117), (251, 21),
+         (284, 54), (332, 103), (297, 67), (338, 109), (446, 226))
+FIT_INDICES = MIDLINE + tuple(i for pair in PAIRS for i in pair)
+
+# Template, millimetres, head frame (x out of the face, y to the person's left,
+# z up), origin at the sellion. Printed by derive_template() on the test data
+# (see the module doc) and rounded to 0.1 mm; mirror-symmetric by construction.
+_MIDLINE_XZ_MM = (
+    (0.0, 0.0),  # 168
+    (4.2, -7.9),  # 6
+    (9.1, -15.3),  # 197
+    (14.5, -22.2),  # 195
+    (20.0, -29.6),  # 5
+    (22.2, -38.3),  # 4
+    (19.8, -44.9),  # 1
+    (2.4, 15.9),  # 9
+    (0.2, 32.5),  # 151
+    (-3.1, 48.0),  # 10
+)
+_PAIRS_XYZ_MM = (  # the person's left point; the right one has -y
+    (-23.9, 45.2, -3.2),  # 263 / 33
+    (-18.0, 17.8, -4.9),  # 362 / 133
+    (-5.0, 17.8, -48.0),  # 327 / 98
+    (-8.6, 21.7, -40.9),  # 358 / 129
+    (-81.0, 71.7, -20.9),  # 454 / 234
+    (-75.7, 72.2, -6.5),  # 356 / 127
+    (-82.0, 70.8, -35.8),  # 323 / 93
+    (-37.5, 64.9, -20.3),  # 345 / 116
+    (-36.4, 64.5, -33.8),  # 352 / 123
+    (-18.8, 49.9, -36.5),  # 280 / 50
+    (-24.8, 53.4, -19.9),  # 346 / 117
+    (-50.8, 67.1, 20.2),  # 251 / 21
+    (-37.5, 60.5, 31.2),  # 284 / 54
+    (-23.7, 50.4, 39.8),  # 332 / 103
+    (-11.9, 35.2, 45.2),  # 297 / 67
+    (-4.9, 19.0, 47.6),  # 338 / 109
+    (-27.9, 52.1, -4.8),  # 446 / 226
+)
+
+
+def _build_template():
+    rows = [(x, 0.0, z) for x, z in _MIDLINE_XZ_MM]
+    for x, y, z in _PAIRS_XYZ_MM:
+        rows += [(x, y, z), (x, -y, z)]
+    return np.array(rows, dtype=np.float64)
+
+
+TEMPLATE_MM = _build_template()  # (len(FIT_INDICES), 3), rows in FIT_INDICES order
+
+# Rotation of the frontal reference: head frame axes in the optical frame for
+# a face looking into the camera (head x = -z_cam, head y = +x_cam, head z = -y_cam).
+R_FRONTAL = np.array([[0.0, 1.0, 0.0],
+                      [0.0, 0.0, -1.0],
+                      [-1.0, 0.0, 0.0]])
+# Gaze frame axes in head coordinates for a gaze along head x: (x, y, z) =
+# (person's right, down, forward) = (-y_h, -z_h, x_h).
+_GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0],
+                          [-1.0, 0.0, 0.0],
+                          [0.0, -1.0, 0.0]])
+
+
+# --------------------------------------------------------------------------
+# small rotation helpers
+# --------------------------------------------------------------------------
+def matrix_to_quaternion(rot):
+    """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
+    m = np.asarray(rot, dtype=np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = np.array([(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s,
+                      (m[1, 0] - m[0, 1]) / s, 0.25 * s])
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = np.array([0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s,
+                      (m[2, 1] - m[1, 2]) / s])
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = np.array([(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s,
+                      (m[0, 2] - m[2, 0]) / s])
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = np.array([(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s,
+                      (m[1, 0] - m[0, 1]) / s])
+    q /= np.linalg.norm(q)
+    return q if q[3] >= 0 else -q
+
+
+def _rotation_between(a, b):
+    """Smallest rotation matrix taking unit vector a onto unit vector b."""
+    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    v = np.cross(a, b)
+    c = float(np.dot(a, b))
+    if c < -1.0 + 1e-12:  # opposite: rotate by pi about any axis orthogonal to a
+        axis = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(axis) < 1e-6:
+            axis = np.cross(a, [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def _rx(a):
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=np.float64)
+
+
+def _ry(a):
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=np.float64)
+
+
+def _rz(a):
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float64)
+
+
+def yaw_pitch_roll(rotation):
+    """Head yaw, pitch, roll (radians) from the head rotation in the optical frame.
+
+    Relative to the frontal reference ``R_FRONTAL`` (a face looking into the
+    camera; reference axes x toward the camera, y = image right, z = image up):
+
+        R_FRONTAL.T @ R = Rx(roll) @ Rz(yaw) @ Ry(pitch)
+
+    i.e. pitch (nodding about the ear-to-ear axis) and yaw (turning about the
+    head's up axis) first, then roll about the camera's viewing axis. Roll is
+    thus the head's tilt as seen in the image: turning the camera (or the
+    image) about its optical axis changes roll only, never yaw or pitch.
+    Signs: yaw > 0 turns the face toward the person's left (image right);
+    pitch > 0 tilts the face down (nose down); roll > 0 tilts the head toward
+    the person's right shoulder (counter-clockwise in the displayed image).
+    Yaw is in [-pi/2, pi/2]; at exactly +-pi/2 (profile) pitch absorbs roll.
+    """
+    rel = R_FRONTAL.T @ np.asarray(rotation, dtype=np.float64)
+    yaw = math.asin(max(-1.0, min(1.0, -rel[0, 1])))
+    if abs(rel[0, 1]) < 1.0 - 1e-9:
+        pitch = math.atan2(rel[0, 2], rel[0, 0])
+        roll = math.atan2(rel[2, 1], rel[1, 1])
+    else:
+        roll = 0.0
+        pitch = math.atan2(-rel[2, 0], rel[2, 2])
+    return yaw, pitch, roll
+
+
+def rotation_from_yaw_pitch_roll(yaw, pitch, roll):
+    """Inverse of :func:`yaw_pitch_roll`: head rotation in the optical frame."""
+    return R_FRONTAL @ _rx(roll) @ _rz(yaw) @ _ry(pitch)
+
+
+# --------------------------------------------------------------------------
+# similarity fit and template derivation
+# --------------------------------------------------------------------------
+def similarity_fit(source, target):
+    """Least-squares s, R, t with ``s * R @ source_i + t ~= target_i`` (Umeyama, no reflection).
+
+    source, target: (K, 3). Returns (s, R (3x3), t (3,)).
+    """
+    src = np.asarray(source, dtype=np.float64)
+    dst = np.asarray(target, dtype=np.float64)
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - ms, dst - md
+    u, sig, vt = np.linalg.svd(b.T @ a)
+    d = np.ones(3)
+    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
+    rot = u @ np.diag(d) @ vt
+    scale = float((sig * d).sum() / (a ** 2).sum())
+    return scale, rot, md - scale * rot @ ms
+
+
+def _eye_centres(points):
+    """Right and left eye centres (midpoints of the corners) of a (478, 3) array."""
+    right = (points[RIGHT_EYE_CORNERS[0]] + points[RIGHT_EYE_CORNERS[1]]) / 2.0
+    left = (points[LEFT_EYE_CORNERS[0]] + points[LEFT_EYE_CORNERS[1]]) / 2.0
+    return right, left
+
+
+def derive_template(landmark_sets, weights=None, iterations=10):
+    """Build the head-frame template (mm) from detected landmark arrays.
+
+    landmark_sets: sequence of (478, 3) arrays in pixels (x, y, z scaled like
+    x, as :class:`~faceverse_ros.detector.Detection` gives), any pose.
+    weights: optional per-set weights (e.g. 1/N for N frames of one video).
+    Returns a (len(FIT_INDICES), 3) array in millimetres (see module doc).
+    """
+    sets = [np.asarray(s, dtype=np.float64) for s in landmark_sets]
+    if not sets:
+        raise ValueError("derive_template needs at least one landmark set")
+    for s in sets:
+        if s.shape != (NUM_LANDMARKS, 3):
+            raise ValueError(f"each landmark set must be ({NUM_LANDMARKS}, 3), got {s.shape}")
+    w = np.ones(len(sets)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    used = np.array(FIT_INDICES + MOUTH_CORNERS)
+    fit_rows = np.arange(len(FIT_INDICES))
+    shapes = []
+    for s in sets:
+        pts = s[used] - s[used][fit_rows].mean(axis=0)
+        shapes.append(pts / np.sqrt((pts[fit_rows] ** 2).sum(axis=1).mean()))
+    mean = shapes[0]
+    for _ in range(iterations):  # generalised Procrustes on the fit rows
+        aligned = []
+        for pts in shapes:
+            sc, rot, t = similarity_fit(pts[fit_rows], mean[fit_rows])
+            aligned.append(sc * pts @ rot.T + t)
+        mean = np.tensordot(w, np.stack(aligned), axes=1)
+        mean = mean - mean[fit_rows].mean(axis=0)
+        mean = mean / np.sqrt((mean[fit_rows] ** 2).sum(axis=1).mean())
+    # mirror symmetrisation: reflect, swap left/right labels, align, average
+    row = {idx: k for k, idx in enumerate(used.tolist())}
+    perm = np.arange(len(used))
+    for left, right in PAIRS + (MOUTH_CORNERS[::-1],):
+        perm[row[left]], perm[row[right]] = row[right], row[left]
+    mirrored = (mean * np.array([-1.0, 1.0, 1.0]))[perm]
+    sc, rot, t = similarity_fit(mirrored[fit_rows], mean[fit_rows])
+    sym = (mean + sc * mirrored @ rot.T + t) / 2.0
+    # axes
+    lr = np.array([sym[row[left]] - sym[row[right]] for left, right in PAIRS])
+    y_axis = lr.sum(axis=0)
+    y_axis /= np.linalg.norm(y_axis)
+    eyes = (sym[row[33]] + sym[row[133]] + sym[row[263]] + sym[row[362]]) / 4.0
+    mouth = (sym[row[61]] + sym[row[291]]) / 2.0
+    up = eyes - mouth
+    z_axis = up - np.dot(up, y_axis) * y_axis
+    z_axis /= np.linalg.norm(z_axis)
+    x_axis = np.cross(y_axis, z_axis)
+    axes = np.stack([x_axis, y_axis, z_axis])  # rows: head axes in shape coordinates
+    head = (sym - sym[row[SELLION]]) @ axes.T
+    right_c = (head[row[33]] + head[row[133]]) / 2.0
+    left_c = (head[row[263]] + head[row[362]]) / 2.0
+    head *= INTERPUPILLARY_DISTANCE_M * 1000.0 / np.linalg.norm(left_c - right_c)
+    return head[fit_rows]
+
+
+# --------------------------------------------------------------------------
+# pose estimation
+# --------------------------------------------------------------------------
+@dataclass
+class HeadPose:
+    """Head and gaze pose of one face in the camera optical frame.
+
+    position: (3,) sellion position in metres.
+    rotation: 3x3, columns = head frame axes (x out of face, y left, z up) in
+        the optical frame.
+    quaternion: (x, y, z, w) of ``rotation``.
+    gaze_direction: (3,) unit gaze vector in the optical frame.
+    gaze_rotation: 3x3, columns = gaze frame axes (x right, y down, z gaze).
+    gaze_quaternion: (x, y, z, w) of ``gaze_rotation``.
+    gaze_estimated: False when the gaze is the head's x axis.
+    scale_px_per_m: weak-perspective scale of the fit (pixels per metre).
+    rms_px: RMS residual of the template fit in pixels (a quality hint).
+    """
+    position: np.ndarray
+    rotation: np.ndarray
+    quaternion: np.ndarray
+    gaze_direction: np.ndarray
+    gaze_rotation: np.ndarray
+    gaze_quaternion: np.ndarray
+    gaze_estimated: bool
+    scale_px_per_m: float
+    rms_px: float
+
+    def yaw_pitch_roll(self):
+        """(yaw, pitch, roll) of the head in radians, see :func:`yaw_pitch_roll`."""
+        return yaw_pitch_roll(self.rotation)
+
+    def yaw_pitch_roll_deg(self):
+        return tuple(math.degrees(v) for v in self.yaw_pitch_roll())
+
+
+def _check_intrinsics(intrinsics):
+    try:
+        fx, fy, cx, cy = (float(v) for v in intrinsics)
+    except (TypeError, ValueError):
+        raise ValueError(f"intrinsics must be (fx, fy, cx, cy) in pixels, got {intrinsics!r}") from None
+    if not (fx > 0 and fy > 0 and all(math.isfinite(v) for v in (fx, fy, cx, cy))):
+        raise ValueError(f"intrinsics need finite fx, fy > 0, got {intrinsics!r}")
+    return fx, fy, cx, cy
+
+
+def default_intrinsics(width, height, horizontal_fov_deg=60.0):
+    """A stand-in (fx, fy, cx, cy) for a camera without camera_info.
+
+    Square pixels, principal point at the image centre ((W-1)/2, (H-1)/2) and
+    the given horizontal field of view (60 degrees: a typical webcam). Metric
+    positions computed with it are only as right as that guess.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    f = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+    return (f, f, (width - 1) / 2.0, (height - 1) / 2.0)
+
+
+def gaze_direction_in_head(eyes):
+    """Unit gaze vector in the head frame from the 4 spec-6 eye values.
+
+    The two eyes' (vertical, horizontal) values are averaged and used as the
+    FaceVerse eye rotation ``Ry(horizontal) @ Rx(vertical)`` applied to the
+    model's forward gaze (0, 0, -1) (model axes: x right, y down, z away from
+    the viewer), then expressed in the head frame (x_h = -z_m, y_h = x_m,
+    z_h = -y_m).
+    """
+    e = np.asarray(eyes, dtype=np.float64).reshape(-1)
+    if e.shape != (4,) or not np.all(np.isfinite(e)):
+        raise ValueError(f"eyes must be 4 finite values, got {eyes!r}")
+    vertical = (e[0] + e[2]) / 2.0
+    horizontal = (e[1] + e[3]) / 2.0
+    g_model = _ry(horizontal) @ _rx(vertical) @ np.array([0.0, 0.0, -1.0])
+    g_head = np.array([-g_model[2], g_model[0], -g_model[1]])
+    return g_head / np.linalg.norm(g_head)
+
+
+def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> HeadPose:
+    """Head pose (and gaze) of one face from its 478 landmarks.
+
+    landmarks: (478, 3) pixels (x, y, z scaled like x), as Detection gives.
+    intrinsics: (fx, fy, cx, cy) of the image in pixels (from camera_info, or
+        :func:`default_intrinsics`).
+    eyes: optional spec-6 eye values (4,); None -> gaze = head x axis.
+    template_mm: optional replacement template (len(FIT_INDICES), 3) in mm.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.shape != (NUM_LANDMARKS, 3):
+        raise ValueError(f"landmarks must be ({NUM_LANDMARKS}, 3) pixels, got {lm.shape}")
+    if not np.all(np.isfinite(lm)):
+        raise ValueError("landmarks contain NaN or infinite values")
+    fx, fy, cx, cy = _check_intrinsics(intrinsics)
+    tmpl = TEMPLATE_MM if template_mm is None else np.asarray(template_mm, dtype=np.float64)
+    if tmpl.shape != (len(FIT_INDICES), 3):
+        raise ValueError(f"template must be ({len(FIT_INDICES)}, 3) mm, got {tmpl.shape}")
+    tmpl_m = tmpl / 1000.0
+    obs = lm[list(FIT_INDICES)]
+    scale, rot_w, t = similarity_fit(tmpl_m, obs)
+    if not scale > 0:
+        raise ValueError("landmarks are degenerate: the template fit has no positive scale")
+    resid = obs - (scale * tmpl_m @ rot_w.T + t)
+    rms = float(np.sqrt((resid[:, :2] ** 2).sum(axis=1).mean()))
+    sellion_px = t  # template origin is the sellion
+    ray = np.array([(sellion_px[0] - cx) / fx, (sellion_px[1] - cy) / fy, 1.0])
+    rot = _rotation_between([0.0, 0.0, 1.0], ray) @ rot_w
+    centroid_t = tmpl_m.mean(axis=0)
+    centroid_px = scale * rot_w @ centroid_t + t
+    depth = fx / scale
+    centroid = np.array([(centroid_px[0] - cx) * depth / fx, (centroid_px[1] - cy) * depth / fy,
+                         depth])
+    position = centroid - rot @ centroid_t
+    if eyes is None:
+        g_head, estimated = np.array([1.0, 0.0, 0.0]), False
+    else:
+        g_head, estimated = gaze_direction_in_head(eyes), True
+    gaze_frame_head = _rotation_between([1.0, 0.0, 0.0], g_head) @ _GAZE_IN_HEAD
+    gaze_rot = rot @ gaze_frame_head
+    return HeadPose(position=position, rotation=rot, quaternion=matrix_to_quaternion(rot),
+                    gaze_direction=gaze_rot[:, 2].copy(), gaze_rotation=gaze_rot,
+                    gaze_quaternion=matrix_to_quaternion(gaze_rot), gaze_estimated=estimated,
+                    scale_px_per_m=scale, rms_px=rms)
