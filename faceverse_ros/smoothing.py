@@ -347,14 +347,18 @@ def make_smoother(kind="one_euro", rotation=False, **params):
     rotation: True for the 3 Euler angles of the head rotation (One Euro on
         quaternions; "original" averages the angles linearly, as the original did).
     params: the smoother's parameters (``max_gap_s`` for all; ``min_cutoff``,
-        ``beta``, ``d_cutoff`` for one_euro).
+        ``beta``, ``d_cutoff`` for one_euro, accepted and ignored by the other
+        kinds so that one parameter set serves whichever kind is selected).
     """
-    if kind == "original":
-        return CentredMeanSmoother(**params)
+    unknown = set(params) - set(OneEuroSmoother._param_names)
+    if unknown:
+        raise ValueError(f"unknown smoother parameter(s) {sorted(unknown)}; "
+                         f"expected some of {OneEuroSmoother._param_names}")
     if kind == "one_euro":
         return RotationOneEuroSmoother(**params) if rotation else OneEuroSmoother(**params)
-    if kind == "none":
-        return PassthroughSmoother(**params)
+    if kind in ("original", "none"):
+        gap = {k: v for k, v in params.items() if k == "max_gap_s"}
+        return CentredMeanSmoother(**gap) if kind == "original" else PassthroughSmoother(**gap)
     raise ValueError(f"unknown smoother kind {kind!r}; expected one of {KINDS}")
 
 
