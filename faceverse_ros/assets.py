@@ -76,7 +76,7 @@ class AssetError(FaceVerseError):
         self.problem = problem
         self.hint = hint
         name = Path(self.path).name if self.path else "asset"
-        where = f" ({self.path})" if self.path else ""
+        where = f" ({self.path})" if self.path and self.path != name else ""
         text = f"{name}{where}: {problem}"
         if hint:
             text += f". {hint}"

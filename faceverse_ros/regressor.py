@@ -455,29 +455,53 @@ def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibratio
     sd, ckpt_path = load_checkpoint(checkpoint, head_sizes)
     head_sizes = validate_state_dict(sd, ckpt_path, head_sizes)
     model = build_onnx_model(sd, head_sizes)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     crops = None if calibration_crops is None else _check_crops(calibration_crops)
 
     with tempfile.TemporaryDirectory(prefix="faceverse_onnx_") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         onnx.save(model, str(fp32))
+        report = quantize_onnx_file(fp32, out_path, quantize, crops, per_channel, threads)
+    return report
+
+
+def quantize_onnx_file(src, out_path, quantize: Optional[str] = None, calibration_crops=None,
+                       per_channel: bool = True, threads: Optional[int] = None) -> ExportReport:
+    """Copy (``quantize=None``) or quantise the fp32 ONNX file ``src`` into ``out_path``.
+
+    The model must take ``input`` (B, 3, 256, 256) in [0, 1]; the calibration
+    crops are uint8 (K, 256, 256, 3). See :func:`export_onnx` for the modes.
+    The report counts what the quantiser actually changed and, with crops,
+    the largest and mean output difference from fp32 on them.
+    """
+    import onnx
+
+    if quantize not in (None, "dynamic", "static"):
+        raise ValueError(f"quantize must be None, 'dynamic' or 'static', got {quantize!r}")
+    crops = None if calibration_crops is None else _check_crops(calibration_crops)
+    if quantize == "static" and crops is None:
+        raise ValueError("static quantisation needs calibration crops")
+    threads = threads or default_threads()
+    src, out_path = Path(src), Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="faceverse_quant_") as tmp:
         tmp_out = Path(tmp) / "out.onnx"
         if quantize is None:
-            onnx.save(model, str(tmp_out))
+            import shutil
+
+            shutil.copyfile(src, tmp_out)
         elif quantize == "dynamic":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(tmp_out), weight_type=QuantType.QInt8, per_channel=per_channel)
+            quantize_dynamic(str(src), str(tmp_out), weight_type=QuantType.QInt8, per_channel=per_channel)
         else:
             from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                                   quant_pre_process, quantize_static)
 
             prep = Path(tmp) / "prep.onnx"
             try:
-                quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
+                quant_pre_process(str(src), str(prep), skip_symbolic_shape=True)
             except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
-                prep = fp32
+                prep = src
             quantize_static(str(prep), str(tmp_out), _CropReader(crops), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
@@ -487,7 +511,7 @@ def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibratio
                               n_conv=n_conv, n_conv_quantized=n_q, op_counts=ops)
         if crops is not None:
             x = crops_to_input(crops)
-            ref = _ort_session(fp32, threads).run(None, {ONNX_INPUT: x})[0]
+            ref = _ort_session(src, threads).run(None, {ONNX_INPUT: x})[0]
             got = ref if quantize is None else _ort_session(tmp_out, threads).run(None, {ONNX_INPUT: x})[0]
             d = np.abs(got - ref)
             report.calibration_images = int(x.shape[0])

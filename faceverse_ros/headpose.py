@@ -1,0 +1,215 @@
+"""Metric head pose and gaze in the camera optical frame from FaceVerse coefficients.
+
+Frames (REP-103 / REP-155):
+
+* optical frame of the image: x right, y down, z forward, metres;
+* FaceVerse model axes: image-aligned (x right, y down, z away from the
+  camera for a face looking at it), model units;
+* ``face`` frame (REP-155): origin at the sellion, x out of the face toward
+  the viewer, z toward the scalp, y to the person's left;
+* ``gaze`` frame: same origin, z along the gaze, x to the person's right,
+  y down (for eyes looking straight ahead its z equals the face x).
+
+Units: model units are raw file units / 100. The FaceVerse meshes are in
+millimetres, so 1 model unit = 100 mm = ``MODEL_UNIT_M`` = 0.1 m. This is an
+assumption about the V4 file: check it with :func:`interocular_distance_raw`
+on the real ``faceverse_v4_2.npy`` (the eyeball centres of the mean face
+should be about 60-65 raw units apart if raw is mm).
+
+From crop to camera: the network's camera is f = 1000 px on the 256-px crop
+at 10 model units. The crop maps to the image by a scale s = (x1 - x0) / 256
+and a shift, i.e. an image-plane camera of focal s*f. The real camera
+(fx, fy, cx, cy) sees the same image of the face when
+
+* the sellion lies on the real camera's ray through its image pixel,
+* its range is scaled by fx / (s f) (same apparent size), times 0.1 m/unit,
+* the head rotation is turned by the rotation that takes the crop camera's
+  ray to the sellion onto the real camera's ray (the same face appearance
+  seen from a different viewing direction).
+
+When the crop is centred on the principal point and s f = fx, nothing is
+turned and the pose is exactly the crop camera's, scaled to metres.
+
+Default intrinsics when no camera_info is known (:meth:`CameraIntrinsics.default`):
+fx = fy = image width (about 53 degrees horizontal field of view, typical of
+webcams), principal point at the image centre ((W - 1) / 2, (H - 1) / 2:
+pixel centres at integer coordinates, as in the crop arithmetic).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, eye_rotation, rotation_matrix
+
+#: metres per model unit (raw millimetres / 100)
+MODEL_UNIT_M = 0.1
+
+#: columns: REP-155 face axes (x out of the face, y person's left, z scalp) in model axes
+R_MODEL_FACE = np.array([[0.0, 1.0, 0.0],
+                         [0.0, 0.0, -1.0],
+                         [-1.0, 0.0, 0.0]])
+#: columns: gaze axes (x person's right, y down, z along the gaze) in face axes
+R_FACE_GAZE = np.array([[0.0, 0.0, 1.0],
+                        [-1.0, 0.0, 0.0],
+                        [0.0, -1.0, 0.0]])
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics in pixels (fx, fy, cx, cy)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def __post_init__(self):
+        vals = (self.fx, self.fy, self.cx, self.cy)
+        if not all(np.isfinite(v) for v in vals) or self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f"intrinsics need finite values and fx, fy > 0, got {vals}")
+
+    @classmethod
+    def default(cls, width: int, height: int) -> "CameraIntrinsics":
+        """fx = fy = width, principal point ((W - 1) / 2, (H - 1) / 2): a guess for unknown cameras."""
+        if width <= 0 or height <= 0:
+            raise ValueError(f"image size must be positive, got {width}x{height}")
+        return cls(float(width), float(width), (width - 1) / 2.0, (height - 1) / 2.0)
+
+    @classmethod
+    def from_matrix(cls, k) -> "CameraIntrinsics":
+        """From a 3x3 camera matrix or its 9 row-major values (sensor_msgs/CameraInfo ``k``)."""
+        m = np.asarray(k, dtype=np.float64).reshape(3, 3)
+        return cls(m[0, 0], m[1, 1], m[0, 2], m[1, 2])
+
+
+@dataclass
+class HeadPose:
+    """Batched head and gaze poses in the optical frame (metres, radians).
+
+    position: (B, 3) sellion; rotation: (B, 3, 3) face axes as columns;
+    quaternion: (B, 4) (x, y, z, w) of ``rotation``; gaze_direction: (B, 3)
+    unit vector; gaze_rotation / gaze_quaternion: the gaze frame;
+    model_rotation: (B, 3, 3) and model_translation (B, 3): model vertices v
+    (model units, unposed) map to the optical frame as
+    ``model_rotation @ (MODEL_UNIT_M * v) + model_translation``.
+    """
+
+    position: np.ndarray
+    rotation: np.ndarray
+    quaternion: np.ndarray
+    gaze_direction: np.ndarray
+    gaze_rotation: np.ndarray
+    gaze_quaternion: np.ndarray
+    model_rotation: np.ndarray
+    model_translation: np.ndarray
+
+
+def quaternion_from_matrix(r) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) as (x, y, z, w), w >= 0."""
+    m = np.asarray(r, dtype=np.float64)
+    flat = m.reshape(-1, 3, 3)
+    q = np.empty((flat.shape[0], 4))
+    for i, a in enumerate(flat):
+        tr = a[0, 0] + a[1, 1] + a[2, 2]
+        if tr > 0:
+            s = 2.0 * np.sqrt(tr + 1.0)
+            q[i] = [(a[2, 1] - a[1, 2]) / s, (a[0, 2] - a[2, 0]) / s, (a[1, 0] - a[0, 1]) / s, 0.25 * s]
+        elif a[0, 0] > a[1, 1] and a[0, 0] > a[2, 2]:
+            s = 2.0 * np.sqrt(1.0 + a[0, 0] - a[1, 1] - a[2, 2])
+            q[i] = [0.25 * s, (a[0, 1] + a[1, 0]) / s, (a[0, 2] + a[2, 0]) / s, (a[2, 1] - a[1, 2]) / s]
+        elif a[1, 1] > a[2, 2]:
+            s = 2.0 * np.sqrt(1.0 + a[1, 1] - a[0, 0] - a[2, 2])
+            q[i] = [(a[0, 1] + a[1, 0]) / s, 0.25 * s, (a[1, 2] + a[2, 1]) / s, (a[0, 2] - a[2, 0]) / s]
+        else:
+            s = 2.0 * np.sqrt(1.0 + a[2, 2] - a[0, 0] - a[1, 1])
+            q[i] = [(a[0, 2] + a[2, 0]) / s, (a[1, 2] + a[2, 1]) / s, 0.25 * s, (a[1, 0] - a[0, 1]) / s]
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q[q[:, 3] < 0] *= -1
+    return q.reshape(m.shape[:-2] + (4,))
+
+
+def rotation_between(a, b) -> np.ndarray:
+    """Smallest rotations (..., 3, 3) taking directions a (..., 3) onto b (..., 3)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)
+    k = np.zeros(a.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2] = -v[..., 2], v[..., 1]
+    k[..., 1, 0], k[..., 1, 2] = v[..., 2], -v[..., 0]
+    k[..., 2, 0], k[..., 2, 1] = -v[..., 1], v[..., 0]
+    if np.any(c <= -1 + 1e-9):
+        raise ValueError("opposite directions: the rotation between them is not unique")
+    return np.eye(3) + k + (k @ k) / (1.0 + c)[..., None, None]
+
+
+def interocular_distance_raw(model) -> float:
+    """Distance between the mean face's eyeball centres in raw file units
+    (about 60-65 if raw units are millimetres, which MODEL_UNIT_M assumes)."""
+    c = model.eye_centres(np.zeros(model.n_id, np.float32))[0]
+    return float(np.linalg.norm(c[0] - c[1]) * 100.0)
+
+
+def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] = None,
+              image_size: Optional[Sequence[int]] = None, use_eyes: bool = True) -> HeadPose:
+    """Head (sellion) and gaze poses in the optical frame.
+
+    model: :class:`faceverse_ros.model.FaceVerseModel`; coeffs: (B, n) or (n,);
+    crop_boxes: (B, 4) or (4,) true crop boxes (image pixels) the coefficients
+    were regressed from; intrinsics: the image's camera, or None with
+    ``image_size`` = (width, height) for :meth:`CameraIntrinsics.default`.
+    use_eyes: gaze from the eye angles; otherwise the gaze is the face x axis.
+    """
+    if intrinsics is None:
+        if image_size is None:
+            raise ValueError("give the camera intrinsics or the image size (width, height)")
+        intrinsics = CameraIntrinsics.default(int(image_size[0]), int(image_size[1]))
+    c = model._coeffs2d(coeffs)
+    b = c.shape[0]
+    boxes = np.asarray(crop_boxes, dtype=np.float64).reshape(-1, 4)
+    if boxes.shape[0] != b:
+        raise ValueError(f"{boxes.shape[0]} crop boxes for {b} coefficient vectors")
+    if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
+        raise ValueError(f"crop boxes must have x1 > x0 and y1 > y0, got {boxes.tolist()}")
+
+    sel = model.sellion_index
+    geo = model.reconstruct_geometry(c, indices=[sel])
+    s_unposed = geo.vertices[:, 0].astype(np.float64)                    # (B, 3) model units
+    p_crop = geo.posed[:, 0].astype(np.float64) + [0.0, 0.0, CAMERA_DISTANCE]
+    r_model = rotation_matrix(c[:, model.slices["angles"]])              # crop-camera rotation
+
+    sx = (boxes[:, 2] - boxes[:, 0]) / CROP_SIZE
+    sy = (boxes[:, 3] - boxes[:, 1]) / CROP_SIZE
+    u_img = (FOCAL * p_crop[:, 0] / p_crop[:, 2] + PRINCIPAL) * sx + boxes[:, 0]
+    v_img = (FOCAL * p_crop[:, 1] / p_crop[:, 2] + PRINCIPAL) * sy + boxes[:, 1]
+    ray = np.stack([(u_img - intrinsics.cx) / intrinsics.fx, (v_img - intrinsics.cy) / intrinsics.fy,
+                    np.ones(b)], -1)
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    align = rotation_between(p_crop, ray)
+    scale = 0.5 * (intrinsics.fx / (sx * FOCAL) + intrinsics.fy / (sy * FOCAL))
+    position = ray * (np.linalg.norm(p_crop, axis=1) * scale * MODEL_UNIT_M)[:, None]
+
+    r_opt = align @ r_model                                              # model axes in optical frame
+    face_rot = r_opt @ R_MODEL_FACE
+    if use_eyes:
+        eyes = c[:, model.slices["eyes"]].astype(np.float64)
+        r_eye = eye_rotation(0.5 * (eyes[:, 0] + eyes[:, 2]), 0.5 * (eyes[:, 1] + eyes[:, 3]))
+    else:
+        r_eye = np.broadcast_to(np.eye(3), (b, 3, 3))
+    gaze_rot = r_opt @ r_eye @ R_MODEL_FACE @ R_FACE_GAZE
+    model_t = position - np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed)
+    return HeadPose(position=position, rotation=face_rot, quaternion=quaternion_from_matrix(face_rot),
+                    gaze_direction=gaze_rot[:, :, 2].copy(), gaze_rotation=gaze_rot,
+                    gaze_quaternion=quaternion_from_matrix(gaze_rot), model_rotation=r_opt,
+                    model_translation=model_t)
+
+
+def vertices_in_camera(pose: HeadPose, vertices, index: int = 0) -> np.ndarray:
+    """Unposed vertices (N, 3) model units of face ``index`` -> (N, 3) metres in the optical frame."""
+    v = np.asarray(vertices, dtype=np.float64)
+    return (v * MODEL_UNIT_M) @ pose.model_rotation[index].T + pose.model_translation[index]

@@ -1,0 +1,43 @@
+"""Session fixtures with SYNTHETIC FaceVerse V4 assets (see faceverse_ros.synthetic).
+
+Register as a plugin from the root conftest (``pytest_plugins = ["fixtures_assets"]``)
+or import the fixtures explicitly in a test module:
+``from fixtures_assets import synthetic_assets, synthetic_model  # noqa: F401``.
+
+The files are cached under ``.cache/synthetic/`` (first use: ~10 s). Their
+contents are random: tests may check formats and arithmetic with them, never
+face accuracy.
+"""
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synthetic_assets():
+    """``SyntheticAssets(model_path, checkpoint_path)`` of the cached synthetic files."""
+    from faceverse_ros.synthetic import synthetic_assets as make
+
+    return make()
+
+
+@pytest.fixture(scope="session")
+def synthetic_model(synthetic_assets):
+    """A :class:`faceverse_ros.model.FaceVerseModel` loaded from the synthetic model file."""
+    from faceverse_ros.model import FaceVerseModel
+
+    return FaceVerseModel.from_file(synthetic_assets.model_path)
+
+
+@pytest.fixture(scope="session")
+def synthetic_model_dict(synthetic_assets):
+    """The synthetic model dict as stored in the file (do not modify: copy what you change)."""
+    import numpy as np
+
+    return np.load(synthetic_assets.model_path, allow_pickle=True).item()
+
+
+@pytest.fixture(scope="session")
+def synthetic_state_dict(synthetic_assets):
+    """The synthetic ReconNet state_dict (torch tensors; do not modify)."""
+    import torch
+
+    return torch.load(synthetic_assets.checkpoint_path, map_location="cpu", weights_only=True)
