@@ -1,0 +1,295 @@
+"""The faceverse_ros node: camera images in, face parameters, TF, debug views out.
+
+Threading: the image callback only stores the newest message (a slot of one;
+a frame still waiting when a newer one arrives is dropped and counted). A
+worker thread takes frames from that slot and runs the pipeline, so the
+executor keeps serving camera_info, parameters and diagnostics while a frame
+is processed, and the output is always about the newest image.
+
+Follow a frame: _on_image -> _worker -> _process: convert (ros_convert) ->
+FacePipeline.process (detect, track, crop, regress, smooth, reconstruct) ->
+publish params (ros_messages) -> /tf -> debug image / mesh when subscribed.
+"""
+import sys
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, \
+    SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from faceverse_ros.msg import FaceVerseParamsArray
+from faceverse_ros.pipeline import FacePipeline, PipelineConfig
+from faceverse_ros.ros_convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
+    intrinsics_from_camera_info, rgb_to_image, stamp_to_seconds
+from faceverse_ros.ros_markers import mesh_array
+from faceverse_ros.ros_messages import face_transforms, params_array
+from faceverse_ros.ros_params import BY_NAME, PARAMS
+from faceverse_ros.ros_tf import TfPublisher
+from faceverse_ros.stats import LatencyStats, RateMeter
+
+# Camera input: newest frame wins, never queue stale frames; best effort
+# accepts both reliable and best-effort camera drivers.
+SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.BEST_EFFORT,
+                        durability=DurabilityPolicy.VOLATILE)
+OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE)
+VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE)
+WARN_EVERY_S = 5.0
+
+
+def _descriptor(spec):
+    d = ParameterDescriptor(description=spec.description, read_only=not spec.runtime)
+    if spec.choices:
+        d.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.range is not None:
+        lo, hi = spec.range
+        if isinstance(spec.default, bool):
+            pass
+        elif isinstance(spec.default, int):
+            d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi),
+                                                         step=0.0)]
+    return d
+
+
+class FaceVerseNode(Node):
+    def __init__(self, **node_kwargs):
+        super().__init__("faceverse_node", **node_kwargs)
+        for spec in PARAMS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        self._p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        for name, spec in BY_NAME.items():
+            if spec.choices and self._p[name] not in spec.choices:
+                raise ValueError(f"parameter {name}={self._p[name]!r} must be one of {spec.choices}")
+        self.pipeline = FacePipeline(self._pipeline_config(), log=self.get_logger().info)
+        if self.pipeline.landmark_only:
+            self.get_logger().warning(
+                "LANDMARK-ONLY MODE: " + self.pipeline.landmark_only_reason + " Publishing head "
+                "pose, gaze and landmarks from MediaPipe; coefficient blocks are zero and every "
+                "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
+        self.add_on_set_parameters_callback(self._check_params)
+        self.add_post_set_parameters_callback(self._apply_params)
+
+        self._camera_info = None
+        self._warned_default_intrinsics = False
+        self._slot = None
+        self._lock = threading.Lock()
+        self._have_frame = threading.Event()
+        self._stop = threading.Event()
+        self.counts = dict(received=0, processed=0, dropped=0, bad=0, faces=0)
+        self._in_rate, self._out_rate = RateMeter(), RateMeter()
+        self._latency = LatencyStats()
+
+        self.params_pub = self.create_publisher(FaceVerseParamsArray, "faceverse/params", OUTPUT_QOS)
+        self.debug_pub = self.create_publisher(Image, "faceverse/debug_image", VIEW_QOS)
+        self.mesh_pub = self.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.tf = TfPublisher(self)
+        if self._p["input.compressed"]:
+            self.create_subscription(CompressedImage, "image/compressed",
+                                     lambda m: self._on_image(m, compressed_to_rgb), SENSOR_QOS)
+        else:
+            self.create_subscription(Image, "image", lambda m: self._on_image(m, image_to_rgb),
+                                     SENSOR_QOS)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
+        self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics)
+        self._fps_meter = RateMeter(window_s=1.0)
+        self._worker_thread = threading.Thread(target=self._worker, name="faceverse_worker",
+                                               daemon=True)
+        self._worker_thread.start()
+        self.get_logger().info(
+            f"faceverse_node ready: {'compressed ' if self._p['input.compressed'] else ''}images "
+            f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
+            f"{self._p['detector']}, smoother {self._p['smoother.kind']}")
+
+    # -- configuration --------------------------------------------------------------------------
+    def _pipeline_config(self):
+        p = self._p
+        smoothing = dict(kind=p["smoother.kind"], max_gap_s=p["smoother.max_gap_s"])
+        for part in ("box", "coeffs", "rotation", "eyes"):
+            smoothing[part] = {k: p[f"smoother.{part}.{k}"] for k in ("min_cutoff", "beta", "d_cutoff")}
+        return PipelineConfig(
+            model_path=p["model_path"] or None, checkpoint_path=p["checkpoint_path"] or None,
+            engine=p["engine"], onnx_path=p["onnx_path"] or None, device=p["device"],
+            threads=p["threads"], detector=p["detector"], task_path=p["task_path"] or None,
+            max_faces=p["max_faces"], min_detection_confidence=p["min_detection_confidence"],
+            birth_frames=p["tracker.birth_frames"], max_missed=p["tracker.max_missed"],
+            smoothing=smoothing, keyframe_interval=p["keyframe.interval"],
+            keyframe_drift_px=p["keyframe.drift_px"], stream=True)
+
+    def _check_params(self, params):
+        for param in params:
+            spec = BY_NAME.get(param.name)
+            if spec is not None and spec.choices and param.value not in spec.choices:
+                return SetParametersResult(
+                    successful=False, reason=f"{param.name} must be one of {', '.join(spec.choices)}")
+        return SetParametersResult(successful=True)
+
+    def _apply_params(self, params):
+        for param in params:
+            self._p[param.name] = param.value
+            if param.name == "smoother.kind":
+                self.pipeline.set_smoothing(kind=param.value)
+            elif param.name == "smoother.max_gap_s":
+                self.pipeline.set_smoothing(max_gap_s=param.value)
+            elif param.name.startswith("smoother."):
+                _, part, key = param.name.split(".")
+                self.pipeline.set_smoothing(part=part, **{key: param.value})
+
+    # -- input ----------------------------------------------------------------------------------
+    def _on_camera_info(self, msg):
+        self._camera_info = msg
+
+    def _on_image(self, msg, convert):
+        now = time.monotonic()
+        with self._lock:
+            if self._slot is not None:
+                self.counts["dropped"] += 1
+            self._slot = (msg, convert, now)
+            self.counts["received"] += 1
+            self._in_rate.tick(now)
+        self._have_frame.set()
+
+    def _intrinsics(self, width, height):
+        info = self._camera_info
+        if info is not None:
+            k = intrinsics_from_camera_info(info)
+            if k is not None:
+                fx, fy, cx, cy = k
+                if info.width and info.height and (info.width, info.height) != (width, height):
+                    sx, sy = width / info.width, height / info.height  # binned / resized stream
+                    fx, cx, fy, cy = fx * sx, cx * sx, fy * sy, cy * sy
+                return fx, fy, cx, cy
+        if not self._warned_default_intrinsics:
+            self._warned_default_intrinsics = True
+            self.get_logger().warning(
+                "no valid camera_info yet: using the camera.* parameters / defaults (fx = image "
+                "width, principal point at the centre); metric head positions are approximate")
+        p = self._p
+        fx = p["camera.fx"] or float(width)
+        fy = p["camera.fy"] or fx
+        cx = p["camera.cx"] if p["camera.cx"] >= 0 else (width - 1) / 2.0
+        cy = p["camera.cy"] if p["camera.cy"] >= 0 else (height - 1) / 2.0
+        return fx, fy, cx, cy
+
+    # -- processing -----------------------------------------------------------------------------
+    def _worker(self):
+        while not self._stop.is_set():
+            if not self._have_frame.wait(timeout=0.1):
+                continue
+            with self._lock:
+                item, self._slot = self._slot, None
+                self._have_frame.clear()
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as exc:  # the node goes on; say what happened
+                self.counts["bad"] += 1
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=WARN_EVERY_S)
+
+    def _process(self, msg, convert, received):
+        try:
+            rgb = convert(msg)
+        except ImageConversionError as exc:
+            self.counts["bad"] += 1
+            self.get_logger().warning(f"skipping image: {exc}", throttle_duration_sec=WARN_EVERY_S)
+            return
+        height, width = rgb.shape[:2]
+        p = self._p
+        want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
+        want_mesh = (p["publish.mesh"] and not self.pipeline.landmark_only
+                     and self.mesh_pub.get_subscription_count() > 0)
+        result = self.pipeline.process(
+            rgb, stamp_to_seconds(msg.header.stamp), self._intrinsics(width, height),
+            need_mesh=want_mesh or (want_debug and p["debug.render"]))
+        for problem in result.problems:
+            self.counts["bad"] += 1
+            self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
+        faces = result.faces
+        if p["publish.params"]:
+            self.params_pub.publish(params_array(msg.header, faces, (width, height),
+                                                 p["publish.landmarks"]))
+        if p["publish.tf"] and faces:
+            self.tf.send([t for f in faces for t in face_transforms(msg.header, f)])
+        done = time.monotonic()
+        self._latency.add(done - received)
+        self._out_rate.tick(done)
+        self._fps_meter.tick(done)
+        self.counts["processed"] += 1
+        self.counts["faces"] = len(faces)
+        if want_debug:
+            debug = self.pipeline.draw_debug(rgb, result, render=p["debug.render"],
+                                             fps=self._fps_meter.rate(done))
+            self.debug_pub.publish(rgb_to_image(debug, msg.header))
+        if want_mesh:
+            meshes = self.pipeline.mesh_for_markers(result, int(p["mesh.decimation"]))
+            self.mesh_pub.publish(mesh_array(msg.header, meshes))
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def _publish_diagnostics(self):
+        now = time.monotonic()
+        p = self._p
+        in_rate, out_rate = self._in_rate.rate(now), self._out_rate.rate(now)
+        p50, p95 = self._latency.percentile_ms(50), self._latency.percentile_ms(95)
+        status = DiagnosticStatus(name=f"{self.get_name()}: face tracking",
+                                  hardware_id="faceverse_ros")
+        if in_rate == 0.0:
+            status.level, status.message = DiagnosticStatus.STALE, "no images arriving"
+        elif out_rate < p["diagnostics.rate_error_hz"] or p95 > p["diagnostics.latency_error_ms"]:
+            status.level, status.message = DiagnosticStatus.ERROR, "output rate or latency out of bounds"
+        elif out_rate < p["diagnostics.rate_warn_hz"] or p95 > p["diagnostics.latency_warn_ms"]:
+            status.level, status.message = DiagnosticStatus.WARN, "output rate or latency degraded"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "tracking"
+        if self.pipeline.landmark_only:
+            status.message += " (landmark-only mode)"
+        values = dict(input_rate_hz=f"{in_rate:.2f}", output_rate_hz=f"{out_rate:.2f}",
+                      latency_p50_ms=f"{p50:.1f}", latency_p95_ms=f"{p95:.1f}",
+                      faces=str(self.counts["faces"]), dropped_frames=str(self.counts["dropped"]),
+                      bad_frames=str(self.counts["bad"]), received_frames=str(self.counts["received"]),
+                      processed_frames=str(self.counts["processed"]),
+                      mode="landmark_only" if self.pipeline.landmark_only else "faceverse")
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)
+
+    def destroy_node(self):
+        self._stop.set()
+        self._worker_thread.join(timeout=5.0)
+        self.pipeline.close()
+        return super().destroy_node()
+
+
+def main(argv=None):
+    """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
+    rclpy.init(args=sys.argv if argv is None else argv)
+    try:
+        node = FaceVerseNode()
+    except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
+        print(f"faceverse_node: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The node's parameters: one table with defaults, ranges and descriptions (ROS layer).
+
+config/faceverse.yaml holds the same defaults (a test keeps them equal).
+Parameters marked `runtime` can be changed while the node runs
+(`ros2 param set /faceverse_node smoother.kind original`); the others are read
+at start-up and are declared read-only.
+"""
+import dataclasses
+
+from faceverse_ros.smoothing import DEFAULT_BOX, DEFAULT_COEFFS, DEFAULT_EYES, DEFAULT_MAX_GAP_S, \
+    DEFAULT_ROTATION
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: object
+    description: str
+    runtime: bool = False
+    range: tuple = None          # (min, max) for numbers
+    choices: tuple = None        # allowed strings
+
+
+def _smoother_specs():
+    specs = [
+        ParamSpec("smoother.kind", "one_euro",
+                  "Temporal filter for box, coefficients, rotation and eyes: one_euro (no delay, "
+                  "adaptive), original (FaceVerse V4's 3-frame means, two frames late), none.",
+                  runtime=True, choices=("one_euro", "original", "none")),
+        ParamSpec("smoother.max_gap_s", DEFAULT_MAX_GAP_S,
+                  "A face unseen for longer than this (seconds of image stamps) restarts its filters.",
+                  runtime=True, range=(0.0, 10.0)),
+    ]
+    units = {"box": "box sides/s", "coeffs": "coefficient units/s", "rotation": "rad/s",
+             "eyes": "rad/s"}
+    for part, defaults in (("box", DEFAULT_BOX), ("coeffs", DEFAULT_COEFFS),
+                           ("rotation", DEFAULT_ROTATION), ("eyes", DEFAULT_EYES)):
+        specs += [
+            ParamSpec(f"smoother.{part}.min_cutoff", float(defaults["min_cutoff"]),
+                      f"One Euro minimum cutoff (Hz) for the {part}: lower = steadier when still.",
+                      runtime=True, range=(0.001, 100.0)),
+            ParamSpec(f"smoother.{part}.beta", float(defaults["beta"]),
+                      f"One Euro speed coefficient for the {part} (per {units[part]}): "
+                      "higher = less lag when moving.", runtime=True, range=(0.0, 1000.0)),
+            ParamSpec(f"smoother.{part}.d_cutoff", float(defaults["d_cutoff"]),
+                      f"One Euro cutoff (Hz) of the {part}'s speed estimate.",
+                      runtime=True, range=(0.001, 100.0)),
+        ]
+    return specs
+
+
+PARAMS = [
+    # assets and engines
+    ParamSpec("model_path", "", "FaceVerse V4 model faceverse_v4_2.npy; empty = data/ of the "
+              "package. Missing: landmark-only mode (pose, eyes, landmarks; no coefficients)."),
+    ParamSpec("checkpoint_path", "", "FaceVerse ResNet-50 faceverse_resnet50.pth; empty = data/."),
+    ParamSpec("engine", "torch", "Regressor engine: torch or onnx (ONNX Runtime).",
+              choices=("torch", "onnx")),
+    ParamSpec("onnx_path", "", "ONNX file for engine onnx (faceverse-ros export-onnx); empty = "
+              "export the checkpoint once into the cache."),
+    ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
+              choices=("cpu", "cuda")),
+    ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
+    # detection and tracking
+    ParamSpec("detector", "legacy", "MediaPipe backend: legacy (bundled Face Mesh, offline) or "
+              "tasks (FaceLandmarker, needs task_path).", choices=("legacy", "tasks")),
+    ParamSpec("task_path", "", "face_landmarker.task for detector tasks."),
+    ParamSpec("max_faces", 1, "Most faces tracked per image.", range=(1, 16)),
+    ParamSpec("min_detection_confidence", 0.5, "MediaPipe detection confidence threshold.",
+              range=(0.0, 1.0)),
+    ParamSpec("tracker.birth_frames", 1, "Frames a new face must be seen before it gets an id.",
+              range=(1, 100)),
+    ParamSpec("tracker.max_missed", 5, "Frames a face may be missed before its id ends.",
+              range=(0, 1000)),
+    # keyframes (landmark fitting between regressor runs)
+    ParamSpec("keyframe.interval", 1, "Run the ResNet every N frames per face (1 = every frame); "
+              "frames in between fit pose and expression to the landmarks.", range=(1, 1000)),
+    ParamSpec("keyframe.drift_px", 0.0, "Also run the ResNet when the fitted landmarks drift "
+              "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
+    # input
+    ParamSpec("input.compressed", False, "Subscribe to image/compressed (sensor_msgs/"
+              "CompressedImage) instead of image (sensor_msgs/Image)."),
+    ParamSpec("camera.fx", 0.0, "Focal length x (px) used without camera_info; 0 = image width.",
+              range=(0.0, 100000.0)),
+    ParamSpec("camera.fy", 0.0, "Focal length y (px) used without camera_info; 0 = fx.",
+              range=(0.0, 100000.0)),
+    ParamSpec("camera.cx", -1.0, "Principal point x (px) used without camera_info; -1 = centre.",
+              range=(-1.0, 100000.0)),
+    ParamSpec("camera.cy", -1.0, "Principal point y (px) used without camera_info; -1 = centre.",
+              range=(-1.0, 100000.0)),
+    # outputs (run time)
+    ParamSpec("publish.params", True, "Publish faceverse/params.", runtime=True),
+    ParamSpec("publish.landmarks", True, "Fill the 478 landmarks in each FaceVerseParams.",
+              runtime=True),
+    ParamSpec("publish.tf", True, "Publish face_<id> and gaze_<id> on /tf.", runtime=True),
+    ParamSpec("publish.debug_image", True, "Publish faceverse/debug_image (only computed while "
+              "someone subscribes).", runtime=True),
+    ParamSpec("publish.mesh", True, "Publish faceverse/mesh markers (only computed while someone "
+              "subscribes; needs the FaceVerse files).", runtime=True),
+    ParamSpec("mesh.decimation", 8, "Keep about 1/N of the mesh vertices in the markers.",
+              runtime=True, range=(1, 64)),
+    ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
+              "landmarks and axes).", runtime=True),
+    # diagnostics
+    ParamSpec("diagnostics.period_s", 1.0, "Seconds between /diagnostics messages.",
+              range=(0.1, 60.0)),
+    ParamSpec("diagnostics.rate_warn_hz", 5.0, "WARN when the output rate falls below this while "
+              "images arrive.", runtime=True, range=(0.0, 1000.0)),
+    ParamSpec("diagnostics.rate_error_hz", 1.0, "ERROR below this output rate.", runtime=True,
+              range=(0.0, 1000.0)),
+    ParamSpec("diagnostics.latency_warn_ms", 200.0, "WARN when p95 latency (image received to "
+              "params published) exceeds this.", runtime=True, range=(0.0, 100000.0)),
+    ParamSpec("diagnostics.latency_error_ms", 1000.0, "ERROR above this p95 latency.",
+              runtime=True, range=(0.0, 100000.0)),
+] + _smoother_specs()
+
+BY_NAME = {p.name: p for p in PARAMS}
