@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - Cython is a build requirement
 sim3dr = Extension(
     "faceverse_ros._sim3dr",
     sources=["Sim3DR/_sim3dr.pyx", "Sim3DR/rasterize.cpp"],
+    depends=["Sim3DR/rasterize.h"],
     include_dirs=["Sim3DR", numpy.get_include()],
     language="c++",
     extra_compile_args=["-O3", "-std=c++17", "-fno-math-errno"],
