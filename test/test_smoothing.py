@@ -239,3 +239,18 @@ def test_set_params_live_and_validation():
         fs.update(0, 2.0, box=[0, 0, np.nan, 1])
     with pytest.raises(ValueError, match="621"):
         fs.update(0, 2.0, coeffs=np.zeros(620))
+
+
+def test_box_filtered_as_centre_and_size():
+    """A box whose size jitters around a fixed centre keeps that centre exactly."""
+    rng = np.random.default_rng(7)
+    fs = FaceSmoother()
+    sizes = []
+    for k in range(60):
+        half = 50.0 + rng.normal(scale=1.0)
+        st = fs.smooth_box(0, k / FPS, [200 - half, 100 - half, 200 + half, 100 + half])
+        np.testing.assert_allclose((st.box[:2] + st.box[2:]) / 2, [200.0, 100.0], atol=1e-9)
+        sizes.append(st.box[2] - st.box[0])
+    assert np.std(np.diff(sizes[20:])) < 0.3 * 2.0 * math.sqrt(2)  # size noise reduced
+    with pytest.raises(ValueError, match="x1 >= x0"):
+        fs.smooth_box(0, 3.0, [10, 0, 0, 10])
