@@ -165,8 +165,8 @@ def load_params(path, n_coeffs: Optional[int] = None) -> ParamFile:
     p = Path(path)
     try:
         obj = np.load(p, allow_pickle=True)
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"{p}: cannot be read as a parameter file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - missing, truncated, not a pickle...
+        raise ValueError(f"{p}: cannot be read as a parameter file ({type(exc).__name__}: {exc})") from None
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     if not isinstance(obj, dict) or "coeffs" not in obj or "bbox_list" not in obj:
