@@ -205,3 +205,28 @@ def test_bad_inputs():
         lp.estimate_head_pose(lm, K, eyes=[0.1, 0.2])
     with pytest.raises(ValueError, match="image size"):
         lp.default_intrinsics(0, 480)
+
+
+def test_off_axis_face_is_corrected_for_its_viewing_ray():
+    """The same face image shown left of centre: it looks along its own ray to the camera.
+
+    Shifting the picture in the image plane does not change what the landmark
+    network sees, so the face keeps facing the camera centre: the angle between
+    the head's x axis and the direction from the face to the camera stays the
+    same (it would change by the ~20 degree ray angle without the correction).
+    """
+    face = load_rgb("portrait_small.jpg")
+    h, w = face.shape[:2]
+    canvas_w = 3 * w
+    intr = lp.default_intrinsics(canvas_w, h)
+    angles = []
+    for x0 in (w, 0):                        # centred, then at the left edge
+        canvas = np.zeros((h, canvas_w, 3), np.uint8)
+        canvas[:, x0:x0 + w] = face
+        pose = lp.estimate_head_pose(detect_stream(canvas).landmarks, intr)
+        to_camera = -pose.position / np.linalg.norm(pose.position)
+        angles.append(math.degrees(math.acos(np.dot(pose.rotation[:, 0], to_camera))))
+        if x0 == 0:
+            ray_angle = math.degrees(math.atan2(abs(pose.position[0]), pose.position[2]))
+    assert ray_angle > 15
+    assert abs(angles[1] - angles[0]) < 3.0, angles
