@@ -12,9 +12,9 @@ centres on integers (x right, y down) and z depth, smaller = nearer.
 
 Functions:
     vertex_normals(vertices, triangles, out=None) -> (N, 3) float32 unit normals
-    light(vertices, normals, colors, out=None, ambient=0.3, diffuse=0.8,
-          specular=0.1, shininess=5.0, light_pos=(0, 0, -5),
-          view_pos=(0, 0, -5)) -> (N, 3) float32 lit colours
+    light(vertices, normals, colors, out=None, ambient=None, diffuse=None,
+          specular=None, shininess=None, light_pos=None, view_pos=None)
+        -> (N, 3) float32 lit colours (None = the spec-8 DEFAULT_LIGHT)
     rasterize(vertices, triangles, colors, image, depth, far=1e8) -> int
         number of pixel writes; draws into image (H, W, 3) uint8 and depth
         (H, W) float32 in place.
@@ -117,13 +117,22 @@ def vertex_normals(const float[:, ::1] vertices not None,
     return out.base if out.base is not None else np.asarray(out)
 
 
+def _default_light():
+    cdef LightParams p
+    return dict(ambient=p.ambient, diffuse=p.diffuse, specular=p.specular,
+                shininess=p.shininess, light_pos=tuple(p.light_pos[k] for k in range(3)),
+                view_pos=tuple(p.view_pos[k] for k in range(3)))
+
+
+DEFAULT_LIGHT = _default_light()
+"""The spec-8 light settings (the C++ LightParams defaults), used by light()."""
+
+
 def light(const float[:, ::1] vertices not None,
           const float[:, ::1] normals not None,
           const float[:, ::1] colors not None,
-          float[:, ::1] out=None,
-          float ambient=0.3, float diffuse=0.8, float specular=0.1,
-          float shininess=5.0, light_pos=(0.0, 0.0, -5.0),
-          view_pos=(0.0, 0.0, -5.0)):
+          float[:, ::1] out=None, ambient=None, diffuse=None, specular=None,
+          shininess=None, light_pos=None, view_pos=None):
     """Per-vertex Phong-style lighting of colours, float32 (N, 3).
 
     Positions are rescaled to about [-1, 1] (centre of the finite vertices'
@@ -132,7 +141,9 @@ def light(const float[:, ::1] vertices not None,
     that rescaled frame) and k = n.l:
     f = clip(ambient + diffuse*clip(k, 0, 1)
              + specular*clip(e.(2kn - l), 0, 1)**shininess [only if k > 0], 0, 1)
-    and the result is colors * f.  ``out`` may be ``colors`` itself.
+    and the result is colors * f.  Settings left as None take the spec-8
+    values of ``DEFAULT_LIGHT`` (ambient 0.3, diffuse 0.8, specular 0.1,
+    shininess 5, light and view at (0, 0, -5)).  ``out`` may be ``colors``.
     """
     cdef Py_ssize_t nver = vertices.shape[0]
     _check_rows3("vertices", nver, vertices.shape[1], -1)
@@ -142,19 +153,27 @@ def light(const float[:, ::1] vertices not None,
         out = np.empty((nver, 3), dtype=np.float32)
     else:
         _check_rows3("out", out.shape[0], out.shape[1], nver)
-    cdef LightParams params
-    params.ambient = ambient
-    params.diffuse = diffuse
-    params.specular = specular
-    params.shininess = shininess
-    lp = [float(x) for x in light_pos]
-    vp = [float(x) for x in view_pos]
-    if len(lp) != 3 or len(vp) != 3:
-        raise ValueError("light_pos and view_pos must have 3 values each")
+    cdef LightParams params  # spec-8 defaults from rasterize.h
+    if ambient is not None:
+        params.ambient = ambient
+    if diffuse is not None:
+        params.diffuse = diffuse
+    if specular is not None:
+        params.specular = specular
+    if shininess is not None:
+        params.shininess = shininess
     cdef int k
-    for k in range(3):
-        params.light_pos[k] = lp[k]
-        params.view_pos[k] = vp[k]
+    for name, pos in (("light_pos", light_pos), ("view_pos", view_pos)):
+        if pos is None:
+            continue
+        values = [float(x) for x in pos]
+        if len(values) != 3:
+            raise ValueError(f"{name} must have 3 values, got {len(values)}")
+        for k in range(3):
+            if name == "light_pos":
+                params.light_pos[k] = values[k]
+            else:
+                params.view_pos[k] = values[k]
     cdef const float* v = _fptr(vertices)
     cdef const float* n = _fptr(normals)
     cdef const float* c = _fptr(colors)

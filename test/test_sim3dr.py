@@ -439,6 +439,23 @@ def test_lighting_by_hand():
     assert 0.3 + 0.8 * k + 0.1 * (24 / 26) ** 5 == pytest.approx(1.15141, abs=1e-4)
 
 
+def test_light_settings_default_to_spec_and_can_be_overridden():
+    d = _sim3dr.DEFAULT_LIGHT
+    assert d["ambient"] == pytest.approx(0.3) and d["diffuse"] == pytest.approx(0.8)
+    assert d["specular"] == pytest.approx(0.1) and d["shininess"] == 5
+    assert d["light_pos"] == (0, 0, -5) and d["view_pos"] == (0, 0, -5)
+    verts = np.array([[-1, 0, 0], [1, 0, 0], [0, 0, 0]], np.float32)
+    normals = np.array([[0, 0, 1]] * 3, np.float32)  # facing away: ambient only
+    colors = np.full((3, 3), 0.5, np.float32)
+    np.testing.assert_allclose(_sim3dr.light(verts, normals, colors, ambient=0.5), 0.25)
+    # Light moved behind (+z): the +z normals now get diffuse light too.
+    # Centre vertex: n.l = 1, mirror ray = view ray -> 0.3 + 0.8 + 0.1 -> 1.
+    lit = _sim3dr.light(verts, normals, colors, light_pos=(0, 0, 5), view_pos=(0, 0, 5))
+    assert lit[2, 0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="light_pos must have 3 values"):
+        _sim3dr.light(verts, normals, colors, light_pos=(0, 1))
+
+
 def test_lighting_rescaling_is_scale_and_shift_invariant():
     rng = np.random.default_rng(5)
     verts = rng.uniform(-1, 1, (50, 3)) * [4, 2, 1]
