@@ -5,7 +5,8 @@ bent into a dome) whose outline covers about a third of a 640 x 480 image,
 like a face close to the camera.  Prints medians in milliseconds of:
   * the whole call ``render((480, 640), ...)``: vertex normals + lighting +
     rasterisation with depth, including input checks and buffer allocation;
-  * rasterisation only (``_sim3dr.rasterize`` into preallocated buffers);
+  * rasterisation only (``_sim3dr.rasterize`` into preallocated buffers,
+    including refilling the depth buffer with +inf);
   * the NumPy reference (test/sim3dr_reference.py) on the same mesh, fewer runs;
 and the speed-up ratio.  Single thread (the kernels are single-threaded).
 
@@ -99,7 +100,7 @@ def main() -> None:
 
     print(f"render (normals + lighting + rasterise + depth), median of {args.runs}: "
           f"{full:.2f} ms  (goal < 5 ms)")
-    print(f"  rasterise only (preallocated buffers):            {raster:.2f} ms")
+    print(f"  rasterise only (preallocated buffers, incl. depth clear): {raster:.2f} ms")
     print(f"  vertex normals only:                              {normals:.2f} ms")
     print(f"  lighting only:                                    {light:.2f} ms")
     print(f"numpy reference, same call, median of {args.ref_runs}:         {ref:.0f} ms")

@@ -6,6 +6,7 @@ from numbers worked out by hand in the comments.
 """
 import importlib
 import math
+import os
 import sys
 import threading
 
@@ -20,9 +21,12 @@ from sim3dr_reference import (
     to_bytes,
 )
 
-render_mod = pytest.importorskip(
-    "faceverse_ros.render",
-    reason="Sim3DR extension not built (python setup.py build_ext --inplace)")
+try:
+    render_mod = importlib.import_module("faceverse_ros.render")
+except ImportError as exc:  # extension not built: skip locally, fail under CI
+    if os.environ.get("CI", "").lower() == "true":
+        raise
+    pytest.skip(str(exc), allow_module_level=True)
 from faceverse_ros import _sim3dr  # noqa: E402
 from faceverse_ros.render import depth_image, overlay, render  # noqa: E402
 
