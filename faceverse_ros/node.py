@@ -29,7 +29,7 @@ from faceverse_ros.ros_convert import ImageConversionError, compressed_to_rgb, i
     intrinsics_from_camera_info, rgb_to_image, stamp_to_seconds
 from faceverse_ros.ros_markers import mesh_array
 from faceverse_ros.ros_messages import face_transforms, params_array
-from faceverse_ros.ros_params import BY_NAME, PARAMS
+from faceverse_ros.ros_params import BY_NAME, PARAMS, SMOOTHER_PARTS
 from faceverse_ros.ros_tf import TfPublisher
 from faceverse_ros.stats import LatencyStats, RateMeter
 
@@ -115,7 +115,7 @@ class FaceVerseNode(Node):
     def _pipeline_config(self):
         p = self._p
         smoothing = dict(kind=p["smoother.kind"], max_gap_s=p["smoother.max_gap_s"])
-        for part in ("box", "coeffs", "rotation", "eyes"):
+        for part in SMOOTHER_PARTS:
             smoothing[part] = {k: p[f"smoother.{part}.{k}"] for k in ("min_cutoff", "beta", "d_cutoff")}
         return PipelineConfig(
             model_path=p["model_path"] or None, checkpoint_path=p["checkpoint_path"] or None,
@@ -124,7 +124,7 @@ class FaceVerseNode(Node):
             max_faces=p["max_faces"], min_detection_confidence=p["min_detection_confidence"],
             birth_frames=p["tracker.birth_frames"], max_missed=p["tracker.max_missed"],
             smoothing=smoothing, keyframe_interval=p["keyframe.interval"],
-            keyframe_drift_px=p["keyframe.drift_px"], stream=True)
+            keyframe_drift_px=p["keyframe.drift_px"], landmark_only=p["landmark_only"], stream=True)
 
     def _check_params(self, params):
         for param in params:
@@ -242,7 +242,7 @@ class FaceVerseNode(Node):
         p = self._p
         in_rate, out_rate = self._in_rate.rate(now), self._out_rate.rate(now)
         p50, p95 = self._latency.percentile_ms(50), self._latency.percentile_ms(95)
-        status = DiagnosticStatus(name=f"{self.get_name()}: face tracking",
+        status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: face tracking",
                                   hardware_id="faceverse_ros")
         if in_rate == 0.0:
             status.level, status.message = DiagnosticStatus.STALE, "no images arriving"

@@ -63,6 +63,7 @@ class PipelineConfig:
     keyframe_drift_px: float = 0.0
     stream: bool = True                     # frames of one stream (tracking) vs unrelated stills
     require_assets: bool = False            # True: missing FaceVerse files are an error
+    landmark_only: bool = False             # True: do not load the FaceVerse files at all
 
 
 @dataclasses.dataclass
@@ -131,6 +132,9 @@ class FacePipeline:
         from faceverse_ros.model import FaceVerseModel
         from faceverse_ros.regressor import Regressor
 
+        if config.landmark_only:
+            self.landmark_only_reason = "landmark-only mode was asked for."
+            return
         explicit = bool(config.model_path or config.checkpoint_path or config.onnx_path)
         try:
             model_file = find_model_file(config.model_path)

@@ -7,8 +7,10 @@ at start-up and are declared read-only.
 """
 import dataclasses
 
-from faceverse_ros.smoothing import DEFAULT_BOX, DEFAULT_COEFFS, DEFAULT_EYES, DEFAULT_MAX_GAP_S, \
-    DEFAULT_ROTATION
+from faceverse_ros.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, DEFAULT_EYES, \
+    DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
+
+SMOOTHER_PARTS = ("box", "box_size", "coeffs", "rotation", "eyes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,19 +33,24 @@ def _smoother_specs():
                   "A face unseen for longer than this (seconds of image stamps) restarts its filters.",
                   runtime=True, range=(0.0, 10.0)),
     ]
-    units = {"box": "box sides/s", "coeffs": "coefficient units/s", "rotation": "rad/s",
-             "eyes": "rad/s"}
-    for part, defaults in (("box", DEFAULT_BOX), ("coeffs", DEFAULT_COEFFS),
-                           ("rotation", DEFAULT_ROTATION), ("eyes", DEFAULT_EYES)):
+    units = {"box": "box sides/s", "box_size": "box sides/s", "coeffs": "coefficient units/s",
+             "rotation": "rad/s", "eyes": "rad/s"}
+    what = {"box": "box centre", "box_size": "box width and height", "coeffs": "coefficients",
+            "rotation": "head rotation", "eyes": "eye values"}
+    defaults_by_part = {"box": DEFAULT_BOX, "box_size": DEFAULT_BOX_SIZE, "coeffs": DEFAULT_COEFFS,
+                        "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES}
+    for part in SMOOTHER_PARTS:
+        defaults = defaults_by_part[part]
         specs += [
             ParamSpec(f"smoother.{part}.min_cutoff", float(defaults["min_cutoff"]),
-                      f"One Euro minimum cutoff (Hz) for the {part}: lower = steadier when still.",
+                      f"One Euro minimum cutoff (Hz) for the {what[part]}: lower = steadier when "
+                      "still.",
                       runtime=True, range=(0.001, 100.0)),
             ParamSpec(f"smoother.{part}.beta", float(defaults["beta"]),
-                      f"One Euro speed coefficient for the {part} (per {units[part]}): "
+                      f"One Euro speed coefficient for the {what[part]} (per {units[part]}): "
                       "higher = less lag when moving.", runtime=True, range=(0.0, 1000.0)),
             ParamSpec(f"smoother.{part}.d_cutoff", float(defaults["d_cutoff"]),
-                      f"One Euro cutoff (Hz) of the {part}'s speed estimate.",
+                      f"One Euro cutoff (Hz) of the speed estimate of the {what[part]}.",
                       runtime=True, range=(0.001, 100.0)),
         ]
     return specs
@@ -53,6 +60,8 @@ PARAMS = [
     # assets and engines
     ParamSpec("model_path", "", "FaceVerse V4 model faceverse_v4_2.npy; empty = data/ of the "
               "package. Missing: landmark-only mode (pose, eyes, landmarks; no coefficients)."),
+    ParamSpec("landmark_only", False, "Do not load the FaceVerse files even when present: head "
+              "pose, gaze and landmarks from MediaPipe only (fastest)."),
     ParamSpec("checkpoint_path", "", "FaceVerse ResNet-50 faceverse_resnet50.pth; empty = data/."),
     ParamSpec("engine", "torch", "Regressor engine: torch or onnx (ONNX Runtime).",
               choices=("torch", "onnx")),
@@ -115,3 +124,27 @@ PARAMS = [
 ] + _smoother_specs()
 
 BY_NAME = {p.name: p for p in PARAMS}
+
+
+def yaml_text():
+    """config/faceverse.yaml as generated from PARAMS (`python -m faceverse_ros.ros_params`)."""
+    import json
+    import textwrap
+
+    lines = ["# faceverse_ros node parameters and their defaults, generated from",
+             "# faceverse_ros/ros_params.py (python -m faceverse_ros.ros_params > config/faceverse.yaml).",
+             "# Use a copy with: ros2 launch faceverse_ros faceverse.launch.py params_file:=<copy>",
+             "# or: faceverse-ros node --params-file <copy>. [runtime]: changeable with ros2 param set.",
+             "faceverse_node:", "  ros__parameters:"]
+    for p in PARAMS:
+        extra = f" Choices: {', '.join(p.choices)}." if p.choices else \
+            (f" Range: {p.range[0]}..{p.range[1]}." if p.range else "")
+        tag = " [runtime]" if p.runtime else ""
+        lines += ["    # " + line for line in textwrap.wrap(p.description + extra + tag, 92)]
+        value = json.dumps(p.default) if not isinstance(p.default, float) else repr(p.default)
+        lines.append(f"    {p.name}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(yaml_text(), end="")

@@ -17,6 +17,9 @@ SHARED = ROOT.parent / "shared"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# session fixtures with synthetic FaceVerse assets (test/fixtures_assets.py)
+pytest_plugins = ["fixtures_assets"]
+
 
 def shared_path(relative: str) -> Path:
     """Path of a file in ../shared; skip without it, but fail under CI."""

@@ -1,0 +1,305 @@
+"""The `faceverse-ros` command line.
+
+    faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N] [--output DIR] [--save-params]
+                      [--save-ply] [--smooth one_euro|original|none] ...
+    faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
+                       [--set NAME=VALUE ...]
+    faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
+    faceverse-ros bench [--frames N] [--modes baseline,ours] ...
+
+Errors (a missing file, a bad input) end the command with one readable line
+on stderr and a non-zero exit status.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE, EXIT_ERROR = 2, 1
+
+
+class CliError(Exception):
+    """An error to print as one line."""
+
+
+# ------------------------------------------------------------------------------------- run
+def _add_pipeline_args(ap):
+    ap.add_argument("--model", default=None, help="faceverse_v4_2.npy (default: data/; "
+                    "without it: landmark-only mode)")
+    ap.add_argument("--landmark-only", action="store_true", help="skip the FaceVerse files: "
+                    "head pose, gaze and landmarks from MediaPipe only")
+    ap.add_argument("--checkpoint", default=None, help="faceverse_resnet50.pth (default: data/)")
+    ap.add_argument("--engine", choices=("torch", "onnx"), default="torch")
+    ap.add_argument("--onnx", default=None, help="an exported .onnx (engine onnx)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--threads", type=int, default=0, help="regressor CPU threads (0 = all)")
+    ap.add_argument("--detector", choices=("legacy", "tasks"), default="legacy")
+    ap.add_argument("--task", default=None, help="face_landmarker.task for --detector tasks")
+    ap.add_argument("--max-faces", type=int, default=1)
+    ap.add_argument("--smooth", choices=("one_euro", "original", "none"), default="one_euro",
+                    help="temporal filter (videos and webcams; images are never smoothed)")
+    ap.add_argument("--keyframe-interval", type=int, default=1,
+                    help="run the ResNet every N frames, fit landmarks in between (1 = always)")
+
+
+def _pipeline_config(args, stream):
+    from faceverse_ros.pipeline import PipelineConfig
+
+    return PipelineConfig(
+        model_path=args.model, checkpoint_path=args.checkpoint, engine=args.engine,
+        onnx_path=args.onnx, device=args.device, threads=args.threads, detector=args.detector,
+        task_path=args.task, max_faces=args.max_faces,
+        smoothing={"kind": args.smooth if stream else "none"},
+        keyframe_interval=args.keyframe_interval, landmark_only=args.landmark_only, stream=stream)
+
+
+class _Progress:
+    """A one-line progress bar on stderr for inputs of known length."""
+
+    def __init__(self, total, enabled):
+        self.total, self.enabled, self.last = total, enabled and bool(total), 0.0
+
+    def update(self, done, faces):
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.2 and done < self.total):
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / self.total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} frames, "
+                         f"{faces} faces")
+        if done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_run(args):
+    import cv2
+
+    from faceverse_ros.pipeline import FacePipeline
+    from faceverse_ros.sources import FrameSource
+
+    source = FrameSource(args.input)
+    stream = source.kind in ("video", "webcam")
+    out_dir = Path(args.output or Path("out") / (Path(args.input).stem or "webcam"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
+    if pipeline.landmark_only:
+        print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
+        if args.save_ply:
+            raise CliError("--save-ply needs the FaceVerse files (see data/README.md)")
+    try:
+        total = len(source)
+    except TypeError:
+        total = 0
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    progress = _Progress(total, not args.quiet)
+    writer = None
+    frames = faces_total = 0
+    start = time.monotonic()
+    try:
+        for frame in source:
+            if args.max_frames and frames >= args.max_frames:
+                break
+            need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
+            result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
+            for problem in result.problems:
+                print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+            frames += 1
+            faces_total += len(result.faces)
+            for face in result.faces:
+                stem = f"{frame.name}_face{face.face_id}"
+                if args.save_params:
+                    _save_face_params(out_dir / stem, face)
+                if args.save_ply and face.image_vertices is not None:
+                    _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+            overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
+            if stream:
+                if writer is None:
+                    h, w = overlay.shape[:2]
+                    path = out_dir / f"{Path(args.input).stem or 'webcam'}_overlay.mp4"
+                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                             float(source.fps or 30.0), (w, h))
+                    if not writer.isOpened():
+                        raise CliError(f"cannot write video {path}")
+                writer.write(overlay[:, :, ::-1])
+            else:
+                cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
+            progress.update(frames, faces_total)
+    except KeyboardInterrupt:
+        print("\n[run] interrupted", file=sys.stderr)
+    finally:
+        if writer is not None:
+            writer.release()
+        pipeline.close()
+    elapsed = max(time.monotonic() - start, 1e-9)
+    mode = "landmark-only" if pipeline.landmark_only else "faceverse"
+    print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
+          f"results in {out_dir}")
+    return 0
+
+
+def _save_face_params(stem, face):
+    """Full mode: the original's parameter file; landmark-only: a JSON of what is known."""
+    from faceverse_ros.export import save_params
+    from faceverse_ros.pipeline import MODE_LANDMARK_ONLY
+
+    if face.mode != MODE_LANDMARK_ONLY:
+        save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box)
+        return
+    data = dict(mode="landmark_only", face_id=face.face_id, box=face.box.tolist(),
+                eyes=face.eyes.tolist(), position_m=face.pose.position.tolist(),
+                quaternion_xyzw=face.pose.quaternion.tolist(),
+                gaze_direction=face.pose.gaze_direction.tolist(),
+                landmarks_px=face.landmarks[:, :2].round(2).tolist())
+    stem.with_suffix(".json").write_text(json.dumps(data))
+
+
+def _save_face_mesh(path, pipeline, face):
+    """Unposed mesh in model units with the lit colours, like the original's PLY."""
+    from faceverse_ros.export import save_ply
+
+    geo = pipeline.model.reconstruct_geometry(face.coeffs[None])
+    save_ply(path, geo.vertices[0], pipeline.model.tri, face.colors)
+
+
+# ------------------------------------------------------------------------------------ node
+def cmd_node(args):
+    import os
+
+    if args.localhost:  # must be set before rclpy starts
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        os.environ["ROS_LOCALHOST_ONLY"] = "1"
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from faceverse_ros.node import FaceVerseNode
+
+    ros_args = ["faceverse-ros"]
+    if args.params_file:
+        if not Path(args.params_file).is_file():
+            raise CliError(f"parameter file {args.params_file} not found")
+        ros_args += ["--ros-args", "--params-file", args.params_file]
+    overrides = [Parameter(name, value=_parse_value(value)) for name, value in
+                 (_split_assignment(s) for s in args.set)]
+    rclpy.init(args=ros_args)
+    nodes = []
+    try:
+        node = FaceVerseNode(parameter_overrides=overrides)
+        nodes.append(node)
+        if args.camera:
+            from faceverse_ros.ros_camera import CameraSourceNode
+
+            nodes.append(CameraSourceNode(args.camera, frame_id=args.frame_id, rate_hz=args.rate,
+                                          loop=args.loop))
+        executor = MultiThreadedExecutor(num_threads=2)
+        for n in nodes:
+            executor.add_node(n)
+        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; Ctrl-C stops",
+              file=sys.stderr)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for n in nodes:
+            n.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def _split_assignment(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise CliError(f"--set expects NAME=VALUE, got '{text}'")
+    return name, value
+
+
+def _parse_value(text):
+    """YAML-like scalars: true/false, integers, floats, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+# ------------------------------------------------------------------------------------ main
+def build_parser():
+    ap = argparse.ArgumentParser(prog="faceverse-ros", description="Real-time FaceVerse V4 face "
+                                 "tracking: files and webcams (run), the ROS 2 node (node).")
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="track faces in a video, image, folder or webcam; write "
+                         "results to disk")
+    run.add_argument("--input", required=True, help="video file, image, folder of images, "
+                     "webcam or webcam:N")
+    run.add_argument("--output", default=None, help="output folder (default out/<input name>)")
+    run.add_argument("--save-params", action="store_true", help="per face and frame: the "
+                     "original's parameter file (.npy) or, landmark-only, a .json")
+    run.add_argument("--save-ply", action="store_true", help="per face and frame: unposed mesh "
+                     "(PLY with vertex colours)")
+    run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
+    run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_args(run)
+    run.set_defaults(func=cmd_run)
+
+    node = sub.add_parser("node", help="start the ROS 2 node (and optionally a camera source) in "
+                          "this process")
+    node.add_argument("--camera", default=None, help="also publish this video, image, folder or "
+                      "webcam[:N] on image + camera_info")
+    node.add_argument("--params-file", default=None, help="a parameter YAML like "
+                      "config/faceverse.yaml")
+    node.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                      help="override a node parameter (repeatable)")
+    node.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz (default: the "
+                      "file's frame rate)")
+    node.add_argument("--loop", action="store_true", help="replay the camera file forever")
+    node.add_argument("--frame-id", default="camera_optical_frame", help="camera optical frame id")
+    node.add_argument("--localhost", action="store_true", help="keep DDS discovery on this "
+                      "machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)")
+    node.set_defaults(func=cmd_node)
+
+    export = sub.add_parser("export-onnx", add_help=False, help="export the regressor to ONNX "
+                            "(see faceverse-ros export-onnx --help)")
+    export.set_defaults(func=None)
+    bench = sub.add_parser("bench", add_help=False, help="benchmark the whole pipeline "
+                           "(see faceverse-ros bench --help)")
+    bench.set_defaults(func=None)
+    return ap
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export-onnx":
+        from faceverse_ros.regressor import main as export_main
+
+        return export_main(argv[1:])
+    if argv and argv[0] == "bench":
+        from faceverse_ros.bench import main as bench_main
+
+        return bench_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"faceverse-ros: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # assets, sources, detector: one readable line
+        from faceverse_ros.assets import FaceVerseError
+        from faceverse_ros.sources import SourceError
+
+        if isinstance(exc, (FaceVerseError, SourceError, ValueError, OSError, RuntimeError)):
+            print(f"faceverse-ros: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

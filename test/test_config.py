@@ -1,0 +1,37 @@
+"""config/faceverse.yaml, the launch file and the RViz view agree with the code."""
+import ast
+
+import yaml
+
+from conftest import ROOT
+from faceverse_ros.ros_params import PARAMS, yaml_text
+
+
+def test_config_file_is_the_generated_one():
+    assert (ROOT / "config" / "faceverse.yaml").read_text() == yaml_text(), \
+        "regenerate: python -m faceverse_ros.ros_params > config/faceverse.yaml"
+
+
+def test_config_values_are_the_declared_defaults_with_their_types():
+    data = yaml.safe_load((ROOT / "config" / "faceverse.yaml").read_text())
+    values = data["faceverse_node"]["ros__parameters"]
+    assert set(values) == {p.name for p in PARAMS}
+    for p in PARAMS:
+        assert values[p.name] == p.default and type(values[p.name]) is type(p.default), p.name
+
+
+def test_launch_file_starts_our_executable_with_the_params_file():
+    source = (ROOT / "launch" / "faceverse.launch.py").read_text()
+    tree = ast.parse(source)
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+               for n in tree.body)
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert {"faceverse_node", "faceverse.yaml", "faceverse.rviz", "image", "camera_info"} <= strings
+
+
+def test_rviz_view_shows_the_debug_image_tf_and_mesh():
+    view = yaml.safe_load((ROOT / "rviz" / "faceverse.rviz").read_text())
+    displays = {d["Class"]: d for d in view["Visualization Manager"]["Displays"]}
+    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "/faceverse/debug_image"
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/faceverse/mesh"
+    assert "rviz_default_plugins/TF" in displays
