@@ -24,7 +24,10 @@ mkdir -p "$work/faceverse_ros" "$work/test" "$work/Sim3DR"
 cp "$root/setup.py" "$work/"
 cp "$root"/Sim3DR/rasterize.h "$root"/Sim3DR/rasterize.cpp "$root"/Sim3DR/_sim3dr.pyx "$work/Sim3DR/"
 cp "$root"/faceverse_ros/__init__.py "$root"/faceverse_ros/render.py "$work/faceverse_ros/"
-cp "$root"/test/conftest.py "$root"/test/test_sim3dr.py "$root"/test/sim3dr_reference.py "$work/test/"
+cp "$root"/test/test_sim3dr.py "$root"/test/sim3dr_reference.py "$work/test/"
+# No conftest (the project's pulls in other stages' fixtures): PYTHONPATH puts
+# the copy first, so `faceverse_ros` and its _sim3dr resolve to it.
+export PYTHONPATH="$work"
 
 cd "$work"
 case "$mode" in
@@ -45,15 +48,15 @@ case "$mode" in
     export LD_PRELOAD="$libasan" ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
     # The tests skip when the module cannot be imported: make sure it can,
     # and that it is the sanitised copy.
-    PYTHONPATH="$work" "$python" -c 'import faceverse_ros._sim3dr as m; print("module:", m.__file__); assert m.__file__.startswith("'"$work"'")'
-    "$python" -m pytest -q -p no:cacheprovider --capture=sys test/test_sim3dr.py
+    "$python" -c 'import faceverse_ros._sim3dr as m; print("module:", m.__file__); assert m.__file__.startswith("'"$work"'")'
+    "$python" -m pytest -q -p no:cacheprovider --noconftest --capture=sys test/test_sim3dr.py
     ;;
   valgrind)
     export CXXFLAGS="-g -O1"
     "$python" setup.py -q build_ext --inplace --build-temp "$work/build" >"$work/build.log" 2>&1 \
       || { cat "$work/build.log"; exit 1; }
     echo "plain -O1 -g build in $work; running under valgrind memcheck (slow)"
-    PYTHONPATH="$work" "$python" -c 'import faceverse_ros._sim3dr as m; print("module:", m.__file__); assert m.__file__.startswith("'"$work"'")'
+    "$python" -c 'import faceverse_ros._sim3dr as m; print("module:", m.__file__); assert m.__file__.startswith("'"$work"'")'
     # PYTHONMALLOC=malloc lets memcheck see Python's allocations too;
     # --trace-children: this CPython re-executes itself at start-up.
     # CPython itself reports uninitialised-value noise under memcheck, so
@@ -63,7 +66,7 @@ case "$mode" in
     PYTHONMALLOC=malloc valgrind --tool=memcheck --trace-children=yes \
       --leak-check=no --track-origins=no --num-callers=30 \
       --log-file="$work/memcheck.%p.log" \
-      "$python" -m pytest -q -p no:cacheprovider test/test_sim3dr.py || status=$?
+      "$python" -m pytest -q -p no:cacheprovider --noconftest test/test_sim3dr.py || status=$?
     cat "$work"/memcheck.*.log > "$work/memcheck.log"
     invalid=$(grep -cE "Invalid (read|write|free)|Mismatched free|Source and destination overlap" "$work/memcheck.log" || true)
     ours=$(awk '/^==[0-9]+== [A-Z]/{block=""} {block=block"\n"$0} /_sim3dr[.]cpython|_sim3dr[.]cpp:|rasterize[.]cpp:|sim3dr::/{if(!seen[block]++)n++} END{print n+0}' "$work/memcheck.log")
