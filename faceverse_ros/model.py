@@ -27,7 +27,7 @@ precomputed at load time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -388,11 +388,15 @@ class FaceVerseModel:
 
     def landmark_indices(self, kind: str = "mediapipe") -> np.ndarray:
         """Vertex indices of a landmark set: "mediapipe" (478), "dense" (the
-        file's ``keypoints``, 370) or "68" (68 + 2 pupils)."""
+        file's ``keypoints``, 370), "68" (68 + 2 pupils), or a group of the
+        dense keypoints named in ``keypoints_name_list`` (e.g. "pupil_left_5")."""
         table = {"mediapipe": self.keypoints_mediapipe, "dense": self.keypoints, "68": self.keypoints_68}
-        if kind not in table:
-            raise ValueError(f"landmark kind must be one of {sorted(table)}, got {kind!r}")
-        return table[kind]
+        if kind in table:
+            return table[kind]
+        if kind in self.keypoints_name_list:
+            return self.keypoints[self.keypoints_name_list[kind]]
+        raise ValueError(f"landmark kind must be one of {sorted(table) + sorted(self.keypoints_name_list)}, "
+                         f"got {kind!r}")
 
     def landmarks(self, vertices_or_projected, kind: str = "mediapipe") -> np.ndarray:
         """Pick a landmark set from per-vertex arrays (..., N, C) -> (..., K, C)."""
@@ -441,6 +445,11 @@ class FaceVerseModel:
         a = (t @ self._tex_bt).reshape(t.shape[0], self.n_vertices, 3)
         a += self._meantex
         return a
+
+    #: crop pixels -> image pixels (module function :func:`to_image`)
+    to_image = staticmethod(to_image)
+    #: crop-camera projection (module function :func:`project`)
+    project = staticmethod(project)
 
     # ----------------------------------------------------------------- everything
     def reconstruct(self, coeffs, display: bool = False) -> Reconstruction:

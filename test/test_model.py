@@ -239,6 +239,11 @@ def test_batch_equals_single_and_geometry_paths(synthetic_model):
     np.testing.assert_allclose(sub.posed, full.posed[:, idx], atol=1e-5)
     with pytest.raises(ValueError, match="landmark kind"):
         m.landmarks(full.projected, "dlib")
+    # a named group of the dense keypoints: positions into `keypoints`
+    d_idx = m.keypoints[m.keypoints_name_list["pupil_left_5"]]
+    np.testing.assert_allclose(m.landmarks(full.posed, "pupil_left_5"), full.posed[:, d_idx])
+    vi = m.ver_inds
+    assert np.all((d_idx >= vi[0]) & (d_idx < vi[1]))  # synthetic pupils lie on the left eyeball
 
 
 def test_bad_coefficients_are_refused(synthetic_model):
