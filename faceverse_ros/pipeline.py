@@ -340,6 +340,8 @@ class FacePipeline:
             verts = np.concatenate([f.image_vertices for f in meshes])
             cols = np.concatenate([f.colors for f in meshes])
             norms = np.concatenate([f.normals for f in meshes])
+            if np.nanmean(norms[:, 2]) > 0:  # face the light whatever the model's triangle winding
+                norms = -norms
             tris = np.concatenate([tri + k * n for k in range(len(meshes))])
             drawn, depth = sim3dr.render(out.shape[:2], verts, tris, cols, normals=norms)
             out = sim3dr.overlay(out, drawn, depth, alpha=0.8)
