@@ -1,0 +1,574 @@
+"""Landmark-driven FaceVerse updates between ResNet keyframes.
+
+The ResNet-50 regressor (``regressor.py``) is too slow to run on every frame
+of a CPU robot (50-100 ms) while MediaPipe gives 478 landmarks in a few ms.
+Between keyframes, :class:`LandmarkFitter` moves the head pose (angles,
+trans) and the expression of the last keyframe's coefficients until the
+model's MediaPipe keypoints project onto the detected landmarks; identity,
+texture, lighting and eyes stay as given (the eye values come from the iris
+landmarks, spec ``faceverse_v4.md`` section 6, set by the caller).
+
+Frames and units (spec sections 1, 3 and 5):
+
+* coefficients: the 621-vector of spec 1 (angles in radians, trans in model
+  units = raw millimetres / 100);
+* model -> crop: ``p = R(angles) @ v + trans`` with ``R = Rz @ Ry @ Rx``,
+  then ``u = f * p_x / (p_z + 10) + 127.5`` (f = 1000, spec 3.9) in the
+  256x256 crop;
+* crop -> image: ``u_img = u / 256 * (x1 - x0) + x0`` (spec 3.10) for the crop
+  box (x0, y0, x1, y1) in image pixels -- the true box of
+  :func:`faceverse_ros.crop.crop_face`. So the fitted coefficients mean what
+  the network would output for a crop made with that box.
+
+Problem solved (Levenberg-Marquardt with analytic Jacobians)::
+
+    minimise  F = sum_k |proj(R v_k + t) - l_k|^2  +  w * |e - e_key|^2
+    over      angles (3), trans (3), e = the first ``exp_dims`` expression values
+
+where l_k are the landmarks in image pixels, v_k the unposed model vertex of
+MediaPipe landmark k (``keypoints_mediapipe``), linear in the expression
+(``v_k = c_k + E_k e`` with ``c_k`` from the mean shape, the fixed identity
+and the expression values that are not fitted), and e_key the keyframe's
+(``init_coeffs``) expression. The prior weight is
+``w = exp_prior * K * s^2`` with K the number of fitted landmarks and s the
+crop's scale in image pixels per crop pixel, i.e. ``exp_prior`` is the mean
+squared landmark error, in crop pixels squared, that one unit of expression
+change costs. It must be positive: 2-D landmarks do not determine every
+expression direction (some move vertices along the viewing ray only, some
+mimic a small rotation), and the prior picks the solution nearest the
+keyframe in those directions.
+
+Landmarks used: the 468 face-mesh landmarks (0..467). The 10 iris landmarks
+(468..477), and any landmark whose vertex lies on an eyeball (vertex in
+``ver_inds[0]:ver_inds[2]``), are excluded: eyeball vertices rotate with the
+eye values, which this fitter does not estimate (they are measured from the
+iris landmarks by the caller) and MediaPipe's iris centre is not the model's
+pupil vertex. Landmarks on the mouth interior (lower teeth, tongue, upper
+teeth; spec 3.4) are handled exactly: their depth shift is linear in the
+expression and is folded into their precomputed basis rows.
+
+Solver: Marquardt-scaled damping ``(H + mu diag(H)) h = -g`` with the gain-
+ratio update of Nielsen (1999); the first ``mu`` is ``damping``; a step that
+does not lower F is rejected and ``mu`` grows. F never increases, so a fit
+returns at worst its start; a non-finite result (or landmarks behind the
+camera) is reported as ``status="diverged"`` with the init coefficients.
+
+Hot path: everything that depends only on the model (the basis rows of the
+fitted landmarks, in float64, laid out per coordinate) is built once in the
+constructor; per fit, one (3K x n_id) product folds the identity into the
+constant part; per iteration one (3K x m) product, the Jacobian written into
+a preallocated (2K x (6 + m)) buffer, one ``J.T @ J`` and one linear solve.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel, rotation_matrix
+
+try:  # the two hard-wired mouth vertices of spec 3.4
+    from .assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
+except ImportError:  # pragma: no cover - assets.py always defines them
+    MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF = 19496, 6550
+
+N_MESH_LANDMARKS = 468          #: MediaPipe face-mesh landmarks (the iris ones follow)
+N_MEDIAPIPE_LANDMARKS = 478     #: mesh + 10 iris landmarks
+N_TONGUE_EXP = 6                #: the last expression values drive the tongue (spec 1; untrained)
+
+DEFAULT_EXP_DIMS = None         #: None: all but the tongue values (171 of V4's 177)
+DEFAULT_ITERATIONS = 10         #: LM linear solves at most (accepted or rejected)
+DEFAULT_DAMPING = 1e-3          #: first Marquardt damping factor mu
+DEFAULT_EXP_PRIOR = 1e-2        #: crop px^2 of mean squared landmark error per unit^2 of expression change
+DEFAULT_TOLERANCE = 1e-6        #: stop when a step lowers F by less than this fraction of F
+DEFAULT_STEP_TOL_PX = 0.01      #: stop when a step moves the landmarks by less than this (RMS, image px)
+DEFAULT_REFRESH_RHO = 0.75      #: rebuild J^T J after a step whose gain ratio is below this
+MIN_DEPTH = 1e-3                #: crop-camera depth (model units) below which a landmark is "behind"
+MU_MAX = 1e12                   #: damping at which the solver gives up ("stalled")
+
+
+@dataclass
+class FitResult:
+    """Result of :meth:`LandmarkFitter.fit`.
+
+    coeffs: (n_coeffs,) float32 -- init_coeffs with angles, trans and the
+        fitted expression values replaced (the init itself when diverged).
+    rms_px: RMS over the fitted landmarks of the 2-D distance, in image
+        pixels, between the detections and the model's projection of
+        ``coeffs`` (prior term not included).
+    iterations: LM linear solves done (accepted and rejected steps).
+    converged: True when the fit stopped on a convergence test (a step moved
+        the landmarks by less than ``step_tol_px`` RMS, or lowered F by less
+        than ``tolerance`` times F, or F reached ~0).
+    status: "converged"; "max_iterations" (the budget ran out: coeffs are
+        improved and usable, but were still moving); "stalled" (no step
+        lowered F any more although no convergence test passed: coeffs are
+        the best found); "diverged" (non-finite values: coeffs are the init).
+    initial_rms_px: the same RMS for the start (init_coeffs, moved to
+        crop_box when init_box was given).
+    """
+
+    coeffs: np.ndarray
+    rms_px: float
+    iterations: int
+    converged: bool
+    status: str = "converged"
+    initial_rms_px: float = float("nan")
+
+    def __repr__(self):
+        return (f"FitResult(status={self.status!r}, rms_px={self.rms_px:.4g}, initial_rms_px="
+                f"{self.initial_rms_px:.4g}, iterations={self.iterations}, converged={self.converged})")
+
+
+def _check_crop_box(crop_box, name: str = "crop_box") -> np.ndarray:
+    b = np.asarray(crop_box, dtype=np.float64).reshape(-1)
+    if b.shape != (4,) or not np.all(np.isfinite(b)):
+        raise ValueError(f"{name} must be 4 finite numbers (x0, y0, x1, y1) in image pixels, got {crop_box!r}")
+    if b[2] - b[0] <= 0 or b[3] - b[1] <= 0:
+        raise ValueError(f"degenerate {name} {b.tolist()}: need x1 > x0 and y1 > y0")
+    return b
+
+
+def rebox_translation(trans, from_box, to_box) -> np.ndarray:
+    """Translation (3,) for ``to_box`` that puts the head origin on the same
+    image pixel, at the same image scale, as ``trans`` does for ``from_box``.
+
+    With s the crop scale (image px per crop px, mean of x and y) and
+    Z = tz + 10 the origin's crop-camera depth: Z' = Z s' / s keeps the
+    image size (s f / Z), and (tx', ty') = Z' / (s' f) * (image point - box
+    origin' - s' 127.5) keeps the origin's image position (spec 3.9-3.10).
+    Exact for the origin; other points move by the small change of viewing
+    direction, which a fit then absorbs. Boxes are (x0, y0, x1, y1) image px.
+    """
+    t = np.asarray(trans, dtype=np.float64).reshape(-1)
+    if t.shape != (3,) or not np.all(np.isfinite(t)):
+        raise ValueError(f"trans must be 3 finite numbers, got {trans!r}")
+    a = _check_crop_box(from_box, "from_box")
+    b = _check_crop_box(to_box, "to_box")
+    z = t[2] + CAMERA_DISTANCE
+    if z <= MIN_DEPTH:
+        raise ValueError(f"trans puts the head origin behind the crop camera (depth {z})")
+    sa = (a[2:] - a[:2]) / CROP_SIZE                 # (sx, sy) of from_box
+    sb = (b[2:] - b[:2]) / CROP_SIZE
+    img = sa * (FOCAL * t[:2] / z + PRINCIPAL) + a[:2]
+    z_new = z * sb.mean() / sa.mean()
+    out = np.empty(3)
+    out[:2] = (img - b[:2] - sb * PRINCIPAL) * z_new / (sb * FOCAL)
+    out[2] = z_new - CAMERA_DISTANCE
+    return out
+
+
+class LandmarkFitter:
+    """Fit head pose and expression to MediaPipe landmarks (see module doc).
+
+    model: a :class:`faceverse_ros.model.FaceVerseModel`.
+    exp_dims: number of leading expression values to fit (None: all but the
+        6 tongue values, i.e. 171 for V4; 0: pose only; up to n_exp). The
+        others keep init_coeffs' values.
+    iterations: LM linear solves at most per fit (default 10).
+    damping: first Marquardt damping factor (relative to diag(J^T J)).
+    exp_prior: Tikhonov weight pulling the expression toward the keyframe's,
+        in crop pixels^2 of mean squared landmark error per unit^2 of
+        expression change (> 0; default 0.01).
+    tolerance: relative decrease of F under which a step counts as converged.
+    step_tol_px: RMS landmark motion (image px) under which a step counts as
+        converged (0 disables).
+    refresh_rho: J^T J is rebuilt after an accepted step whose gain ratio
+        (actual / predicted decrease of F) is below this, and after any
+        rejected step made with a stale matrix; otherwise the previous matrix
+        is reused with the exact gradient (a chord step). Use a value > 1 to
+        rebuild it at every step (plain LM).
+    landmark_ids: MediaPipe landmark numbers to fit (default 0..467 without
+        eyeball vertices); eyeball landmarks are refused.
+
+    A fitter holds work buffers: use one per thread.
+    """
+
+    def __init__(self, model: FaceVerseModel, exp_dims: Optional[int] = DEFAULT_EXP_DIMS,
+                 iterations: int = DEFAULT_ITERATIONS, damping: float = DEFAULT_DAMPING,
+                 exp_prior: float = DEFAULT_EXP_PRIOR, tolerance: float = DEFAULT_TOLERANCE,
+                 step_tol_px: float = DEFAULT_STEP_TOL_PX, refresh_rho: float = DEFAULT_REFRESH_RHO,
+                 landmark_ids: Optional[Sequence[int]] = None):
+        n_exp = model.n_exp
+        if exp_dims is None:
+            m = n_exp - N_TONGUE_EXP if n_exp > N_TONGUE_EXP else n_exp
+        else:
+            m = int(exp_dims)
+        if not 0 <= m <= n_exp:
+            raise ValueError(f"exp_dims must be in [0, {n_exp}], got {exp_dims}")
+        if int(iterations) < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if not (np.isfinite(damping) and damping > 0):
+            raise ValueError(f"damping must be a positive number, got {damping}")
+        if not (np.isfinite(exp_prior) and exp_prior > 0):
+            raise ValueError(f"exp_prior must be a positive number (the landmarks do not determine every "
+                             f"expression direction), got {exp_prior}")
+        if not (np.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        if not (np.isfinite(step_tol_px) and step_tol_px >= 0):
+            raise ValueError(f"step_tol_px must be >= 0, got {step_tol_px}")
+        if not (np.isfinite(refresh_rho) and refresh_rho >= 0):
+            raise ValueError(f"refresh_rho must be >= 0, got {refresh_rho}")
+        kp = np.asarray(model.keypoints_mediapipe, dtype=np.int64).reshape(-1)
+        if kp.size != N_MEDIAPIPE_LANDMARKS:
+            raise ValueError(f"model has {kp.size} MediaPipe keypoints, expected {N_MEDIAPIPE_LANDMARKS}")
+        vi = model.ver_inds
+        on_eyeball = (kp >= vi[0]) & (kp < vi[2])
+        if landmark_ids is None:
+            ids = np.arange(N_MESH_LANDMARKS)
+            ids = ids[~on_eyeball[ids]]
+        else:
+            ids = np.unique(np.asarray(landmark_ids, dtype=np.int64).reshape(-1))
+            if ids.size == 0 or ids.min() < 0 or ids.max() >= N_MEDIAPIPE_LANDMARKS:
+                raise ValueError(f"landmark_ids must be MediaPipe landmark numbers in [0, {N_MEDIAPIPE_LANDMARKS})")
+            bad = ids[on_eyeball[ids]]
+            if bad.size:
+                raise ValueError(f"landmarks {bad.tolist()} lie on an eyeball, which rotates with the eye values; "
+                                 "they cannot be fitted")
+        if ids.size < 4:
+            raise ValueError(f"need at least 4 landmarks to fit a pose, got {ids.size}")
+
+        self.model = model
+        self.exp_dims = m
+        self.iterations = int(iterations)
+        self.damping = float(damping)
+        self.exp_prior = float(exp_prior)
+        self.tolerance = float(tolerance)
+        self.step_tol_px = float(step_tol_px)
+        self.refresh_rho = float(refresh_rho)
+        self.landmark_ids = ids
+        self.n_coeffs = model.n_coeffs
+        self._s_id = model.slices["id"]
+        self._s_exp = model.slices["exp"]
+        self._s_ang = model.slices["angles"]
+        self._s_trans = model.slices["trans"]
+
+        # basis rows of the fitted vertices, model units, float64: (n_id + n_exp, K, 3)
+        verts = kp[ids]
+        k = verts.size
+        n_id = model.n_id
+        cols = (3 * verts[:, None] + np.arange(3)[None, :]).reshape(-1)
+        b = model._geo_bt[:, cols].astype(np.float64).reshape(n_id + n_exp, k, 3)
+        mean = model._mean[verts].astype(np.float64)                       # (K, 3)
+        mouth = (verts >= vi[2]) & (verts < vi[5])
+        if mouth.any():  # spec 3.4: z -= (shape[jaw].z - shape[ref].z) - (mean[jaw].z - mean[ref].z)
+            jz = model._geo_bt[:, 3 * MOUTH_VERTEX_JAW + 2].astype(np.float64)
+            rz = model._geo_bt[:, 3 * MOUTH_VERTEX_REF + 2].astype(np.float64)
+            b[:, mouth, 2] -= (jz - rz)[:, None]
+        self._mean_t = np.ascontiguousarray(mean.T)                              # (3, K)
+        # per coordinate, contiguous: (3, K, n) for the identity, fixed and fitted expression
+        self._b_id = np.ascontiguousarray(b[:n_id].transpose(2, 1, 0)).reshape(3 * k, n_id)
+        self._b_rest = np.ascontiguousarray(b[n_id + m:].transpose(2, 1, 0)).reshape(3 * k, n_exp - m)
+        self._e = np.ascontiguousarray(b[n_id:n_id + m].transpose(2, 1, 0))      # (3, K, m)
+        self._e_flat = self._e.reshape(3 * k, m)
+        self._e32 = self._e.astype(np.float32)
+        self.n_landmarks = k
+
+        # work buffers reused by every fit
+        self._jac = np.zeros((2 * k, 6 + m), dtype=np.float32)
+        self._tmp = np.empty((k, m), dtype=np.float32)
+
+    # ----------------------------------------------------------------- geometry
+    def _constant(self, init: np.ndarray) -> np.ndarray:
+        """(3, K) unposed fitted vertices with the fitted expression values at zero."""
+        c = self._mean_t.copy()
+        c += (self._b_id @ init[self._s_id]).reshape(3, -1)
+        if self._b_rest.shape[1]:
+            c += (self._b_rest @ init[self._s_exp][self.exp_dims:]).reshape(3, -1)
+        return c
+
+    def _unposed(self, const: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """(3, K) unposed vertices for the fitted expression values e (m,)."""
+        if not self.exp_dims:
+            return const.copy()
+        v = (self._e_flat @ e).reshape(3, -1)
+        v += const
+        return v
+
+    @staticmethod
+    def _posed(v: np.ndarray, rot: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = rot @ v               # (3, K)
+        p += t[:, None]
+        return p
+
+    @staticmethod
+    def _project(p: np.ndarray, box: np.ndarray):
+        """Image pixels (2, K) of posed points p (3, K) and their depths z (K,),
+        or (None, z) when a point is not in front of the crop camera."""
+        z = p[2] + CAMERA_DISTANCE
+        if not np.all(z > MIN_DEPTH):
+            return None, z
+        sx = (box[2] - box[0]) / CROP_SIZE
+        sy = (box[3] - box[1]) / CROP_SIZE
+        uv = p[:2] / z
+        uv[0] *= FOCAL * sx
+        uv[1] *= FOCAL * sy
+        uv[0] += PRINCIPAL * sx + box[0]
+        uv[1] += PRINCIPAL * sy + box[1]
+        return uv, z
+
+    def landmarks_px(self, coeffs, crop_box) -> np.ndarray:
+        """(K, 2) image pixels of the fitted landmarks (``landmark_ids`` order)
+        for coeffs (n_coeffs,) expressed for crop_box (x0, y0, x1, y1)."""
+        c = self._check_coeffs(coeffs, "coeffs")
+        box = _check_crop_box(crop_box)
+        v = self._unposed(self._constant(c), c[self._s_exp][:self.exp_dims])
+        p = self._posed(v, rotation_matrix(c[self._s_ang]), c[self._s_trans])
+        uv, _ = self._project(p, box)
+        if uv is None:
+            raise ValueError("these coefficients put landmarks behind the crop camera")
+        return uv.T.copy()
+
+    # ----------------------------------------------------------------- input checks
+    def _check_coeffs(self, coeffs, name: str = "init_coeffs") -> np.ndarray:
+        """(n_coeffs,) float64 copy (float64 so that derivatives can be checked finely)."""
+        c = np.array(coeffs, dtype=np.float64)
+        if c.ndim == 2 and c.shape[0] == 1:
+            c = c[0]
+        if c.shape != (self.n_coeffs,):
+            raise ValueError(f"{name} must be ({self.n_coeffs},), got shape {np.shape(coeffs)}")
+        if not np.all(np.isfinite(c)):
+            raise ValueError(f"{name} contain NaN or infinite values")
+        return c
+
+    def _check_landmarks(self, landmarks_px) -> np.ndarray:
+        lm = np.asarray(landmarks_px, dtype=np.float64)
+        if lm.ndim != 2 or lm.shape[0] not in (N_MESH_LANDMARKS, N_MEDIAPIPE_LANDMARKS) or lm.shape[1] not in (2, 3):
+            raise ValueError(f"landmarks_px must be MediaPipe landmarks ({N_MEDIAPIPE_LANDMARKS} or "
+                             f"{N_MESH_LANDMARKS}, 2 or 3) in image pixels, got shape {lm.shape}")
+        if not np.all(np.isfinite(lm[:, :2])):
+            bad = np.flatnonzero(~np.isfinite(lm[:, :2]).all(1))
+            raise ValueError(f"landmarks_px contain NaN or infinite values (landmarks {bad[:10].tolist()}"
+                             f"{' ...' if bad.size > 10 else ''})")
+        if self.landmark_ids.max() >= lm.shape[0]:
+            raise ValueError(f"landmark_ids need {N_MEDIAPIPE_LANDMARKS} landmarks, got {lm.shape[0]}")
+        return np.ascontiguousarray(lm[self.landmark_ids, :2].T)  # (2, K)
+
+    # ----------------------------------------------------------------- derivatives
+    def _local(self, v: np.ndarray, p: np.ndarray, z: np.ndarray, ang: np.ndarray, box: np.ndarray):
+        """Per-landmark derivative pieces at one state.
+
+        Returns (mx, my, rot, q): mx, my (K, 3) = d(u_img, v_img) / d p for the
+        posed points p; rot = R(angles); q (3, 3, K) = d p / d angle_i = dR_i @ v.
+        """
+        k = self.n_landmarks
+        iz = 1.0 / z
+        ax = FOCAL * (box[2] - box[0]) / CROP_SIZE
+        ay = FOCAL * (box[3] - box[1]) / CROP_SIZE
+        # rows (ax/z, 0, -ax x/z^2) and (0, ay/z, -ay y/z^2)
+        mx = np.zeros((k, 3))
+        my = np.zeros((k, 3))
+        mx[:, 0] = ax * iz
+        mx[:, 2] = -ax * p[0] * iz * iz
+        my[:, 1] = ay * iz
+        my[:, 2] = -ay * p[1] * iz * iz
+        a, b, c = ang
+        ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
+        rx = np.array([[1.0, 0.0, 0.0], [0.0, ca, -sa], [0.0, sa, ca]])
+        ry = np.array([[cb, 0.0, sb], [0.0, 1.0, 0.0], [-sb, 0.0, cb]])
+        rz = np.array([[cc, -sc, 0.0], [sc, cc, 0.0], [0.0, 0.0, 1.0]])
+        drx = np.array([[0.0, 0.0, 0.0], [0.0, -sa, -ca], [0.0, ca, -sa]])
+        dry = np.array([[-sb, 0.0, cb], [0.0, 0.0, 0.0], [-cb, 0.0, -sb]])
+        drz = np.array([[-sc, -cc, 0.0], [cc, -sc, 0.0], [0.0, 0.0, 0.0]])
+        rzy = rz @ ry
+        d = np.concatenate([rzy @ drx, rz @ dry @ rx, drz @ ry @ rx])    # (9, 3)
+        q = (d @ v).reshape(3, 3, k)                                      # (angle, coord, K)
+        return mx, my, rzy @ rx, q
+
+    def _gradient(self, loc, r: np.ndarray, de: np.ndarray, w: float) -> np.ndarray:
+        """Half gradient of F, ``J^T r + w (e - e_prior)``, without forming J."""
+        mx, my, rot, q = loc
+        s = mx * r[0][:, None]
+        s += my * r[1][:, None]                                           # (K, 3): dF/2 / d p
+        g = np.empty(6 + self.exp_dims)
+        g[0:3] = np.einsum("ijk,kj->i", q, s)
+        g[3:6] = s.sum(0)
+        if self.exp_dims:
+            u = (s @ rot).T                                               # (3, K): dF/2 / d v
+            g[6:] = self._e_flat.T @ u.reshape(-1)
+            g[6:] += w * de
+        return g
+
+    def _fill_jacobian(self, loc) -> np.ndarray:
+        """J (2K, 6 + m), x rows then y rows, in the preallocated float32 buffer."""
+        mx, my, rot, q = loc
+        k = self.n_landmarks
+        jac = self._jac
+        jac[:k, 0:3] = np.einsum("ijk,kj->ki", q, mx)
+        jac[k:, 0:3] = np.einsum("ijk,kj->ki", q, my)
+        jac[:k, 3:6] = mx
+        jac[k:, 3:6] = my
+        if self.exp_dims:
+            tmp = self._tmp
+            e = self._e32
+            for rows, mm in ((slice(0, k), mx), (slice(k, 2 * k), my)):
+                g = (mm @ rot).astype(np.float32)                          # (K, 3)
+                out = jac[rows, 6:]
+                np.multiply(e[0], g[:, 0:1], out=out)
+                np.multiply(e[1], g[:, 1:2], out=tmp)
+                out += tmp
+                np.multiply(e[2], g[:, 2:3], out=tmp)
+                out += tmp
+        return jac
+
+    def _hessian(self, loc, w: float) -> np.ndarray:
+        """Gauss-Newton matrix ``J^T J + w I_exp`` (float64 from a float32 product)."""
+        jac = self._fill_jacobian(loc)
+        h = (jac.T @ jac).astype(np.float64)
+        if self.exp_dims:
+            h[6:, 6:].flat[::self.exp_dims + 1] += w
+        return h
+
+    def jacobian(self, coeffs, crop_box) -> np.ndarray:
+        """Analytic Jacobian (2K, 6 + exp_dims) float64 of the fitted landmarks'
+        image coordinates (all x rows, then all y rows, ``landmark_ids`` order)
+        with respect to (angles, trans, fitted expression values) at coeffs.
+        (The solver uses the same formulas in float32 for J^T J.)"""
+        c = self._check_coeffs(coeffs, "coeffs")
+        box = _check_crop_box(crop_box)
+        ang = c[self._s_ang]
+        v = self._unposed(self._constant(c), c[self._s_exp][:self.exp_dims])
+        p = self._posed(v, rotation_matrix(ang), c[self._s_trans])
+        uv, z = self._project(p, box)
+        if uv is None:
+            raise ValueError("these coefficients put landmarks behind the crop camera")
+        mx, my, rot, q = self._local(v, p, z, ang, box)
+        k, m = self.n_landmarks, self.exp_dims
+        jac = np.empty((2 * k, 6 + m))
+        jac[:k, 0:3] = np.einsum("ijk,kj->ki", q, mx)
+        jac[k:, 0:3] = np.einsum("ijk,kj->ki", q, my)
+        jac[:k, 3:6] = mx
+        jac[k:, 3:6] = my
+        if m:
+            jac[:k, 6:] = np.einsum("kj,jkm->km", mx @ rot, self._e)
+            jac[k:, 6:] = np.einsum("kj,jkm->km", my @ rot, self._e)
+        return jac
+
+    # ----------------------------------------------------------------- the fit
+    def fit(self, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None) -> FitResult:
+        """Fit angles, trans and expression to the landmarks of one face.
+
+        landmarks_px: (478, 2|3) (or (468, 2|3)) MediaPipe landmarks in image
+            pixels (a third column, MediaPipe's relative depth, is ignored).
+        crop_box: (x0, y0, x1, y1) image pixels: the box the result is
+            expressed for (spec 3.10; the true box of ``crop_face``).
+        init_coeffs: (n_coeffs,) start: the keyframe's coefficients or the
+            previous frame's fit; id, tex, gamma, eyes and the expression
+            values beyond ``exp_dims`` are copied from it unchanged.
+        prior_exp: (n_exp,) expression the prior pulls toward (the
+            keyframe's, when starting from a previous fit); default:
+            init_coeffs' own.
+        init_box: the crop box init_coeffs were expressed for, when it is not
+            crop_box: their translation is first moved to crop_box with
+            :func:`rebox_translation`.
+
+        Raises ValueError for NaN/infinite landmarks or coefficients, a
+        degenerate crop box, wrong shapes, or a start that puts landmarks
+        behind the crop camera.
+        """
+        init = self._check_coeffs(init_coeffs)
+        box = _check_crop_box(crop_box)
+        obs = self._check_landmarks(landmarks_px)
+        k, m = self.n_landmarks, self.exp_dims
+        if init_box is not None:
+            init[self._s_trans] = rebox_translation(init[self._s_trans], init_box, box)
+        if prior_exp is None:
+            e_prior = init[self._s_exp][:m].copy()
+        else:
+            pe = np.asarray(prior_exp, dtype=np.float64).reshape(-1)
+            if pe.shape != (self.model.n_exp,) or not np.all(np.isfinite(pe)):
+                raise ValueError(f"prior_exp must be {self.model.n_exp} finite values, got shape {np.shape(prior_exp)}")
+            e_prior = pe[:m]
+        scale2 = (((box[2] - box[0]) + (box[3] - box[1])) / (2.0 * CROP_SIZE)) ** 2
+        w = self.exp_prior * k * scale2
+
+        const = self._constant(init)
+        x = np.empty(6 + m)
+        x[0:3] = init[self._s_ang]
+        x[3:6] = init[self._s_trans]
+        x[6:] = init[self._s_exp][:m]
+
+        def evaluate(xx):
+            """(F, r, v, p, z) at xx; r is None (F = inf) when a landmark is behind the camera."""
+            v = self._unposed(const, xx[6:])
+            p = self._posed(v, rotation_matrix(xx[0:3]), xx[3:6])
+            uv, z = self._project(p, box)
+            if uv is None:
+                return np.inf, None, v, p, z
+            uv -= obs
+            de = xx[6:] - e_prior
+            return float(np.einsum("ij,ij->", uv, uv)) + w * float(de @ de), uv, v, p, z
+
+        f, r, v, p, z = evaluate(x)
+        if r is None:
+            raise ValueError("init_coeffs put landmarks behind the crop camera (depth <= 0); cannot fit")
+        if not np.isfinite(f):
+            raise ValueError("the landmark residual of init_coeffs is not finite")
+        rms0 = float(np.sqrt(np.einsum("ij,ij->", r, r) / k))
+        step_tol2 = (self.step_tol_px ** 2) * k
+
+        mu, nu = self.damping, 2.0
+        iterations, status = 0, "max_iterations"
+        loc = self._local(v, p, z, x[0:3], box)
+        g = self._gradient(loc, r, x[6:] - e_prior, w)
+        h = self._hessian(loc, w)
+        fresh = True            # h was built at the current x
+        while iterations < self.iterations:
+            a = h.copy()
+            a.flat[::a.shape[0] + 1] += mu * np.maximum(h.diagonal(), 1e-12)
+            iterations += 1
+            try:
+                step = np.linalg.solve(a, -g)
+            except np.linalg.LinAlgError:
+                step = None
+            if step is not None:
+                h_step = h @ step
+                step_h_step = float(step @ h_step)
+                predicted = -(2.0 * float(g @ step) + step_h_step)   # model decrease of F
+                x_new = x + step
+                f_new, r_new, v_new, p_new, z_new = evaluate(x_new)
+            if step is not None and r_new is not None and np.isfinite(f_new) and f_new <= f and predicted > 0:
+                rho = (f - f_new) / predicted
+                decrease = f - f_new
+                x, f, r, v, p, z = x_new, f_new, r_new, v_new, p_new, z_new
+                moved2 = step_h_step - (w * float(step[6:] @ step[6:]) if m else 0.0)  # |J step|^2
+                if moved2 <= step_tol2 or decrease <= self.tolerance * f or f <= 1e-20:
+                    status = "converged"
+                    break
+                mu *= max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                nu = 2.0
+                loc = self._local(v, p, z, x[0:3], box)
+                g = self._gradient(loc, r, x[6:] - e_prior, w)
+                if rho < self.refresh_rho:   # the quadratic model was poor: rebuild J^T J
+                    h = self._hessian(loc, w)
+                    fresh = True
+                else:                        # good model: keep J^T J (chord step), exact gradient
+                    fresh = False
+            elif not fresh:
+                h = self._hessian(loc, w)   # the stale matrix may be why the step failed
+                fresh = True
+            else:
+                mu *= nu
+                nu *= 2.0
+                if mu > MU_MAX:
+                    status = "stalled"
+                    break
+
+        out = init.astype(np.float32)
+        out[self._s_ang] = x[0:3]
+        out[self._s_trans] = x[3:6]
+        out[self._s_exp][:m] = x[6:]
+        rms = float(np.sqrt(np.einsum("ij,ij->", r, r) / k))
+        if not (np.all(np.isfinite(out)) and np.isfinite(rms)):
+            return FitResult(init.astype(np.float32), rms0, iterations, False, "diverged", rms0)
+        if prior_exp is None and rms > rms0 * (1.0 + 1e-6) + 1e-9:
+            # cannot happen in exact arithmetic (F never increases and starts at sum r^2)
+            return FitResult(init.astype(np.float32), rms0, iterations, False, "diverged", rms0)
+        return FitResult(out, rms, iterations, status == "converged", status, rms0)
+
+
+def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, **kwargs) -> FitResult:
+    """One-shot convenience: ``LandmarkFitter(model, **kwargs).fit(...)``. It
+    rebuilds the bases on every call: keep a :class:`LandmarkFitter` per stream."""
+    return LandmarkFitter(model, **kwargs).fit(landmarks_px, crop_box, init_coeffs)
