@@ -42,8 +42,8 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError,
-                     load_checkpoint, load_model_dict, validate_state_dict)
+from .assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint,
+                     load_model_dict, validate_model_dict, validate_state_dict)
 
 try:  # torch is optional when only the ONNX engine is used
     import torch
@@ -387,7 +387,7 @@ class ExportReport:
                                 "DynamicQuantizeLinear", "MatMulInteger")}
         text += f"; ops {interesting}"
         if self.max_abs_diff is not None:
-            text += (f"; vs fp32 on {self.calibration_images} crops: max |diff| {self.max_abs_diff:.4g}, "
+            text += (f"; vs fp32 on the {self.calibration_images} given crops: max |diff| {self.max_abs_diff:.4g}, "
                      f"mean |diff| {self.mean_abs_diff:.4g}")
         return text
 
@@ -728,9 +728,8 @@ def main(argv=None) -> int:
     try:
         head_sizes = None
         try:
-            d, _ = load_model_dict(args.model)
-            from .assets import validate_model_dict
-            head_sizes = validate_model_dict(d).head_sizes
+            d, model_path = load_model_dict(args.model, validate=False)
+            head_sizes = validate_model_dict(d, model_path).head_sizes
         except AssetError as exc:
             if args.model is not None:
                 raise
