@@ -1,8 +1,7 @@
 """Session fixtures with SYNTHETIC FaceVerse V4 assets (see faceverse_ros.synthetic).
 
-Register as a plugin from the root conftest (``pytest_plugins = ["fixtures_assets"]``)
-or import the fixtures explicitly in a test module:
-``from fixtures_assets import synthetic_assets, synthetic_model  # noqa: F401``.
+Registered as a plugin by ``test/conftest.py`` (``pytest_plugins = ["fixtures_assets"]``),
+so every test can request these fixtures by name.
 
 The files are cached under ``.cache/synthetic/`` (first use: ~10 s). Their
 contents are random: tests may check formats and arithmetic with them, never

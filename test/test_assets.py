@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures_assets import synthetic_assets, synthetic_model_dict, synthetic_state_dict  # noqa: F401
 from faceverse_ros import assets
 from faceverse_ros.assets import (AssetError, FaceVerseError, load_checkpoint, load_model_dict,
                                   reconnet_state_shapes, validate_model_dict, validate_state_dict)

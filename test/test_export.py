@@ -3,7 +3,6 @@ original tracker's format."""
 import numpy as np
 import pytest
 
-from fixtures_assets import synthetic_assets, synthetic_model  # noqa: F401
 from faceverse_ros.export import export_face, load_params, save_mesh, save_obj, save_params, save_ply
 from faceverse_ros.headpose import CameraIntrinsics, head_pose, vertices_in_camera
 

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from fixtures_assets import synthetic_assets, synthetic_model  # noqa: F401
 from faceverse_ros.headpose import (MODEL_UNIT_M, CameraIntrinsics, head_pose, interocular_distance_raw,
                                     quaternion_from_matrix, vertices_in_camera)
 from faceverse_ros.model import to_image

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from fixtures_assets import synthetic_assets, synthetic_model, synthetic_model_dict  # noqa: F401
 from faceverse_ros.model import FaceVerseModel, project, sh_basis, to_image
 
 JAW, REF = 19496, 6550

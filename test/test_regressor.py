@@ -9,7 +9,6 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from fixtures_assets import synthetic_assets, synthetic_state_dict  # noqa: F401
 from faceverse_ros.assets import AssetError, FaceVerseError
 from faceverse_ros.regressor import (Regressor, build_onnx_model, build_reconnet, count_quantized_convs,
                                      crops_to_input, export_onnx, fold_batchnorm, main, quantize_onnx_file)
