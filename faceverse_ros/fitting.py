@@ -22,42 +22,65 @@ Frames and units (spec sections 1, 3 and 5):
 
 Problem solved (Levenberg-Marquardt with analytic Jacobians)::
 
-    minimise  F = sum_k |proj(R v_k + t) - l_k|^2  +  w * |e - e_key|^2
+    minimise  F = sum_k |proj(R v_k + t) - l_k|^2  +  w * |e - e_prior|^2
     over      angles (3), trans (3), e = the first ``exp_dims`` expression values
 
 where l_k are the landmarks in image pixels, v_k the unposed model vertex of
 MediaPipe landmark k (``keypoints_mediapipe``), linear in the expression
 (``v_k = c_k + E_k e`` with ``c_k`` from the mean shape, the fixed identity
-and the expression values that are not fitted), and e_key the keyframe's
-(``init_coeffs``) expression. The prior weight is
+and the expression values that are not fitted), and e_prior the keyframe's
+expression (init_coeffs' by default). The prior weight is
 ``w = exp_prior * K * s^2`` with K the number of fitted landmarks and s the
 crop's scale in image pixels per crop pixel, i.e. ``exp_prior`` is the mean
 squared landmark error, in crop pixels squared, that one unit of expression
-change costs. It must be positive: 2-D landmarks do not determine every
-expression direction (some move vertices along the viewing ray only, some
-mimic a small rotation), and the prior picks the solution nearest the
-keyframe in those directions.
+change costs (default 0.01). It must be positive: 2-D landmarks do not
+determine every expression direction (some move vertices along the viewing
+ray only, some look like a small rotation or a change of distance), and the
+prior picks the solution nearest the keyframe in those directions; it also
+keeps landmark noise from leaking into the expression.
+
+Expression values fitted by default: all but the last 6, which drive the
+tongue (spec 1: untrained) and are left to the keyframe; ``exp_dims``
+chooses the first N instead (0: pose only). Fewer values are faster (see
+``bench/bench_fitting.py``), but the V4 expression order is not known to be
+by importance, so truncating may drop a mouth or eye value.
 
 Landmarks used: the 468 face-mesh landmarks (0..467). The 10 iris landmarks
 (468..477), and any landmark whose vertex lies on an eyeball (vertex in
 ``ver_inds[0]:ver_inds[2]``), are excluded: eyeball vertices rotate with the
-eye values, which this fitter does not estimate (they are measured from the
-iris landmarks by the caller) and MediaPipe's iris centre is not the model's
-pupil vertex. Landmarks on the mouth interior (lower teeth, tongue, upper
-teeth; spec 3.4) are handled exactly: their depth shift is linear in the
-expression and is folded into their precomputed basis rows.
+eye values, which this fitter does not estimate (the caller measures them
+from the iris landmarks, spec 6) and MediaPipe's iris centre is not the
+model's pupil vertex. Landmarks on the mouth interior (lower teeth, tongue,
+upper teeth; spec 3.4) are handled exactly: their depth shift is linear in
+the identity and expression and is folded into their precomputed basis rows.
 
-Solver: Marquardt-scaled damping ``(H + mu diag(H)) h = -g`` with the gain-
-ratio update of Nielsen (1999); the first ``mu`` is ``damping``; a step that
-does not lower F is rejected and ``mu`` grows. F never increases, so a fit
-returns at worst its start; a non-finite result (or landmarks behind the
-camera) is reported as ``status="diverged"`` with the init coefficients.
+Solver: Marquardt-scaled damping ``(H + mu diag(H)) h = -g`` with H = J^T J
+(+ w on the expression diagonal) and the gain-ratio update of Nielsen
+(1999); the first ``mu`` is ``damping``; a step that does not lower F is
+rejected and ``mu`` grows. The gradient g is exact at every step; H, the
+costly part (a (2K x (6 + m)) Jacobian and its product), is rebuilt only
+after a step whose gain ratio fell below ``refresh_rho`` or that was rejected
+(a chord step otherwise: near the solution H barely changes). Stops when a
+step moves the landmarks by less than ``step_tol_px`` RMS or lowers F by
+less than ``tolerance`` times F. F never increases, so a fit never returns
+something worse than its start; non-finite values give
+``status="diverged"`` with the init coefficients returned.
 
 Hot path: everything that depends only on the model (the basis rows of the
-fitted landmarks, in float64, laid out per coordinate) is built once in the
-constructor; per fit, one (3K x n_id) product folds the identity into the
-constant part; per iteration one (3K x m) product, the Jacobian written into
-a preallocated (2K x (6 + m)) buffer, one ``J.T @ J`` and one linear solve.
+fitted landmarks, per coordinate, float64, and a float32 copy for J) is
+built once in the constructor; per fit, one (3K x n_id) product folds the
+identity into the constant part; per step one (3K x m) product, the exact
+gradient (one (m x 3K) product), one (6+m)^2 solve, and when H is rebuilt
+the float32 Jacobian in a preallocated buffer and ``J.T @ J``. Measured on
+the 2-core development machine (synthetic model, 300 px crop box, 0.5 px
+noise): about 2.5 ms per fit from a keyframe a few frames old and 2 ms from
+the previous frame's fit with the default 171 expression values, 0.5 ms pose
+only. NumPy's OpenBLAS threads hurt here when the 2 cores are busy (up to 4x
+slower): run the process with ``OPENBLAS_NUM_THREADS=1``.
+
+Validity: tested on synthetic models only (``test/test_fitting.py``); the
+synthetic file's expression basis can imitate rigid motions, so with it pose
+and expression are not separable from landmarks -- see the tests' notes.
 """
 from __future__ import annotations
 
@@ -68,10 +91,7 @@ import numpy as np
 
 from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel, rotation_matrix
 
-try:  # the two hard-wired mouth vertices of spec 3.4
-    from .assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
-except ImportError:  # pragma: no cover - assets.py always defines them
-    MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF = 19496, 6550
+from .assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF  # the hard-wired vertices of spec 3.4
 
 N_MESH_LANDMARKS = 468          #: MediaPipe face-mesh landmarks (the iris ones follow)
 N_MEDIAPIPE_LANDMARKS = 478     #: mesh + 10 iris landmarks
@@ -93,7 +113,9 @@ class FitResult:
     """Result of :meth:`LandmarkFitter.fit`.
 
     coeffs: (n_coeffs,) float32 -- init_coeffs with angles, trans and the
-        fitted expression values replaced (the init itself when diverged).
+        fitted expression values replaced (the start itself when diverged:
+        init_coeffs, with the translation moved to crop_box if init_box was
+        given).
     rms_px: RMS over the fitted landmarks of the 2-D distance, in image
         pixels, between the detections and the model's projection of
         ``coeffs`` (prior term not included).
@@ -568,7 +590,8 @@ class LandmarkFitter:
         return FitResult(out, rms, iterations, status == "converged", status, rms0)
 
 
-def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, **kwargs) -> FitResult:
-    """One-shot convenience: ``LandmarkFitter(model, **kwargs).fit(...)``. It
-    rebuilds the bases on every call: keep a :class:`LandmarkFitter` per stream."""
-    return LandmarkFitter(model, **kwargs).fit(landmarks_px, crop_box, init_coeffs)
+def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None,
+                  **fitter_kwargs) -> FitResult:
+    """One-shot convenience: ``LandmarkFitter(model, **fitter_kwargs).fit(...)``. It
+    rebuilds the bases on every call (~7 ms): keep a :class:`LandmarkFitter` per stream."""
+    return LandmarkFitter(model, **fitter_kwargs).fit(landmarks_px, crop_box, init_coeffs, prior_exp, init_box)

@@ -28,7 +28,7 @@ from conftest import shared_path
 from fixtures_assets import synthetic_assets, synthetic_model, synthetic_model_dict  # noqa: F401
 
 from faceverse_ros.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
-                                   rebox_translation)
+                                   fit_landmarks, rebox_translation)
 from faceverse_ros.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
 from faceverse_ros.model import FaceVerseModel, rotation_matrix, to_image
 
@@ -296,6 +296,8 @@ def test_fit_from_another_crop_box(local_model):
     fitter = LandmarkFitter(m)
     res = fitter.fit(lm, box_now, key, init_box=box_key)
     naive = fitter.fit(lm, box_now, key)            # ignoring the box change: a worse start
+    once = fit_landmarks(m, lm, box_now, key, init_box=box_key)
+    np.testing.assert_array_equal(once.coeffs, res.coeffs)
     assert res.initial_rms_px < naive.initial_rms_px
     assert res.rms_px < 0.1
     np.testing.assert_allclose(res.coeffs[s["angles"]], true[s["angles"]], atol=2e-3)
