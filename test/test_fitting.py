@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from fixtures_assets import synthetic_assets, synthetic_model, synthetic_model_dict  # noqa: F401
 
 from faceverse_ros.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
                                    fit_landmarks, rebox_translation)
@@ -367,7 +366,7 @@ def test_rms_never_grows_from_a_bad_start(local_model):
 
 # --------------------------------------------------------------------------- regression vs fit
 @pytest.fixture(scope="module")
-def two_regressions(synthetic_assets, synthetic_model):  # noqa: F811
+def two_regressions(synthetic_assets):
     """Synthetic ResNet on two frames of talking_256.mp4, each cropped (spec 5) around its own box."""
     cv2 = pytest.importorskip("cv2")
     from faceverse_ros.crop import crop_face
