@@ -1,13 +1,16 @@
 """The faceverse_ros node: camera images in, face parameters, TF, debug views out.
 
-Threading: the image callback only stores the newest message (a slot of one;
-a frame still waiting when a newer one arrives is dropped and counted). A
-worker thread takes frames from that slot and runs the pipeline, so the
-executor keeps serving camera_info, parameters and diagnostics while a frame
-is processed, and the output is always about the newest image.
+Threading: the image callback only hands the message to a TwoStageRunner
+(pipeline.py), which keeps the newest frame in a slot of one (a frame still
+waiting when a newer one arrives is dropped and counted) and runs two worker
+threads: the first converts the image and runs detection (frame t+1), the
+second computes and publishes the faces (frame t). The executor keeps serving
+camera_info, parameters and diagnostics meanwhile, and the output is always
+about a recent image.
 
-Follow a frame: _on_image -> _worker -> _process: convert (ros_convert) ->
-FacePipeline.process (detect, track, crop, regress, smooth, reconstruct) ->
+Follow a frame: _on_image -> _first_stage: convert (ros_convert),
+FacePipeline.detect_stage (detect, ids, box smoothing) -> _second_stage:
+FacePipeline.face_stage (crop, regress or fit, smooth, pose, mesh) ->
 publish params (ros_messages) -> /tf -> debug image / mesh when subscribed.
 """
 import sys
@@ -24,7 +27,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from faceverse_ros.msg import FaceVerseParamsArray
-from faceverse_ros.pipeline import FacePipeline, PipelineConfig
+from faceverse_ros.pipeline import FacePipeline, PipelineConfig, TwoStageRunner
 from faceverse_ros.ros_convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
     intrinsics_from_camera_info, rgb_to_image, stamp_to_seconds
 from faceverse_ros.ros_markers import mesh_array
@@ -81,10 +84,7 @@ class FaceVerseNode(Node):
 
         self._camera_info = None
         self._warned_default_intrinsics = False
-        self._slot = None
         self._lock = threading.Lock()
-        self._have_frame = threading.Event()
-        self._stop = threading.Event()
         self.counts = dict(received=0, processed=0, dropped=0, bad=0, faces=0)
         self._in_rate, self._out_rate = RateMeter(), RateMeter()
         self._latency = LatencyStats()
@@ -103,9 +103,7 @@ class FaceVerseNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
         self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics)
         self._fps_meter = RateMeter(window_s=1.0)
-        self._worker_thread = threading.Thread(target=self._worker, name="faceverse_worker",
-                                               daemon=True)
-        self._worker_thread.start()
+        self._runner = TwoStageRunner(self._first_stage, self._second_stage, self._stage_failed)
         self.get_logger().info(
             f"faceverse_node ready: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
@@ -152,12 +150,10 @@ class FaceVerseNode(Node):
     def _on_image(self, msg, convert):
         now = time.monotonic()
         with self._lock:
-            if self._slot is not None:
-                self.counts["dropped"] += 1
-            self._slot = (msg, convert, now)
             self.counts["received"] += 1
             self._in_rate.tick(now)
-        self._have_frame.set()
+        self._runner.submit((msg, convert, now))
+        self.counts["dropped"] = self._runner.dropped
 
     def _intrinsics(self, width, height):
         info = self._camera_info
@@ -182,37 +178,33 @@ class FaceVerseNode(Node):
         return fx, fy, cx, cy
 
     # -- processing -----------------------------------------------------------------------------
-    def _worker(self):
-        while not self._stop.is_set():
-            if not self._have_frame.wait(timeout=0.1):
-                continue
-            with self._lock:
-                item, self._slot = self._slot, None
-                self._have_frame.clear()
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-            except Exception as exc:  # the node goes on; say what happened
-                self.counts["bad"] += 1
-                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=WARN_EVERY_S)
+    def _stage_failed(self, stage, exc):  # the node goes on; say what happened
+        self.counts["bad"] += 1
+        self.get_logger().error(f"frame failed in the {stage} stage: {type(exc).__name__}: {exc}",
+                                throttle_duration_sec=WARN_EVERY_S)
 
-    def _process(self, msg, convert, received):
+    def _first_stage(self, item):
+        msg, convert, received = item
         try:
             rgb = convert(msg)
         except ImageConversionError as exc:
             self.counts["bad"] += 1
             self.get_logger().warning(f"skipping image: {exc}", throttle_duration_sec=WARN_EVERY_S)
-            return
+            return None
+        height, width = rgb.shape[:2]
+        staged = self.pipeline.detect_stage(rgb, stamp_to_seconds(msg.header.stamp),
+                                            self._intrinsics(width, height))
+        return msg, received, rgb, staged
+
+    def _second_stage(self, item):
+        msg, received, rgb, staged = item
         height, width = rgb.shape[:2]
         p = self._p
         want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
         want_mesh = (p["publish.mesh"] and not self.pipeline.landmark_only
                      and self.mesh_pub.get_subscription_count() > 0)
-        result = self.pipeline.process(
-            rgb, stamp_to_seconds(msg.header.stamp), self._intrinsics(width, height),
-            need_mesh=want_mesh or (want_debug and p["debug.render"]))
+        need_mesh = want_mesh or (want_debug and p["debug.render"])
+        result = self.pipeline.face_stage(staged, need_mesh=need_mesh)
         for problem in result.problems:
             self.counts["bad"] += 1
             self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
@@ -266,8 +258,7 @@ class FaceVerseNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self):
-        self._stop.set()
-        self._worker_thread.join(timeout=5.0)
+        self._runner.close()
         self.pipeline.close()
         return super().destroy_node()
 

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from faceverse_ros.assets import AssetError
-from faceverse_ros.crop import crop_faces
+from faceverse_ros.crop import crop_box_from_square, crop_faces
 from faceverse_ros.detector import FaceDetector
 from faceverse_ros.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose, vertices_in_camera
 from faceverse_ros.landmark_pose import estimate_head_pose
@@ -93,6 +93,17 @@ class FaceResult:
     colors: Optional[np.ndarray] = None          # (N, 3) lit albedo in [0, 1] (need_mesh)
     normals: Optional[np.ndarray] = None         # (N, 3) rotated normals (need_mesh)
     vertices_m: Optional[np.ndarray] = None      # (N, 3) metres, optical frame (need_mesh)
+
+
+@dataclasses.dataclass
+class StagedFrame:
+    """What detect_stage() hands to face_stage()."""
+    stamp: float
+    image_size: tuple
+    intrinsics: CameraIntrinsics
+    faces: list                 # (face_id, Detection, BoxSample, rgb of the sample's frame)
+    ended: list                 # ids the tracker ended in this frame
+    timings: Dict[str, float]
 
 
 @dataclasses.dataclass
@@ -179,7 +190,16 @@ class FacePipeline:
         documented default (fx = fy = width, centred principal point).
         need_mesh: also reconstruct mesh, colours and image-space vertices.
         """
-        timings, problems = {}, []
+        return self.face_stage(self.detect_stage(rgb, stamp, intrinsics), need_mesh)
+
+    def detect_stage(self, rgb, stamp, intrinsics=None) -> "StagedFrame":
+        """First half of process(): detection, ids and box smoothing.
+
+        It touches only the detector, the id tracker and the box smoothers, so
+        a pipelined runner may call it for frame t+1 while face_stage() works
+        on frame t (the stages hand over a StagedFrame).
+        """
+        timings = {}
         t = time.perf_counter()
         height, width = rgb.shape[:2]
         if intrinsics is None:
@@ -190,37 +210,40 @@ class FacePipeline:
             cam = CameraIntrinsics(*(float(v) for v in intrinsics))
         detections = self.detector.detect(rgb, stamp)
         t = _lap(timings, "detect", t)
-
         track = self.ids.update([d.box for d in detections], stamp)
-        for face_id in track.ended:
+        self._remember_frame(stamp, rgb)
+        faces = []
+        for face_id, det in zip(track.ids, detections):
+            if face_id is None:  # not born yet
+                continue
+            sample = self.smoother.smooth_box(face_id, stamp, det.box, det.eyes)
+            if sample is not None:  # "original" returns the previous frame's box: crop that frame
+                faces.append((face_id, det, sample, self._frames.get(sample.stamp, rgb)))
+        _lap(timings, "track", t)
+        return StagedFrame(stamp, (width, height), cam, faces, list(track.ended), timings)
+
+    def face_stage(self, staged: "StagedFrame", need_mesh=False) -> FrameResult:
+        """Second half of process(): coefficients, smoothing, pose and mesh."""
+        timings, problems = dict(staged.timings), []
+        for face_id in staged.ended:
             self.smoother.end(face_id)
             self._last_coeffs.pop(face_id, None)
             if self.keyframes is not None:
                 self.keyframes.end(face_id)
-        born = [(fid, d) for fid, d in zip(track.ids, detections) if fid is not None]
-        self._remember_frame(stamp, rgb)
-
-        # stage 1: boxes (and the delayed frame they belong to, for "original")
-        staged = []
-        for face_id, det in born:
-            sample = self.smoother.smooth_box(face_id, stamp, det.box, det.eyes)
-            if sample is not None:
-                staged.append((face_id, det, sample))
-        t = _lap(timings, "track", t)
-
-        faces = []
         if self.landmark_only:
-            for face_id, det, sample in staged:
-                faces.append(self._landmark_only_face(face_id, det, sample, cam, problems))
+            t = time.perf_counter()
+            faces = [self._landmark_only_face(face_id, det, sample, staged.intrinsics, problems)
+                     for face_id, det, sample, _ in staged.faces]
             _lap(timings, "pose", t)
         else:
-            faces = self._faceverse_faces(staged, cam, timings, problems, need_mesh)
-        return FrameResult(stamp, (width, height), cam, [f for f in faces if f is not None],
-                           timings, problems)
+            faces = self._faceverse_faces(staged.faces, staged.intrinsics, timings, problems,
+                                          need_mesh)
+        return FrameResult(staged.stamp, staged.image_size, staged.intrinsics,
+                           [f for f in faces if f is not None], timings, problems)
 
     def _remember_frame(self, stamp, rgb):
         self._frames[stamp] = rgb
-        while len(self._frames) > 3:
+        while len(self._frames) > 4:
             self._frames.popitem(last=False)
 
     def _landmark_only_face(self, face_id, det, sample, cam, problems):
@@ -244,30 +267,26 @@ class FacePipeline:
         if not staged:
             return []
         regress, fit = [], []
-        for item in staged:
+        for item in staged:  # (face_id, detection, box sample, frame of the sample)
             face_id = item[0]
             wants = self.keyframes is None or face_id not in self._last_coeffs or \
                 self.keyframes.should_regress(face_id)
             (regress if wants else fit).append(item)
         results = {}
         if regress:
-            rgbs = [self._frames.get(s.stamp, None) for _, _, s in regress]
             crops, boxes = [], []
-            for (face_id, det, sample), frame in zip(regress, rgbs):
-                frame = frame if frame is not None else next(reversed(self._frames.values()))
+            for face_id, det, sample, frame in regress:
                 c, b = crop_faces(frame, sample.box[None])
                 crops.append(c[0])
                 boxes.append(b[0])
             t = _lap(timings, "crop", t)
             coeffs = self.regressor.predict(np.stack(crops))
             t = _lap(timings, "regress", t)
-            for (face_id, det, sample), c, box in zip(regress, coeffs, boxes):
+            for (face_id, det, sample, _), c, box in zip(regress, coeffs, boxes):
                 results[face_id] = (c, box, MODE_REGRESSOR, None)
                 if self.keyframes is not None:
                     self.keyframes.record(face_id, True)
-        for face_id, det, sample in fit:
-            from faceverse_ros.crop import crop_box_from_square
-
+        for face_id, det, sample, _ in fit:
             box = crop_box_from_square(sample.box)
             res = self.fitter.fit(det.landmarks, box, self._last_coeffs[face_id])
             self.keyframes.record(face_id, False, res.rms_px)
@@ -276,7 +295,7 @@ class FacePipeline:
             t = _lap(timings, "fit", t)
 
         faces = []
-        for face_id, det, sample in staged:
+        for face_id, det, sample, _ in staged:
             coeffs, crop_box, mode, rms = results[face_id]
             coeffs = np.array(coeffs, dtype=np.float32)
             if not np.all(np.isfinite(coeffs)):
@@ -379,3 +398,101 @@ def _lap(timings, name, start):
     now = time.perf_counter()
     timings[name] = timings.get(name, 0.0) + (now - start) * 1000.0
     return now
+
+
+class TwoStageRunner:
+    """Runs first(item) and second(first's result) in two threads: frame t+1's first stage
+    overlaps frame t's second stage.
+
+    submit() never blocks: it puts the item in a slot of one, and an item still waiting there
+    when a newer one comes is dropped (counted in `dropped`): the newest frame wins. Between
+    the stages is a queue of one, so at most three frames are in flight and none goes stale.
+    first() may return None to stop an item (e.g. a bad image). Exceptions from either stage
+    go to on_error(stage_name, exception) and the runner goes on.
+    """
+
+    def __init__(self, first, second, on_error=None, name="faceverse"):
+        import queue
+        import threading
+
+        self._first, self._second = first, second
+        self._on_error = on_error or (lambda stage, exc: None)
+        self._slot = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._handover = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self.dropped = 0
+        self.idle = threading.Event()
+        self.idle.set()
+        self._busy = 0
+        self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
+                         threading.Thread(target=self._run_second, name=f"{name}_second",
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, item):
+        with self._lock:
+            if self._slot is not None:
+                self.dropped += 1
+                self._busy -= 1
+            self._slot = item
+            self._busy += 1
+            self.idle.clear()
+        self._ready.set()
+
+    def _done(self):
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                self.idle.set()
+
+    def _run_first(self):
+        import queue
+
+        while not self._stop.is_set():
+            if not self._ready.wait(timeout=0.1):
+                continue
+            with self._lock:
+                item, self._slot = self._slot, None
+                self._ready.clear()
+            if item is None:
+                continue
+            try:
+                staged = self._first(item)
+            except Exception as exc:  # noqa: BLE001 - reported, the runner goes on
+                self._on_error("first", exc)
+                staged = None
+            if staged is None:
+                self._done()
+                continue
+            while not self._stop.is_set():
+                try:
+                    self._handover.put(staged, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def _run_second(self):
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                staged = self._handover.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._second(staged)
+            except Exception as exc:  # noqa: BLE001
+                self._on_error("second", exc)
+            self._done()
+
+    def wait_idle(self, timeout=None):
+        """True once every submitted item went through (or was dropped)."""
+        return self.idle.wait(timeout)
+
+    def close(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)

@@ -13,6 +13,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from faceverse_ros.headpose import CameraIntrinsics
 from faceverse_ros.ros_convert import rgb_to_image
 from faceverse_ros.sources import FrameSource
 
@@ -36,17 +37,15 @@ def camera_info_for(header, width, height, intrinsics):
 class CameraSourceNode(Node):
     """Publishes frames of `spec` (see faceverse_ros.sources) in a thread of its own.
 
-    fov_deg: horizontal field of view used for the published intrinsics.
+    Published intrinsics: headpose.CameraIntrinsics.default (fx = fy = image width,
+    principal point at the centre), the node's own default without camera_info.
     loop: start files again at the end; else `finished` is set at the end.
     max_frames: stop after this many frames (0 = no limit).
     """
 
-    def __init__(self, spec, frame_id="camera_optical_frame", rate_hz=0.0, fov_deg=60.0,
-                 loop=False, max_frames=0, **node_kwargs):
+    def __init__(self, spec, frame_id="camera_optical_frame", rate_hz=0.0, loop=False,
+                 max_frames=0, **node_kwargs):
         super().__init__("faceverse_camera", **node_kwargs)
-        from faceverse_ros.landmark_pose import default_intrinsics
-
-        self._intrinsics_for = lambda w, h: default_intrinsics(w, h, fov_deg)
         self.source = FrameSource(spec, loop=loop)
         self.rate_hz = float(rate_hz) or float(self.source.fps or 30.0)
         self.frame_id = frame_id
@@ -76,7 +75,8 @@ class CameraSourceNode(Node):
                 msg.header.frame_id = self.frame_id
                 h, w = frame.rgb.shape[:2]
                 self.publish_times[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
-                self.info_pub.publish(camera_info_for(msg.header, w, h, self._intrinsics_for(w, h)))
+                cam = CameraIntrinsics.default(w, h)
+                self.info_pub.publish(camera_info_for(msg.header, w, h, (cam.fx, cam.fy, cam.cx, cam.cy)))
                 self.image_pub.publish(msg)
                 self.published += 1
                 if self.max_frames and self.published >= self.max_frames:

@@ -138,8 +138,3 @@ class FrameSource:
         finally:
             cap.release()
 
-
-def default_intrinsics(width, height):
-    """Intrinsics used when no camera_info is known: fx = fy = image width
-    (about a 53-degree horizontal field of view), principal point at the centre."""
-    return float(width), float(width), (width - 1) / 2.0, (height - 1) / 2.0

@@ -9,6 +9,9 @@ from pathlib import Path
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"
+# A DDS domain of this test session's own (inherited by the peer processes it starts), so
+# that two test runs on one machine (a developer's and CI's) never read each other's topics.
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
 import pytest  # noqa: E402
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.sources import FrameSource, SourceError, default_intrinsics
+from faceverse_ros.sources import FrameSource, SourceError
 
 
 def test_video_frames_and_stamps():
@@ -59,6 +59,3 @@ def test_corrupt_image_and_video(tmp_path):
     with pytest.raises(SourceError):
         list(FrameSource(badv))
 
-
-def test_default_intrinsics():
-    assert default_intrinsics(640, 480) == (640.0, 640.0, 319.5, 239.5)
