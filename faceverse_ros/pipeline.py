@@ -134,7 +134,9 @@ class FacePipeline:
         self.landmark_only_reason = ""
         self._load_faceverse(config)
         self._frames = OrderedDict()   # stamp -> rgb, for the original smoother's delayed crops
-        self._last_coeffs: Dict[int, np.ndarray] = {}
+        self._last_coeffs: Dict[int, np.ndarray] = {}   # raw (unsmoothed) coefficients per face
+        self._last_box: Dict[int, np.ndarray] = {}      # their crop box
+        self._key_exp: Dict[int, np.ndarray] = {}       # expression of the face's last keyframe
         self._decimators = {}
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -227,7 +229,8 @@ class FacePipeline:
         timings, problems = dict(staged.timings), []
         for face_id in staged.ended:
             self.smoother.end(face_id)
-            self._last_coeffs.pop(face_id, None)
+            for memory in (self._last_coeffs, self._last_box, self._key_exp):
+                memory.pop(face_id, None)
             if self.keyframes is not None:
                 self.keyframes.end(face_id)
         if self.landmark_only:
@@ -282,26 +285,43 @@ class FacePipeline:
             t = _lap(timings, "crop", t)
             coeffs = self.regressor.predict(np.stack(crops))
             t = _lap(timings, "regress", t)
+            exp = self.model.slices["exp"]
             for (face_id, det, sample, _), c, box in zip(regress, coeffs, boxes):
                 results[face_id] = (c, box, MODE_REGRESSOR, None)
                 if self.keyframes is not None:
                     self.keyframes.record(face_id, True)
+                    self._key_exp[face_id] = np.array(c[exp], dtype=np.float32)
         for face_id, det, sample, _ in fit:
-            box = crop_box_from_square(sample.box)
-            res = self.fitter.fit(det.landmarks, box, self._last_coeffs[face_id])
-            self.keyframes.record(face_id, False, res.rms_px)
+            # pose and expression from the landmarks, the rest from the last keyframe
+            box = crop_box_from_square(sample.box).astype(np.float64)
+            try:
+                res = self.fitter.fit(det.landmarks, box, self._last_coeffs[face_id],
+                                      prior_exp=self._key_exp.get(face_id),
+                                      init_box=self._last_box.get(face_id))
+            except ValueError as exc:
+                problems.append(f"face {face_id}: landmark fit failed ({exc}); face skipped")
+                self.keyframes.request(face_id)
+                continue
+            # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts
+            self.keyframes.record(face_id, False, None if res.status == "diverged" else res.rms_px)
             results[face_id] = (res.coeffs, box, MODE_LANDMARK_FIT, res.rms_px)
         if fit:
             t = _lap(timings, "fit", t)
 
         faces = []
         for face_id, det, sample, _ in staged:
+            if face_id not in results:
+                continue
             coeffs, crop_box, mode, rms = results[face_id]
             coeffs = np.array(coeffs, dtype=np.float32)
             if not np.all(np.isfinite(coeffs)):
                 problems.append(f"face {face_id}: the regressor returned NaN/inf; face skipped")
+                if self.keyframes is not None:
+                    self.keyframes.end(face_id)  # start again from a keyframe
+                self._last_coeffs.pop(face_id, None)
                 continue
             self._last_coeffs[face_id] = coeffs.copy()
+            self._last_box[face_id] = np.asarray(crop_box, dtype=np.float64)
             coeffs[EYES] = det.eyes  # the iris measurement replaces the network's eyes (spec 6)
             smoothed = self.smoother.smooth_coeffs(face_id, sample.stamp, coeffs)
             if smoothed is None:
