@@ -276,6 +276,11 @@ def build_parser():
 
 
 def main(argv=None):
+    import os
+
+    # one BLAS thread: the landmark fits are small matrices, and on a 2-core robot a second
+    # BLAS thread fights the detector and the regressor (set before numpy loads)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
         from faceverse_ros.regressor import main as export_main

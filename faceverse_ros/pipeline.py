@@ -52,6 +52,8 @@ class PipelineConfig:
     onnx_path: Optional[str] = None         # an exported .onnx for engine onnx
     device: str = "cpu"
     threads: int = 0                        # 0: all cores
+    ort_spinning: bool = False              # ONNX Runtime busy-waits between ops: off, so the
+                                            # detection thread gets the core (2-core robots)
     detector: str = "legacy"                # legacy | tasks
     task_path: Optional[str] = None
     max_faces: int = 1
@@ -161,7 +163,8 @@ class FacePipeline:
         self.model = FaceVerseModel.from_file(model_file)
         self.regressor = Regressor(weights, engine=config.engine, device=config.device,
                                    threads=config.threads or None,
-                                   head_sizes=self.model.sizes.head_sizes)
+                                   head_sizes=self.model.sizes.head_sizes,
+                                   ort_spinning=config.ort_spinning)
         if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
             from faceverse_ros.fitting import LandmarkFitter
             from faceverse_ros.keyframes import KeyframeScheduler

@@ -1,0 +1,285 @@
+"""`faceverse-ros bench`: the whole pipeline on a video, baseline against ours, in one run.
+
+Uses SYNTHETIC FaceVerse files (same structure and sizes as the real ones, so
+the same arithmetic and network cost) unless --model/--checkpoint are given.
+
+Modes:
+  baseline     as the original FaceVerse V4 tracker works: detect, then regress,
+               then render, one frame at a time, batch 1, PyTorch fp32, the
+               original's 3-frame smoothing, a render on every frame.
+  ours         ONNX Runtime int8 (static, calibrated on the video's face crops),
+               the ResNet on keyframes with landmark fits in between, One Euro
+               smoothing, detection of frame t+1 overlapping frame t (two threads),
+               no render (the node renders only while someone watches).
+  ours+render  ours, with the debug render on every frame.
+
+Two ways of feeding frames, both reported:
+  offline  every frame is processed, as fast as possible (throughput = fps,
+           latency = frame handed in -> parameters ready);
+  live     frames arrive at --camera-fps like a camera; a frame that finds the
+           pipeline busy waits in a slot of one and is replaced by a newer one
+           (published fps, latency, dropped frames).
+
+Per-stage medians (ms per frame where the stage ran): decode, detect, track, crop,
+regress, fit, smooth, pose, reconstruct, render, publish (message build and
+serialisation; DDS transport is in bench/bench_node.py).
+"""
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
+STAGES = ("decode", "detect", "track", "crop", "regress", "fit", "smooth", "pose", "reconstruct",
+          "render", "publish")
+
+
+def load_frames(video, count, size):
+    """Decoded RGB frames (and the median decode ms); size 'native' or 'WxH' (letterboxed)."""
+    import cv2
+
+    from faceverse_ros.sources import FrameSource
+
+    frames, decode_ms = [], []
+    t = time.perf_counter()
+    for frame in FrameSource(video, loop=True):
+        rgb = frame.rgb
+        if size != "native":
+            w, h = (int(v) for v in size.split("x"))
+            scale = min(w / rgb.shape[1], h / rgb.shape[0])
+            resized = cv2.resize(rgb, (int(rgb.shape[1] * scale), int(rgb.shape[0] * scale)),
+                                 interpolation=cv2.INTER_LINEAR)
+            canvas = np.full((h, w, 3), 114, np.uint8)
+            y0, x0 = (h - resized.shape[0]) // 2, (w - resized.shape[1]) // 2
+            canvas[y0:y0 + resized.shape[0], x0:x0 + resized.shape[1]] = resized
+            rgb = canvas
+        now = time.perf_counter()
+        decode_ms.append((now - t) * 1000.0)
+        frames.append(rgb)
+        if len(frames) >= count:
+            break
+        t = time.perf_counter()
+    return frames, float(np.median(decode_ms))
+
+
+def int8_model(checkpoint, frames, cache_dir):
+    """Static int8 ONNX of `checkpoint`, calibrated on face crops of `frames` (cached)."""
+    from faceverse_ros.crop import crop_face
+    from faceverse_ros.detector import FaceDetector
+    from faceverse_ros.regressor import export_onnx, file_sha256
+
+    out = Path(cache_dir) / f"reconnet-{file_sha256(checkpoint)[:16]}-int8-static.onnx"
+    if out.is_file():
+        return out
+    crops = []
+    with FaceDetector(mode="image") as det:
+        for rgb in frames[::max(len(frames) // 32, 1)][:32]:
+            found = det.detect(rgb, 0.0)
+            if found:
+                crops.append(crop_face(rgb, found[0].box)[0])
+    if not crops:
+        raise RuntimeError("no face found in the benchmark video for int8 calibration")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = export_onnx(checkpoint, out, "static", np.stack(crops))
+    print(f"[bench] {report.summary()}", file=sys.stderr)
+    return out
+
+
+class _Publisher:
+    """What publishing costs on the CPU: building FaceVerseParamsArray and serialising it."""
+
+    def __init__(self):
+        try:
+            from rclpy.serialization import serialize_message
+            from std_msgs.msg import Header
+
+            from faceverse_ros.ros_messages import params_array
+        except ImportError:
+            self.available = False
+            return
+        self.available = True
+        self._serialize, self._header, self._array = serialize_message, Header, params_array
+
+    def __call__(self, result):
+        if self.available:
+            self._serialize(self._array(self._header(frame_id="camera"), result.faces,
+                                        result.image_size))
+
+
+def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=0.0):
+    from faceverse_ros.pipeline import FacePipeline, PipelineConfig
+
+    common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads)
+    if mode == "baseline":
+        cfg = PipelineConfig(engine="torch", smoothing={"kind": "original"}, **common)
+    else:
+        cfg = PipelineConfig(engine="onnx", onnx_path=str(onnx_int8),
+                             keyframe_interval=keyframe_interval, keyframe_drift_px=drift_px,
+                             smoothing={"kind": "one_euro"}, **common)
+    return FacePipeline(cfg, log=lambda m: None)
+
+
+def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
+    """One pass over `frames`; returns the stats dict of this run."""
+    pipe = make_pipeline(mode, assets, onnx_int8, args.keyframe_interval, args.threads,
+                         args.drift_px)
+    publish = _Publisher()
+    render = mode != "ours"
+    stages = {name: [] for name in STAGES}
+    stages["decode"] = [decode_ms]
+    latencies, done_times, faces = [], [], [0]
+    lock = threading.Lock()
+
+    def finish(result, handed_in):
+        t = time.perf_counter()
+        publish(result)
+        t2 = time.perf_counter()
+        if render:
+            pipe.draw_debug(frame_of[result.stamp], result)
+        t3 = time.perf_counter()
+        with lock:
+            for name, ms in result.timings.items():
+                stages[name].append(ms)
+            stages["publish"].append((t2 - t) * 1000.0)
+            if render:
+                stages["render"].append((t3 - t2) * 1000.0)
+            latencies.append(t3 - handed_in)
+            done_times.append(t3)
+            faces[0] += len(result.faces)
+
+    frame_of = {}  # stamp -> frame, for the render
+
+    fps_in = args.camera_fps
+    # warm-up outside the timing: the first inference and detector start-up
+    for k in range(3):
+        pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=render)
+    pipe.smoother.reset()
+    start = time.perf_counter()
+    dropped = 0
+    if mode == "baseline":
+        for k, rgb in enumerate(frames):
+            stamp = k / fps_in
+            frame_of[stamp] = rgb
+            handed_in = time.perf_counter()
+            if feed == "live":  # a camera: frame k arrives at start + k / fps
+                arrival = start + k / fps_in
+                if handed_in < arrival:
+                    time.sleep(arrival - handed_in)
+                elif handed_in >= arrival + 1.0 / fps_in:  # a newer frame is there: newest wins
+                    dropped += 1
+                    continue
+                handed_in = arrival  # latency counts from the frame's arrival
+            finish(pipe.process(rgb, stamp, need_mesh=render), handed_in)
+    else:
+        from faceverse_ros.pipeline import TwoStageRunner
+
+        def first(item):
+            k, handed_in = item
+            stamp = k / fps_in
+            frame_of[stamp] = frames[k]
+            return pipe.detect_stage(frames[k], stamp), handed_in
+
+        def second(item):
+            staged, handed_in = item
+            finish(pipe.face_stage(staged, need_mesh=render), handed_in)
+
+        runner = TwoStageRunner(first, second, on_error=lambda s, e: print(f"[bench] {s}: {e}"))
+        for k in range(len(frames)):
+            if feed == "live":
+                arrival = start + k / fps_in
+                now = time.perf_counter()
+                if now < arrival:
+                    time.sleep(arrival - now)
+                runner.submit((k, time.perf_counter()))
+            else:  # offline: hand in the next frame as soon as the slot is free
+                while runner._slot is not None:
+                    time.sleep(0.0002)
+                runner.submit((k, time.perf_counter()))
+        runner.wait_idle(60)
+        dropped = runner.dropped
+        runner.close()
+    elapsed = (done_times[-1] if done_times else time.perf_counter()) - start
+    pipe.close()
+    lat = np.array(latencies) * 1000.0
+    return dict(fps=len(done_times) / elapsed, p50=float(np.percentile(lat, 50)),
+                p95=float(np.percentile(lat, 95)), frames=len(done_times), dropped=dropped,
+                faces=faces[0], stages={k: float(np.median(v)) for k, v in stages.items() if v},
+                regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="faceverse-ros bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", default=str(DEFAULT_VIDEO))
+    ap.add_argument("--frames", type=int, default=150, help="frames per run")
+    ap.add_argument("--runs", type=int, default=3, help="runs per mode (medians reported)")
+    ap.add_argument("--sizes", default="native,640x480", help="comma list: native and/or WxH")
+    ap.add_argument("--modes", default="baseline,ours,ours+render")
+    ap.add_argument("--feeds", default="offline,live")
+    ap.add_argument("--camera-fps", type=float, default=30.0)
+    ap.add_argument("--keyframe-interval", type=int, default=5)
+    ap.add_argument("--drift-px", type=float, default=0.0, help="keyframe on fit RMS above this "
+                    "(0 = off: the synthetic network's identity jumps between frames, which real "
+                    "faces do not)")
+    ap.add_argument("--threads", type=int, default=0, help="regressor threads (0 = all cores)")
+    ap.add_argument("--model", default=None, help="real faceverse_v4_2.npy (default: synthetic)")
+    ap.add_argument("--checkpoint", default=None, help="real faceverse_resnet50.pth")
+    args = ap.parse_args(argv)
+    if not Path(args.video).is_file():
+        print(f"faceverse-ros bench: error: video {args.video} not found", file=sys.stderr)
+        return 1
+    if args.model and args.checkpoint:
+        assets = (Path(args.model), Path(args.checkpoint))
+    else:
+        from faceverse_ros.synthetic import synthetic_assets
+
+        a = synthetic_assets()
+        assets = (a.model_path, a.checkpoint_path)
+        print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
+    from faceverse_ros.regressor import cache_root
+
+    modes = args.modes.split(",")
+    feeds = args.feeds.split(",")
+    print(f"[bench] {os.cpu_count()} CPUs, {args.frames} frames x {args.runs} runs per mode, "
+          f"keyframe interval {args.keyframe_interval}, camera {args.camera_fps:g} fps")
+    for size in args.sizes.split(","):
+        frames, decode_ms = load_frames(args.video, args.frames, size)
+        onnx_int8 = int8_model(assets[1], frames, cache_root() / "bench") \
+            if any(m != "baseline" for m in modes) else None
+        h, w = frames[0].shape[:2]
+        for feed in feeds:
+            print(f"\n== {w}x{h}, {feed} ==")
+            table = {}
+            for run in range(args.runs):  # interleave modes so load changes hit all alike
+                for mode in modes:
+                    table.setdefault(mode, []).append(
+                        run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms))
+            print(f"{'mode':<12} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'dropped':>8} "
+                  f"{'regress':>8} {'fits':>6}")
+            med = {}
+            for mode, runs in table.items():
+                m = {k: float(np.median([r[k] for r in runs]))
+                     for k in ("fps", "p50", "p95", "dropped", "regress_runs", "fit_runs")}
+                med[mode] = m
+                print(f"{mode:<12} {m['fps']:7.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
+                      f"{m['dropped']:8.0f} {m['regress_runs']:8.0f} {m['fit_runs']:6.0f}")
+            if "baseline" in med:
+                for mode in med:
+                    if mode != "baseline":
+                        ratio = med[mode]["fps"] / max(med["baseline"]["fps"], 1e-9)
+                        print(f"  {mode} / baseline throughput: {ratio:.2f}x")
+            print("  per-stage medians (ms/frame where run; median over runs):")
+            for mode, runs in table.items():
+                names = [s for s in STAGES if any(s in r["stages"] for r in runs)]
+                cells = [f"{s} {np.median([r['stages'][s] for r in runs if s in r['stages']]):.1f}"
+                         for s in names]
+                print(f"    {mode:<12} " + ", ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
