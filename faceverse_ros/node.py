@@ -104,6 +104,10 @@ class FaceVerseNode(Node):
         self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics)
         self._fps_meter = RateMeter(window_s=1.0)
         self._runner = TwoStageRunner(self._first_stage, self._second_stage, self._stage_failed)
+        # debug image and mesh in threads of their own (newest frame wins): views never delay
+        # the parameters and TF
+        self._views = TwoStageRunner(self._build_views, self._publish_views, self._stage_failed,
+                                     name="faceverse_views")
         self.get_logger().info(
             f"faceverse_node ready: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
@@ -200,11 +204,7 @@ class FaceVerseNode(Node):
         msg, received, rgb, staged = item
         height, width = rgb.shape[:2]
         p = self._p
-        want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
-        want_mesh = (p["publish.mesh"] and not self.pipeline.landmark_only
-                     and self.mesh_pub.get_subscription_count() > 0)
-        need_mesh = want_mesh or (want_debug and p["debug.render"])
-        result = self.pipeline.face_stage(staged, need_mesh=need_mesh)
+        result = self.pipeline.face_stage(staged)
         for problem in result.problems:
             self.counts["bad"] += 1
             self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
@@ -220,13 +220,30 @@ class FaceVerseNode(Node):
         self._fps_meter.tick(done)
         self.counts["processed"] += 1
         self.counts["faces"] = len(faces)
-        if want_debug:
-            debug = self.pipeline.draw_debug(rgb, result, render=p["debug.render"],
-                                             fps=self._fps_meter.rate(done))
-            self.debug_pub.publish(rgb_to_image(debug, msg.header))
-        if want_mesh:
-            meshes = self.pipeline.mesh_for_markers(result, int(p["mesh.decimation"]))
-            self.mesh_pub.publish(mesh_array(msg.header, meshes))
+        want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
+        want_mesh = (p["publish.mesh"] and not self.pipeline.landmark_only
+                     and self.mesh_pub.get_subscription_count() > 0)
+        if want_debug or want_mesh:
+            self._views.submit((msg.header, rgb, result, want_debug, want_mesh,
+                                self._fps_meter.rate(done)))
+
+    def _build_views(self, item):
+        header, rgb, result, want_debug, want_mesh, fps = item
+        p = self._p
+        if want_mesh or (want_debug and p["debug.render"]):
+            self.pipeline.add_mesh(result)
+        debug = self.pipeline.draw_debug(rgb, result, render=p["debug.render"], fps=fps) \
+            if want_debug else None
+        meshes = self.pipeline.mesh_for_markers(result, int(p["mesh.decimation"])) \
+            if want_mesh else None
+        return header, debug, meshes
+
+    def _publish_views(self, item):
+        header, debug, meshes = item
+        if debug is not None:
+            self.debug_pub.publish(rgb_to_image(debug, header))
+        if meshes is not None:
+            self.mesh_pub.publish(mesh_array(header, meshes))
 
     # -- diagnostics ----------------------------------------------------------------------------
     def _publish_diagnostics(self):
@@ -259,6 +276,7 @@ class FaceVerseNode(Node):
 
     def destroy_node(self):
         self._runner.close()
+        self._views.close()
         self.pipeline.close()
         return super().destroy_node()
 

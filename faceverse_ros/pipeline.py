@@ -32,7 +32,7 @@ import numpy as np
 from faceverse_ros.assets import AssetError
 from faceverse_ros.crop import crop_box_from_square, crop_faces
 from faceverse_ros.detector import FaceDetector
-from faceverse_ros.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose, vertices_in_camera
+from faceverse_ros.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose
 from faceverse_ros.landmark_pose import estimate_head_pose
 from faceverse_ros.model import rotation_matrix  # noqa: F401  (documents the convention used below)
 from faceverse_ros.smoothing import EYES_SLICE, FaceSmoother, matrix_to_euler
@@ -76,6 +76,9 @@ class FacePose:
     quaternion: np.ndarray      # (4,) x, y, z, w
     gaze_direction: np.ndarray  # (3,) unit
     gaze_quaternion: np.ndarray  # (4,) gaze frame: z along the gaze, x right, y down
+    # model vertices v (unposed, model units) -> optical frame: model_rotation @ (0.1 v) + t
+    model_rotation: Optional[np.ndarray] = None
+    model_translation: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass
@@ -340,21 +343,38 @@ class FacePipeline:
         out = []
         for i, (face_id, det, sample, smoothed, crop_box, mode, rms) in enumerate(faces):
             pose = FacePose(hp.position[i], hp.rotation[i], hp.quaternion[i],
-                            hp.gaze_direction[i], hp.gaze_quaternion[i])
+                            hp.gaze_direction[i], hp.gaze_quaternion[i], hp.model_rotation[i],
+                            hp.model_translation[i])
             out.append(FaceResult(face_id, smoothed.stamp, det.confidence, sample.box,
                                   det.landmarks, all_coeffs[i, EYES].copy(), all_coeffs[i], mode,
                                   pose, crop_box=crop_box, fit_rms_px=rms))
         if need_mesh:
-            recon = self.model.reconstruct(all_coeffs)
-            from faceverse_ros.model import to_image
-
-            for i, face in enumerate(out):
-                face.image_vertices = to_image(recon.projected[i], face.crop_box)
-                face.colors = recon.colors[i]
-                face.normals = recon.normals[i]
-                face.vertices_m = vertices_in_camera(hp, recon.vertices[i], i)
+            self._add_mesh(out)
             _lap(timings, "reconstruct", t)
         return out
+
+    def add_mesh(self, result: FrameResult):
+        """Fill image_vertices, colors, normals and vertices_m of the result's FaceVerse faces
+        (what process(need_mesh=True) does), e.g. later, in a thread for the debug views."""
+        if self.model is not None:
+            t = time.perf_counter()
+            self._add_mesh([f for f in result.faces if f.mode != MODE_LANDMARK_ONLY])
+            _lap(result.timings, "reconstruct", t)
+        return result
+
+    def _add_mesh(self, faces):
+        if not faces:
+            return
+        from faceverse_ros.headpose import MODEL_UNIT_M
+        from faceverse_ros.model import to_image
+
+        recon = self.model.reconstruct(np.stack([f.coeffs for f in faces]))
+        for i, face in enumerate(faces):
+            face.image_vertices = to_image(recon.projected[i], face.crop_box)
+            face.colors = recon.colors[i]
+            face.normals = recon.normals[i]
+            face.vertices_m = (recon.vertices[i].astype(np.float64) * MODEL_UNIT_M) @ \
+                face.pose.model_rotation.T + face.pose.model_translation
 
     # -- outputs --------------------------------------------------------------------------------
     def mesh_for_markers(self, result: FrameResult, decimation: int):

