@@ -103,6 +103,7 @@ class FaceVerseNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
         self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics)
         self._fps_meter = RateMeter(window_s=1.0)
+        self._last_views = -1e9
         self._runner = TwoStageRunner(self._first_stage, self._second_stage, self._stage_failed)
         # debug image and mesh in threads of their own (newest frame wins): views never delay
         # the parameters and TF
@@ -223,7 +224,9 @@ class FaceVerseNode(Node):
         want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
         want_mesh = (p["publish.mesh"] and not self.pipeline.landmark_only
                      and self.mesh_pub.get_subscription_count() > 0)
-        if want_debug or want_mesh:
+        max_rate = p["views.max_rate_hz"]
+        if (want_debug or want_mesh) and (max_rate <= 0 or done - self._last_views >= 1.0 / max_rate):
+            self._last_views = done
             self._views.submit((msg.header, rgb, result, want_debug, want_mesh,
                                 self._fps_meter.rate(done)))
 

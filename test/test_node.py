@@ -118,7 +118,8 @@ def wait_for(predicate, timeout):
 @pytest.fixture(scope="module")
 def landmark_node(rclpy_context):
     h = Harness(rclpy_context, [Parameter("landmark_only", value=True),
-                                Parameter("smoother.kind", value="none")])
+                                Parameter("smoother.kind", value="none"),
+                                Parameter("views.max_rate_hz", value=0.0)])
     yield h
     h.close()
 
@@ -128,7 +129,8 @@ def full_node(rclpy_context, synthetic_assets):
     h = Harness(rclpy_context, [Parameter("model_path", value=str(synthetic_assets.model_path)),
                                 Parameter("checkpoint_path",
                                           value=str(synthetic_assets.checkpoint_path)),
-                                Parameter("mesh.decimation", value=16)])
+                                Parameter("mesh.decimation", value=16),
+                                Parameter("views.max_rate_hz", value=0.0)])
     yield h
     h.close()
 
@@ -247,6 +249,24 @@ def test_debug_image_size_and_encoding(landmark_node):
     assert (dbg.height, dbg.width, dbg.encoding) == (rgb.shape[0], rgb.shape[1], "rgb8")
     pixels = np.frombuffer(bytes(dbg.data), np.uint8).reshape(rgb.shape)
     assert np.any(pixels != rgb)  # something was drawn on it
+
+
+def test_views_rate_cap(landmark_node):
+    landmark_node.watch_views()
+    node = landmark_node.node
+    node.set_parameters([Parameter("views.max_rate_hz", value=0.5)])
+    try:
+        rgb = _image("emma.jpg")
+        landmark_node.send_settled(rgb)
+        first = landmark_node.seq
+        for _ in range(4):
+            landmark_node.send_rgb(rgb)
+        time.sleep(0.5)
+        stamps = {d.header.stamp.sec for d in landmark_node.got["debug"]}
+        sent = set(range(landmark_node.base + first - 1, landmark_node.base + landmark_node.seq + 1))
+        assert 1 <= len(stamps & sent) <= 2  # 6 frames in well under 2 s: at most 2 views
+    finally:
+        node.set_parameters([Parameter("views.max_rate_hz", value=0.0)])
 
 
 def test_camera_info_intrinsics_are_used(landmark_node):
