@@ -46,18 +46,16 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, eye_rotation, rotation_matrix
+from .rotations import FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix, rotation_between
 
 #: metres per model unit (raw millimetres / 100)
 MODEL_UNIT_M = 0.1
 
+# The fixed axis maps (see faceverse_ros.rotations for the frames), under their old names:
 #: columns: REP-155 face axes (x out of the face, y person's left, z scalp) in model axes
-R_MODEL_FACE = np.array([[0.0, 1.0, 0.0],
-                         [0.0, 0.0, -1.0],
-                         [-1.0, 0.0, 0.0]])
+R_MODEL_FACE = FACE_AXES_IN_MODEL
 #: columns: gaze axes (x person's right, y down, z along the gaze) in face axes
-R_FACE_GAZE = np.array([[0.0, 0.0, 1.0],
-                        [-1.0, 0.0, 0.0],
-                        [0.0, -1.0, 0.0]])
+R_FACE_GAZE = GAZE_AXES_IN_FACE
 
 
 @dataclass(frozen=True)
@@ -108,47 +106,6 @@ class HeadPose:
     gaze_quaternion: np.ndarray
     model_rotation: np.ndarray
     model_translation: np.ndarray
-
-
-def quaternion_from_matrix(r) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) as (x, y, z, w), w >= 0."""
-    m = np.asarray(r, dtype=np.float64)
-    flat = m.reshape(-1, 3, 3)
-    q = np.empty((flat.shape[0], 4))
-    for i, a in enumerate(flat):
-        tr = a[0, 0] + a[1, 1] + a[2, 2]
-        if tr > 0:
-            s = 2.0 * np.sqrt(tr + 1.0)
-            q[i] = [(a[2, 1] - a[1, 2]) / s, (a[0, 2] - a[2, 0]) / s, (a[1, 0] - a[0, 1]) / s, 0.25 * s]
-        elif a[0, 0] > a[1, 1] and a[0, 0] > a[2, 2]:
-            s = 2.0 * np.sqrt(1.0 + a[0, 0] - a[1, 1] - a[2, 2])
-            q[i] = [0.25 * s, (a[0, 1] + a[1, 0]) / s, (a[0, 2] + a[2, 0]) / s, (a[2, 1] - a[1, 2]) / s]
-        elif a[1, 1] > a[2, 2]:
-            s = 2.0 * np.sqrt(1.0 + a[1, 1] - a[0, 0] - a[2, 2])
-            q[i] = [(a[0, 1] + a[1, 0]) / s, 0.25 * s, (a[1, 2] + a[2, 1]) / s, (a[0, 2] - a[2, 0]) / s]
-        else:
-            s = 2.0 * np.sqrt(1.0 + a[2, 2] - a[0, 0] - a[1, 1])
-            q[i] = [(a[0, 2] + a[2, 0]) / s, (a[1, 2] + a[2, 1]) / s, 0.25 * s, (a[1, 0] - a[0, 1]) / s]
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    q[q[:, 3] < 0] *= -1
-    return q.reshape(m.shape[:-2] + (4,))
-
-
-def rotation_between(a, b) -> np.ndarray:
-    """Smallest rotations (..., 3, 3) taking directions a (..., 3) onto b (..., 3)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    k = np.zeros(a.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2] = -v[..., 2], v[..., 1]
-    k[..., 1, 0], k[..., 1, 2] = v[..., 2], -v[..., 0]
-    k[..., 2, 0], k[..., 2, 1] = -v[..., 1], v[..., 0]
-    if np.any(c <= -1 + 1e-9):
-        raise ValueError("opposite directions: the rotation between them is not unique")
-    return np.eye(3) + k + (k @ k) / (1.0 + c)[..., None, None]
 
 
 def interocular_distance_raw(model) -> float:

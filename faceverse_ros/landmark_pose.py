@@ -54,6 +54,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from faceverse_ros.eyes import NUM_LANDMARKS
+from faceverse_ros.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
+                                     rotation_between, rx, ry, rz)
 
 INTERPUPILLARY_DISTANCE_M = 0.063
 SELLION = 168
@@ -116,73 +118,15 @@ def _build_template():
 TEMPLATE_MM = _build_template()  # (len(FIT_INDICES), 3), rows in FIT_INDICES order
 
 # Rotation of the frontal reference: head frame axes in the optical frame for
-# a face looking into the camera (head x = -z_cam, head y = +x_cam, head z = -y_cam).
-R_FRONTAL = np.array([[0.0, 1.0, 0.0],
-                      [0.0, 0.0, -1.0],
-                      [-1.0, 0.0, 0.0]])
-# Gaze frame axes in head coordinates for a gaze along head x: (x, y, z) =
-# (person's right, down, forward) = (-y_h, -z_h, x_h).
-_GAZE_IN_HEAD = np.array([[0.0, 0.0, 1.0],
-                          [-1.0, 0.0, 0.0],
-                          [0.0, -1.0, 0.0]])
+# a face looking into the camera (head x = -z_cam, head y = +x_cam, head z = -y_cam);
+# the model-to-face axis map of faceverse_ros.rotations, as model axes = optical
+# axes for a frontal face.
+R_FRONTAL = FACE_AXES_IN_MODEL
+# The gaze frame's axes in head coordinates for a gaze along head x are
+# GAZE_AXES_IN_FACE: (x, y, z) = (person's right, down, forward) = (-y_h, -z_h, x_h).
 
-
-# --------------------------------------------------------------------------
-# small rotation helpers
-# --------------------------------------------------------------------------
-def matrix_to_quaternion(rot):
-    """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
-    m = np.asarray(rot, dtype=np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = np.array([(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s,
-                      (m[1, 0] - m[0, 1]) / s, 0.25 * s])
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = np.array([0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s,
-                      (m[2, 1] - m[1, 2]) / s])
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = np.array([(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s,
-                      (m[0, 2] - m[2, 0]) / s])
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = np.array([(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s,
-                      (m[1, 0] - m[0, 1]) / s])
-    q /= np.linalg.norm(q)
-    return q if q[3] >= 0 else -q
-
-
-def _rotation_between(a, b):
-    """Smallest rotation matrix taking unit vector a onto unit vector b."""
-    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
-    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
-    v = np.cross(a, b)
-    c = float(np.dot(a, b))
-    if c < -1.0 + 1e-12:  # opposite: rotate by pi about any axis orthogonal to a
-        axis = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(axis) < 1e-6:
-            axis = np.cross(a, [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2.0 * np.outer(axis, axis) - np.eye(3)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
-
-
-def _rx(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=np.float64)
-
-
-def _ry(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=np.float64)
-
-
-def _rz(a):
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float64)
+# Former name of the shared matrix -> quaternion conversion (faceverse_ros.rotations).
+matrix_to_quaternion = quaternion_from_matrix
 
 
 def yaw_pitch_roll(rotation):
@@ -215,7 +159,7 @@ def yaw_pitch_roll(rotation):
 
 def rotation_from_yaw_pitch_roll(yaw, pitch, roll):
     """Inverse of :func:`yaw_pitch_roll`: head rotation in the optical frame."""
-    return R_FRONTAL @ _rx(roll) @ _rz(yaw) @ _ry(pitch)
+    return R_FRONTAL @ rx(roll) @ rz(yaw) @ ry(pitch)
 
 
 # --------------------------------------------------------------------------
@@ -375,7 +319,7 @@ def gaze_direction_in_head(eyes):
         raise ValueError(f"eyes must be 4 finite values, got {eyes!r}")
     vertical = (e[0] + e[2]) / 2.0
     horizontal = (e[1] + e[3]) / 2.0
-    g_model = _ry(horizontal) @ _rx(vertical) @ np.array([0.0, 0.0, -1.0])
+    g_model = ry(horizontal) @ rx(vertical) @ np.array([0.0, 0.0, -1.0])
     g_head = np.array([-g_model[2], g_model[0], -g_model[1]])
     return g_head / np.linalg.norm(g_head)
 
@@ -407,7 +351,7 @@ def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> He
     rms = float(np.sqrt((resid[:, :2] ** 2).sum(axis=1).mean()))
     sellion_px = t  # template origin is the sellion
     ray = np.array([(sellion_px[0] - cx) / fx, (sellion_px[1] - cy) / fy, 1.0])
-    rot = _rotation_between([0.0, 0.0, 1.0], ray) @ rot_w
+    rot = rotation_between([0.0, 0.0, 1.0], ray) @ rot_w
     centroid_t = tmpl_m.mean(axis=0)
     centroid_px = scale * rot_w @ centroid_t + t
     depth = fx / scale
@@ -418,9 +362,9 @@ def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> He
         g_head, estimated = np.array([1.0, 0.0, 0.0]), False
     else:
         g_head, estimated = gaze_direction_in_head(eyes), True
-    gaze_frame_head = _rotation_between([1.0, 0.0, 0.0], g_head) @ _GAZE_IN_HEAD
+    gaze_frame_head = rotation_between([1.0, 0.0, 0.0], g_head) @ GAZE_AXES_IN_FACE
     gaze_rot = rot @ gaze_frame_head
-    return HeadPose(position=position, rotation=rot, quaternion=matrix_to_quaternion(rot),
+    return HeadPose(position=position, rotation=rot, quaternion=quaternion_from_matrix(rot),
                     gaze_direction=gaze_rot[:, 2].copy(), gaze_rotation=gaze_rot,
-                    gaze_quaternion=matrix_to_quaternion(gaze_rot), gaze_estimated=estimated,
+                    gaze_quaternion=quaternion_from_matrix(gaze_rot), gaze_estimated=estimated,
                     scale_px_per_m=scale, rms_px=rms)

@@ -1,0 +1,168 @@
+"""Rotation helpers shared by the head-pose stages (numpy only, no ROS).
+
+Conventions:
+
+* a rotation matrix ``R`` maps coordinates in a rotated frame to coordinates
+  in the reference frame: its columns are the rotated frame's unit axes
+  expressed in the reference frame;
+* quaternions are (x, y, z, w) (the ROS ``geometry_msgs/Quaternion`` order),
+  unit length, with w >= 0;
+* angles are in radians; all functions work in float64.
+
+Frames used by the fixed axis maps below:
+
+* FaceVerse model axes: x right, y down, z away from the camera (for a face
+  looking into the camera they coincide with the camera optical frame of
+  REP-103: x right, y down, z forward);
+* REP-155 face axes (ROS4HRI ``face_<id>``): x out of the face (toward the
+  viewer for a frontal face), y to the person's left, z toward the scalp;
+* gaze axes (``gaze_<id>``): x to the person's right, y down, z along the
+  gaze (an optical-style frame of the person's view).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: Columns: the REP-155 face axes expressed in FaceVerse model axes.
+#: Face x (out of the face) = -model z, face y (person's left) = +model x
+#: (the person's left is the image right for a face looking at the camera),
+#: face z (toward the scalp) = -model y. Because model axes equal the optical
+#: axes for a frontal face, this is also the face rotation, in the optical
+#: frame, of a face looking straight into the camera.
+FACE_AXES_IN_MODEL = np.array([[0.0, 1.0, 0.0],
+                               [0.0, 0.0, -1.0],
+                               [-1.0, 0.0, 0.0]])
+FACE_AXES_IN_MODEL.setflags(write=False)
+
+#: Columns: the gaze axes expressed in REP-155 face axes, for a gaze along the
+#: face x axis (straight ahead). Gaze x (person's right) = -face y, gaze y
+#: (down) = -face z, gaze z (along the gaze) = +face x.
+GAZE_AXES_IN_FACE = np.array([[0.0, 0.0, 1.0],
+                              [-1.0, 0.0, 0.0],
+                              [0.0, -1.0, 0.0]])
+GAZE_AXES_IN_FACE.setflags(write=False)
+
+# Directions whose 1 + cos(angle) is below this are taken as opposite (their
+# unit vectors are less than ~1.4e-8 from exactly opposite). Either side of it
+# rotation_between is accurate to ~1e-8 (checked in test_rotations.py).
+_OPPOSITE = 1e-16
+
+
+def _as_matrices(r, name="rotation"):
+    m = np.asarray(r, dtype=np.float64)
+    if m.ndim < 2 or m.shape[-2:] != (3, 3):
+        raise ValueError(f"{name} must have shape (3, 3) or (..., 3, 3), got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return m
+
+
+def quaternion_from_matrix(r) -> np.ndarray:
+    """Rotation matrices (3, 3) or (..., 3, 3) -> unit quaternions (4,) or (..., 4).
+
+    Quaternions are (x, y, z, w) with w >= 0 (for a rotation by pi, w = 0 and
+    the sign of (x, y, z) is whatever the computation gives). Per matrix the
+    numerically largest of w, x, y, z is computed from the diagonal (trace
+    method) and the others from the off-diagonal terms, then the result is
+    normalised. The input is assumed to be a rotation (orthonormal, det +1);
+    it is not re-orthonormalised.
+    """
+    m = _as_matrices(r)
+    a = m.reshape(-1, 3, 3)
+    m00, m11, m22 = a[:, 0, 0], a[:, 1, 1], a[:, 2, 2]
+    tr = m00 + m11 + m22
+    d21, d02, d10 = a[:, 2, 1] - a[:, 1, 2], a[:, 0, 2] - a[:, 2, 0], a[:, 1, 0] - a[:, 0, 1]
+    s01, s02, s12 = a[:, 0, 1] + a[:, 1, 0], a[:, 0, 2] + a[:, 2, 0], a[:, 1, 2] + a[:, 2, 1]
+    use_w = tr > 0
+    use_x = ~use_w & (m00 > m11) & (m00 > m22)
+    use_y = ~use_w & ~use_x & (m11 > m22)
+    use_z = ~(use_w | use_x | use_y)
+    q = np.empty((a.shape[0], 4))
+    with np.errstate(invalid="ignore", divide="ignore"):  # unused branches may be nan
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q[use_w] = np.stack([d21 / s, d02 / s, d10 / s, 0.25 * s], -1)[use_w]
+        s = 2.0 * np.sqrt(1.0 + m00 - m11 - m22)
+        q[use_x] = np.stack([0.25 * s, s01 / s, s02 / s, d21 / s], -1)[use_x]
+        s = 2.0 * np.sqrt(1.0 + m11 - m00 - m22)
+        q[use_y] = np.stack([s01 / s, 0.25 * s, s12 / s, d02 / s], -1)[use_y]
+        s = 2.0 * np.sqrt(1.0 + m22 - m00 - m11)
+        q[use_z] = np.stack([s02 / s, s12 / s, 0.25 * s, d10 / s], -1)[use_z]
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q[q[:, 3] < 0] *= -1
+    return q.reshape(m.shape[:-2] + (4,))
+
+
+def rotation_between(a, b) -> np.ndarray:
+    """Smallest rotations taking directions a onto directions b.
+
+    a, b: (3,) or (..., 3) vectors of any non-zero length (broadcast against
+    each other). Returns (..., 3, 3) matrices R with ``R @ a_hat = b_hat``,
+    rotating about a x b by the angle between them (Rodrigues' formula),
+    accurate to ~1e-8 even for nearly opposite directions.
+    For opposite directions (unit vectors within ~1.4e-8 of opposite) the smallest rotation is not unique: the rotation
+    by pi about the unit axis along a x (1, 0, 0) (or a x (0, 1, 0) when a is
+    nearly along x) is returned, which still takes a onto b.
+    Raises ValueError for zero-length or non-finite vectors.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
+        raise ValueError(f"directions must have shape (..., 3), got {a.shape} and {b.shape}")
+    na = np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = np.linalg.norm(b, axis=-1, keepdims=True)
+    if not (np.all(np.isfinite(na)) and np.all(np.isfinite(nb))):
+        raise ValueError("directions contain NaN or infinite values")
+    if np.any(na == 0) or np.any(nb == 0):
+        raise ValueError("directions must be non-zero vectors")
+    a, b = np.broadcast_arrays(a / na, b / nb)
+    v = np.cross(a, b)
+    # 1 + cos(angle) as |a + b|^2 / 2: exact to rounding even for nearly opposite
+    # directions, where 1 + a.b loses all its digits
+    h = a + b
+    one_plus_c = 0.5 * np.sum(h * h, axis=-1)
+    k = np.zeros(a.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2] = -v[..., 2], v[..., 1]
+    k[..., 1, 0], k[..., 1, 2] = v[..., 2], -v[..., 0]
+    k[..., 2, 0], k[..., 2, 1] = -v[..., 1], v[..., 0]
+    opposite = one_plus_c < _OPPOSITE
+    denom = np.where(opposite, 1.0, one_plus_c)
+    r = np.eye(3) + k + (k @ k) / denom[..., None, None]
+    if np.any(opposite):
+        ao = a[opposite]
+        axis = np.cross(ao, [1.0, 0.0, 0.0])
+        near_x = np.linalg.norm(axis, axis=-1) < 1e-6
+        axis[near_x] = np.cross(ao[near_x], [0.0, 1.0, 0.0])
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        r[opposite] = 2.0 * axis[:, :, None] * axis[:, None, :] - np.eye(3)
+    return r
+
+
+def _elementary(angle, i, j):
+    t = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(t), np.sin(t)
+    r = np.zeros(t.shape + (3, 3))
+    k = 3 - i - j
+    r[..., k, k] = 1.0
+    r[..., i, i] = c
+    r[..., j, j] = c
+    r[..., i, j] = -s
+    r[..., j, i] = s
+    return r
+
+
+def rx(angle) -> np.ndarray:
+    """Rotation by ``angle`` (radians, scalar or (...,)) about x: (3, 3) or (..., 3, 3).
+
+    Right-handed: takes y toward z, ``[[1, 0, 0], [0, c, -s], [0, s, c]]``.
+    """
+    return _elementary(angle, 1, 2)
+
+
+def ry(angle) -> np.ndarray:
+    """Rotation by ``angle`` (radians) about y, taking z toward x: ``[[c, 0, s], [0, 1, 0], [-s, 0, c]]``."""
+    return _elementary(angle, 2, 0)
+
+
+def rz(angle) -> np.ndarray:
+    """Rotation by ``angle`` (radians) about z, taking x toward y: ``[[c, -s, 0], [s, c, 0], [0, 0, 1]]``."""
+    return _elementary(angle, 0, 1)
