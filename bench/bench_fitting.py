@@ -47,27 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from faceverse_ros.fitting import LandmarkFitter  # noqa: E402
 from faceverse_ros.model import FaceVerseModel, to_image  # noqa: E402
-from faceverse_ros.synthetic import synthetic_assets  # noqa: E402
+from faceverse_ros.synthetic import localised_expression_basis, synthetic_assets  # noqa: E402
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 SCENARIOS = {"keyframe": (0.03, 0.01, 0.1), "warm": (0.01, 0.003, 0.03)}
-
-
-def localised(model_dict: dict) -> dict:
-    """Copy of a model dict with the expression basis windowed to mouth, eyes, brows, jaw."""
-    d = dict(model_dict)
-    ms = np.asarray(d["meanshape"], np.float64)
-    n = len(ms)
-
-    def bump(cx, cy, sx, sy):
-        return np.exp(-((ms[:, 0] - cx) ** 2 / (2 * sx ** 2) + (ms[:, 1] - cy) ** 2 / (2 * sy ** 2)))
-
-    w = (bump(0, 50, 25, 14) + bump(-32, -32, 14, 8) + bump(32, -32, 14, 8) + bump(-32, -50, 16, 6)
-         + bump(32, -50, 16, 6) + 0.8 * bump(0, 85, 35, 18))
-    w = np.clip(w, 0, 1) * (ms[:, 2] < 0)
-    d["exBase"] = (np.asarray(d["exBase"]).reshape(n, 3, -1) * w[:, None, None]).reshape(3 * n, -1)
-    d["exBase"] = d["exBase"].astype(np.float32)
-    return d
 
 
 def make_cases(model, n, scenario, noise, exp_dims, seed=0):
@@ -163,7 +146,7 @@ def main(argv=None):
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset (2)')}")
     assets = synthetic_assets()
     d = np.load(assets.model_path, allow_pickle=True).item()
-    models = {"file": FaceVerseModel(d), "local": FaceVerseModel(localised(d))}
+    models = {"file": FaceVerseModel(d), "local": FaceVerseModel(localised_expression_basis(d))}
     print(f"SYNTHETIC model, {models['file'].n_exp} expression values, crop box {BOX.tolist()} "
           f"({BOX[2] - BOX[0]:.0f} px), noise 0.5 px per axis for timing\n")
     timing_table(models, args.cases, args.quick)

@@ -254,6 +254,35 @@ def make_model_dict(seed: int = 0) -> dict:
     }
 
 
+def localised_expression_basis(model_dict: dict) -> dict:
+    """Copy of a synthetic model dict with the expression basis confined to the
+    mouth, eyes, brows and jaw, like a real blendshape basis.
+
+    The synthetic ``exBase`` is made of a few smooth global functions of
+    position, so it reproduces rigid motions of the landmarks exactly and pose
+    cannot be told apart from expression by a landmark fit. Here every
+    vertex's three basis rows are multiplied by a weight in [0, 1]: a sum of
+    Gaussian windows in the meanshape's (x, y) (raw units, x right, y down) at
+    the synthetic layout's mouth (0, 50), eyes (+-32, -32), brows (+-32, -50)
+    and jaw (0, 85), clipped to 1, and zero on the back of the head
+    (meanshape z >= 0). The returned dict shares every other entry with the
+    input; ``exBase`` is float32 like the file's.
+    """
+    d = dict(model_dict)
+    ms = np.asarray(d["meanshape"], np.float64)
+    n = len(ms)
+
+    def bump(cx, cy, sx, sy):
+        return np.exp(-((ms[:, 0] - cx) ** 2 / (2 * sx ** 2) + (ms[:, 1] - cy) ** 2 / (2 * sy ** 2)))
+
+    w = (bump(0, 50, 25, 14) + bump(-32, -32, 14, 8) + bump(32, -32, 14, 8) + bump(-32, -50, 16, 6)
+         + bump(32, -50, 16, 6) + 0.8 * bump(0, 85, 35, 18))
+    w = np.clip(w, 0, 1) * (ms[:, 2] < 0)
+    ex = np.asarray(d["exBase"]).reshape(n, 3, -1) * w[:, None, None]
+    d["exBase"] = ex.reshape(3 * n, -1).astype(np.float32)
+    return d
+
+
 # =========================================================================== network
 def _calibration_images(n: int, seed: int) -> np.ndarray:
     """uint8 (n, 256, 256, 3) images for the synthetic network's statistics:

@@ -30,6 +30,7 @@ from faceverse_ros.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResul
                                    fit_landmarks, rebox_translation)
 from faceverse_ros.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
 from faceverse_ros.model import FaceVerseModel, rotation_matrix, to_image
+from faceverse_ros.synthetic import localised_expression_basis
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 
@@ -76,19 +77,31 @@ def assert_untouched(model, fitted, init, exp_dims):
 def local_model(synthetic_model_dict):
     """The synthetic model with its expression basis confined to mouth, eyes, brows and
     jaw (Gaussian windows on the front of the head), like a real blendshape basis."""
-    d = dict(synthetic_model_dict)
+    return FaceVerseModel(localised_expression_basis(synthetic_model_dict))
+
+
+def test_localised_basis_keeps_the_face_parts_only(synthetic_model_dict):
+    d = synthetic_model_dict
+    before = np.array(d["exBase"], copy=True)
+    loc = localised_expression_basis(d)
+    np.testing.assert_array_equal(d["exBase"], before)           # input untouched
+    assert loc["exBase"].dtype == np.float32 and loc["exBase"].shape == before.shape
     ms = np.asarray(d["meanshape"], np.float64)
     n = len(ms)
+    old = before.reshape(n, 3, -1).astype(np.float64)
+    new = loc["exBase"].reshape(n, 3, -1).astype(np.float64)
+    assert not np.any(new[ms[:, 2] >= 0])                         # back of the head: nothing moves
+    front = ms[:, 2] < 0
 
-    def bump(cx, cy, sx, sy):
-        return np.exp(-((ms[:, 0] - cx) ** 2 / (2 * sx ** 2) + (ms[:, 1] - cy) ** 2 / (2 * sy ** 2)))
+    def nearest(x, y):
+        return np.flatnonzero(front)[np.argmin(np.hypot(ms[front, 0] - x, ms[front, 1] - y))]
 
-    w = (bump(0, 50, 25, 14) + bump(-32, -32, 14, 8) + bump(32, -32, 14, 8) + bump(-32, -50, 16, 6)
-         + bump(32, -50, 16, 6) + 0.8 * bump(0, 85, 35, 18))
-    w = np.clip(w, 0, 1) * (ms[:, 2] < 0)
-    d["exBase"] = (np.asarray(d["exBase"]).reshape(n, 3, -1) * w[:, None, None]).reshape(3 * n, -1)
-    d["exBase"] = d["exBase"].astype(np.float32)
-    return FaceVerseModel(d)
+    for x, y in ((0, 50), (32, -32), (-32, -32), (0, 85)):       # mouth, eyes, jaw: kept (weight ~1)
+        v = nearest(x, y)
+        ratio = np.abs(new[v]).sum() / np.abs(old[v]).sum()
+        assert 0.8 < ratio <= 1.0 + 1e-6, (x, y, ratio)
+    v = nearest(-70, 10)                                           # a cheek far from every window
+    assert np.abs(new[v]).sum() < 0.01 * np.abs(old[v]).sum()
 
 
 # --------------------------------------------------------------------------- forward model and Jacobian
