@@ -175,23 +175,16 @@ def synthetic_box(params, noise_px=0.1, side=100.0, seed=0):
 
 # ------------------------------------------------------------------ real video
 def video_boxes(path):
-    import cv2
     from faceverse_ros.detector import FaceDetector
-    cap = cv2.VideoCapture(str(path))
+    from faceverse_ros.sources import FrameSource
     boxes, eyes = [], []
     with FaceDetector(mode="video") as det:
-        k = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            found = det.detect(frame[:, :, ::-1].copy(), k / FPS)
+        for frame in FrameSource(path):
+            found = det.detect(frame.rgb, frame.stamp)
             if not found:
-                raise RuntimeError(f"no face in frame {k} of {path}")
+                raise RuntimeError(f"no face in frame {frame.index} of {path}")
             boxes.append(found[0].box)
             eyes.append(found[0].eyes)
-            k += 1
-    cap.release()
     return np.array(boxes), np.array(eyes)
 
 

@@ -167,21 +167,16 @@ def test_in_plane_rotation_changes_only_roll(name):
 def test_template_reproducible_from_the_test_data():
     """derive_template on the documented data gives the stored table (within 1.5 mm)."""
     from faceverse_ros.detector import FaceDetector
+    from faceverse_ros.sources import FrameSource
     sets, weights = [], []
     with FaceDetector(mode="image") as det:
         for name in ("emma.jpg", "frontal_1080p.jpg", "portrait_small.jpg"):
             sets.append(det.detect(load_rgb(name))[0].landmarks)
             weights.append(1.0)
-    cap = cv2.VideoCapture(str(shared_path("testdata/video/talking_256.mp4")))
     frames = []
     with FaceDetector(mode="video") as det:
-        k = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(det.detect(frame[:, :, ::-1].copy(), k / 30.0)[0].landmarks)
-            k += 1
+        for frame in FrameSource(shared_path("testdata/video/talking_256.mp4")):
+            frames.append(det.detect(frame.rgb, frame.stamp)[0].landmarks)
     sets += frames
     weights += [1.0 / len(frames)] * len(frames)
     derived = lp.derive_template(sets, weights)
