@@ -226,7 +226,8 @@ class FaceVerseNode(Node):
                      and self.mesh_pub.get_subscription_count() > 0)
         max_rate = p["views.max_rate_hz"]
         if (want_debug or want_mesh) and (max_rate <= 0 or done - self._last_views >= 1.0 / max_rate):
-            self._last_views = done
+            # uncapped views are not counted: switching the cap on lets the next view through
+            self._last_views = done if max_rate > 0 else -1e9
             self._views.submit((msg.header, rgb, result, want_debug, want_mesh,
                                 self._fps_meter.rate(done)))
 
