@@ -20,20 +20,25 @@ def _start_peer(mode):
     return subprocess.Popen([sys.executable, str(HERE / "ros_peer.py"), mode, "30"], env=env)
 
 
-def test_params_array_crosses_processes_intact(rclpy_context):
-    from faceverse_ros.msg import FaceVerseParamsArray
-
-    node = rclpy.create_node("params_receiver", context=rclpy_context)
+def _first_from_peer(context, mode, msg_type, topic, qos):
+    """Starts the peer process in `mode` and returns the first message it sends on `topic`."""
+    node = rclpy.create_node(f"{mode}_receiver", context=context)
     got = []
-    node.create_subscription(FaceVerseParamsArray, "faceverse/params", got.append, 10)
-    peer = _start_peer("params")
+    node.create_subscription(msg_type, topic, got.append, qos)
+    peer = _start_peer(mode)
     try:
-        assert spin_until(node, lambda: got, 30.0, rclpy_context), "no FaceVerseParamsArray arrived"
+        assert spin_until(node, lambda: got, 30.0, context), f"nothing arrived on {topic}"
     finally:
         peer.kill()
         peer.wait()
         node.destroy_node()
-    msg = got[0]
+    return got[0]
+
+
+def test_params_array_crosses_processes_intact(rclpy_context):
+    from faceverse_ros.msg import FaceVerseParamsArray
+
+    msg = _first_from_peer(rclpy_context, "params", FaceVerseParamsArray, "faceverse/params", 10)
     assert msg.header.frame_id == "camera_color_optical_frame"
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1234, 567890)
     assert len(msg.faces) == 2
@@ -57,17 +62,8 @@ def test_tf_message_on_slash_tf_has_the_frames(rclpy_context):
 
     from faceverse_ros.ros_tf import TF_QOS
 
-    node = rclpy.create_node("tf_receiver", context=rclpy_context)
-    got = []
-    node.create_subscription(TFMessage, "/tf", got.append, TF_QOS)
-    peer = _start_peer("tf")
-    try:
-        assert spin_until(node, lambda: got, 30.0, rclpy_context), "nothing arrived on /tf"
-    finally:
-        peer.kill()
-        peer.wait()
-        node.destroy_node()
-    transforms = {t.child_frame_id: t for t in got[0].transforms}
+    msg = _first_from_peer(rclpy_context, "tf", TFMessage, "/tf", TF_QOS)
+    transforms = {t.child_frame_id: t for t in msg.transforms}
     assert set(transforms) == {"face_3", "gaze_3"}
     face = transforms["face_3"]
     assert face.header.frame_id == "camera_optical"
