@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 def node_command(args):
     exe = [sys.executable, "-m", "faceverse_ros.cli", "node", "--localhost",
-           "--set", "publish.mesh=true", "--set", "mesh.decimation=8"]
+           "--set", "publish.mesh=true"]
     if args.landmark_only:
         return exe + ["--set", "landmark_only=true"]
     from faceverse_ros.bench import int8_model, load_frames

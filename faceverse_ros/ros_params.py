@@ -109,7 +109,7 @@ PARAMS = [
     ParamSpec("views.max_rate_hz", 10.0, "Most debug images and mesh arrays per second (they are "
               "built in their own thread; a cap keeps them from taking the CPU from the "
               "parameters); 0 = every frame.", runtime=True, range=(0.0, 1000.0)),
-    ParamSpec("mesh.decimation", 8, "Keep about 1/N of the mesh vertices in the markers.",
+    ParamSpec("mesh.decimation", 16, "Keep about 1/N of the mesh vertices in the markers.",
               runtime=True, range=(1, 64)),
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),
