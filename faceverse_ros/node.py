@@ -279,9 +279,10 @@ class FaceVerseNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self):
-        self._runner.close()
-        self._views.close()
-        self.pipeline.close()
+        # also called by rclpy's shutdown on a node whose __init__ failed half-way
+        for part in ("_runner", "_views", "pipeline"):
+            if hasattr(self, part):
+                getattr(self, part).close()
         return super().destroy_node()
 
 
