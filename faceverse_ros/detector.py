@@ -38,7 +38,7 @@ spacing relative to it. The legacy backend needs no timestamps.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 

@@ -51,7 +51,7 @@ def save_ply(path, vertices, triangles, colors=None, binary: bool = False) -> Pa
     v, t, c8 = _mesh_arrays(vertices, triangles, colors)
     path = Path(path)
     fmt = "binary_little_endian" if binary else "ascii"
-    header = [f"ply", f"format {fmt} 1.0", "comment faceverse_ros", f"element vertex {len(v)}",
+    header = ["ply", f"format {fmt} 1.0", "comment faceverse_ros", f"element vertex {len(v)}",
               "property float x", "property float y", "property float z"]
     if c8 is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]

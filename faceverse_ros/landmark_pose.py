@@ -49,7 +49,6 @@ ground-truth head poses here. The FaceVerse coefficients give another pose.
 """
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 

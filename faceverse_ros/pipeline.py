@@ -34,7 +34,6 @@ from faceverse_ros.crop import crop_box_from_square, crop_faces
 from faceverse_ros.detector import FaceDetector
 from faceverse_ros.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose
 from faceverse_ros.landmark_pose import estimate_head_pose
-from faceverse_ros.model import rotation_matrix  # noqa: F401  (documents the convention used below)
 from faceverse_ros.smoothing import EYES_SLICE, FaceSmoother, matrix_to_euler
 
 MODE_REGRESSOR, MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY = 0, 1, 2
