@@ -103,10 +103,25 @@ def _search_dirs() -> list:
     if env:
         dirs.append(Path(env))
     dirs.append(PROJECT_ROOT / "data")
+    share = _ros_share_data()
+    if share is not None:
+        dirs.append(share)
     cwd_data = Path.cwd() / "data"
     if cwd_data.resolve() != (PROJECT_ROOT / "data").resolve():
         dirs.append(cwd_data)
     return dirs
+
+
+def _ros_share_data():
+    """share/faceverse_ros/data of a ROS install (where colcon installs data/), if any."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:  # no ROS: the pip path
+        return None
+    try:
+        return Path(get_package_share_directory("faceverse_ros")) / "data"
+    except (PackageNotFoundError, ValueError, LookupError):
+        return None
 
 
 def _find(path, filename: str, hint: str) -> Path:

@@ -225,3 +225,21 @@ def test_wrapped_checkpoint_is_accepted(tmp_path, synthetic_state_dict):
     torch.save({"net_recon": {"module." + k: v for k, v in synthetic_state_dict.items()}}, p)
     sd, _ = load_checkpoint(p)
     assert set(sd) == set(reconnet_state_shapes())
+
+
+def test_model_found_in_a_ros_install_share_directory(tmp_path, monkeypatch):
+    """A colcon-installed package finds data/ files installed to share/faceverse_ros/data."""
+    pytest.importorskip("ament_index_python", reason="needs a ROS prefix")
+    from faceverse_ros import assets
+
+    prefix = tmp_path / "install"
+    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "faceverse_ros").write_text("")
+    data = prefix / "share" / "faceverse_ros" / "data"
+    data.mkdir(parents=True)
+    (data / "faceverse_v4_2.npy").write_bytes(b"placeholder")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    monkeypatch.delenv("FACEVERSE_DATA", raising=False)
+    monkeypatch.setattr(assets, "PROJECT_ROOT", tmp_path / "elsewhere")
+    monkeypatch.chdir(tmp_path)
+    assert assets.find_model_file() == data / "faceverse_v4_2.npy"
