@@ -18,8 +18,27 @@ PY="$VENV/bin/python"
 t0=$(date +%s)
 say() { printf '[setup] %s\n' "$*"; }
 
-# --- 1. virtual environment and pinned packages --------------------------------
+# --- 0. system tools: a compiler, CMake, Python headers and venv ----------------
 BASE_PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+missing=()
+command -v g++ >/dev/null || missing+=(g++)
+command -v cmake >/dev/null || missing+=(cmake)
+ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing+=(libgl1)          # OpenCV (mediapipe's)
+ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0 ' || missing+=(libglib2.0-0)
+"$BASE_PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3.11-venv)
+[ -f "$("$BASE_PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] \
+  || missing+=(python3.11-dev)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing system packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "[setup] error: missing system packages: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+# --- 1. virtual environment and pinned packages --------------------------------
 if ! "$BASE_PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "[setup] error: CPython 3.11 is required (the ROS 2 Kilted wheels are cp311); found $("$BASE_PYTHON" --version 2>&1) at $BASE_PYTHON. Set PYTHON=/path/to/python3.11." >&2
   exit 1
