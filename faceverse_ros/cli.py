@@ -176,7 +176,7 @@ def cmd_node(args):
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from faceverse_ros.node import FaceVerseNode
+    from faceverse_ros.node import FaceVerseLifecycleNode, FaceVerseNode
 
     ros_args = ["faceverse-ros"]
     if args.params_file:
@@ -188,7 +188,13 @@ def cmd_node(args):
     rclpy.init(args=ros_args)
     nodes = []
     try:
-        node = FaceVerseNode(parameter_overrides=overrides)
+        if args.lifecycle:
+            node = FaceVerseLifecycleNode(parameter_overrides=overrides)
+            if args.activate:  # what a lifecycle manager would do: configure, then activate
+                node.trigger_configure()
+                node.trigger_activate()
+        else:
+            node = FaceVerseNode(parameter_overrides=overrides)
         nodes.append(node)
         if args.camera:
             from faceverse_ros.ros_camera import CameraSourceNode
@@ -265,6 +271,10 @@ def build_parser():
                       "file's frame rate)")
     node.add_argument("--loop", action="store_true", help="replay the camera file forever")
     node.add_argument("--frame-id", default="camera_optical_frame", help="camera optical frame id")
+    node.add_argument("--lifecycle", action="store_true", help="the managed (lifecycle) node: "
+                      "starts unconfigured, waiting for configure/activate transitions")
+    node.add_argument("--activate", action="store_true", help="with --lifecycle: configure and "
+                      "activate at start")
     node.add_argument("--localhost", action="store_true", help="keep DDS discovery on this "
                       "machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)")
     node.set_defaults(func=cmd_node)

@@ -21,6 +21,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, \
     SetParametersResult
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -64,55 +65,92 @@ def _descriptor(spec):
     return d
 
 
-class FaceVerseNode(Node):
-    def __init__(self, **node_kwargs):
-        super().__init__("faceverse_node", **node_kwargs)
+class _FaceVerseBehaviour:
+    """The node's work, shared by FaceVerseNode (starts at once) and FaceVerseLifecycleNode
+    (configure: load the pipeline and create the publishers; activate: subscribe and run)."""
+
+    def _declare(self):
         for spec in PARAMS:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
         self._p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
         for name, spec in BY_NAME.items():
             if spec.choices and self._p[name] not in spec.choices:
                 raise ValueError(f"parameter {name}={self._p[name]!r} must be one of {spec.choices}")
-        self.pipeline = FacePipeline(self._pipeline_config(), log=self.get_logger().info)
-        if self.pipeline.landmark_only:
-            self.get_logger().warning(
-                "LANDMARK-ONLY MODE: " + self.pipeline.landmark_only_reason + " Publishing head "
-                "pose, gaze and landmarks from MediaPipe; coefficient blocks are zero and every "
-                "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.add_on_set_parameters_callback(self._check_params)
         self.add_post_set_parameters_callback(self._apply_params)
-
+        self.pipeline = None
         self._camera_info = None
         self._warned_default_intrinsics = False
         self._lock = threading.Lock()
         self.counts = dict(received=0, processed=0, dropped=0, bad=0, faces=0)
         self._in_rate, self._out_rate = RateMeter(), RateMeter()
         self._latency = LatencyStats()
+        self._fps_meter = RateMeter(window_s=1.0)
+        self._last_views = -1e9
+        self._active = []   # subscriptions and the timer of the active state
+        self._runner = self._views = None
 
+    def _configure(self):
+        """Load the pipeline (assets, models) and create the publishers."""
+        self.pipeline = FacePipeline(self._pipeline_config(), log=self.get_logger().info)
+        if self.pipeline.landmark_only:
+            self.get_logger().warning(
+                "LANDMARK-ONLY MODE: " + self.pipeline.landmark_only_reason + " Publishing head "
+                "pose, gaze and landmarks from MediaPipe; coefficient blocks are zero and every "
+                "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.params_pub = self.create_publisher(FaceVerseParamsArray, "faceverse/params", OUTPUT_QOS)
         self.debug_pub = self.create_publisher(Image, "faceverse/debug_image", VIEW_QOS)
         self.mesh_pub = self.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.tf = TfPublisher(self)
-        if self._p["input.compressed"]:
-            self.create_subscription(CompressedImage, "image/compressed",
-                                     lambda m: self._on_image(m, compressed_to_rgb), SENSOR_QOS)
-        else:
-            self.create_subscription(Image, "image", lambda m: self._on_image(m, image_to_rgb),
-                                     SENSOR_QOS)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
-        self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics)
-        self._fps_meter = RateMeter(window_s=1.0)
-        self._last_views = -1e9
+
+    def _activate(self):
+        """Start the worker threads, subscribe to the camera, publish diagnostics."""
         self._runner = TwoStageRunner(self._first_stage, self._second_stage, self._stage_failed)
         # debug image and mesh in threads of their own (newest frame wins): views never delay
         # the parameters and TF
         self._views = TwoStageRunner(self._build_views, self._publish_views, self._stage_failed,
                                      name="faceverse_views")
+        if self._p["input.compressed"]:
+            image = self.create_subscription(
+                CompressedImage, "image/compressed", lambda m: self._on_image(m, compressed_to_rgb),
+                SENSOR_QOS)
+        else:
+            image = self.create_subscription(Image, "image", lambda m: self._on_image(m, image_to_rgb),
+                                             SENSOR_QOS)
+        self._active = [
+            image,
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS),
+            self.create_timer(float(self._p["diagnostics.period_s"]), self._publish_diagnostics),
+        ]
         self.get_logger().info(
-            f"faceverse_node ready: {'compressed ' if self._p['input.compressed'] else ''}images "
+            f"faceverse_node active: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
             f"{self._p['detector']}, smoother {self._p['smoother.kind']}")
+
+    def _deactivate(self):
+        for entity in self._active:
+            if hasattr(entity, "cancel"):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._active = []
+        for runner in (self._runner, self._views):
+            if runner is not None:
+                runner.close()
+        self._runner = self._views = None
+
+    def _cleanup(self):
+        for name in ("params_pub", "debug_pub", "mesh_pub", "diag_pub"):
+            pub = self.__dict__.pop(name, None)
+            if pub is not None:
+                self.destroy_publisher(pub)
+        tf = self.__dict__.pop("tf", None)
+        if tf is not None:
+            tf.destroy()
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
 
     # -- configuration --------------------------------------------------------------------------
     def _pipeline_config(self):
@@ -140,6 +178,8 @@ class FaceVerseNode(Node):
     def _apply_params(self, params):
         for param in params:
             self._p[param.name] = param.value
+            if self.pipeline is None:  # not configured yet: read at configure
+                continue
             if param.name == "smoother.kind":
                 self.pipeline.set_smoothing(kind=param.value)
             elif param.name == "smoother.max_gap_s":
@@ -154,11 +194,14 @@ class FaceVerseNode(Node):
 
     def _on_image(self, msg, convert):
         now = time.monotonic()
+        runner = self._runner
+        if runner is None:  # deactivating
+            return
         with self._lock:
             self.counts["received"] += 1
             self._in_rate.tick(now)
-        self._runner.submit((msg, convert, now))
-        self.counts["dropped"] = self._runner.dropped
+        runner.submit((msg, convert, now))
+        self.counts["dropped"] = runner.dropped
 
     def _intrinsics(self, width, height):
         info = self._camera_info
@@ -280,17 +323,63 @@ class FaceVerseNode(Node):
 
     def destroy_node(self):
         # also called by rclpy's shutdown on a node whose __init__ failed half-way
-        for part in ("_runner", "_views", "pipeline"):
-            if hasattr(self, part):
-                getattr(self, part).close()
+        if hasattr(self, "_active"):
+            self._deactivate()
+            self._cleanup()
         return super().destroy_node()
 
 
-def main(argv=None):
+class FaceVerseNode(_FaceVerseBehaviour, Node):
+    """The node: configured and active as soon as it is made."""
+
+    def __init__(self, **node_kwargs):
+        Node.__init__(self, "faceverse_node", **node_kwargs)
+        self._declare()
+        self._configure()
+        self._activate()
+
+
+class FaceVerseLifecycleNode(_FaceVerseBehaviour, LifecycleNode):
+    """The managed (lifecycle) variant: unconfigured at start; configure loads the FaceVerse
+    files and models (a failure is logged and leaves it unconfigured), activate subscribes to
+    the camera, deactivate stops, cleanup releases the models."""
+
+    def __init__(self, **node_kwargs):
+        LifecycleNode.__init__(self, "faceverse_node", **node_kwargs)
+        self._declare()
+
+    def on_configure(self, state):
+        try:
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - reported; the node stays unconfigured
+            self.get_logger().error(f"configure failed: {exc}")
+            self._cleanup()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state):
+        self._activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        self._deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        self._deactivate()
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(argv=None, lifecycle=False):
     """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
     rclpy.init(args=sys.argv if argv is None else argv)
     try:
-        node = FaceVerseNode()
+        node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()
     except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
@@ -303,6 +392,11 @@ def main(argv=None):
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def lifecycle_main(argv=None):
+    """Entry point of `ros2 run faceverse_ros faceverse_lifecycle_node`."""
+    return main(argv, lifecycle=True)
 
 
 if __name__ == "__main__":

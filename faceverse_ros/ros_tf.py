@@ -27,6 +27,7 @@ class TfPublisher:
     """Sends lists of geometry_msgs/TransformStamped to /tf."""
 
     def __init__(self, node, use_tf2_ros=True):
+        self._node = node
         self.uses_tf2_ros = bool(use_tf2_ros and _Broadcaster is not None)
         if self.uses_tf2_ros:
             self._broadcaster = _Broadcaster(node)
@@ -34,6 +35,13 @@ class TfPublisher:
         else:
             self._broadcaster = None
             self._pub = node.create_publisher(TFMessage, "/tf", TF_QOS)
+
+    def destroy(self):
+        """Release the publisher (lifecycle cleanup)."""
+        if self._pub is not None:
+            self._node.destroy_publisher(self._pub)
+            self._pub = None
+        self._broadcaster = None
 
     def send(self, transforms):
         transforms = list(transforms)

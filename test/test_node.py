@@ -352,3 +352,60 @@ def test_nan_regressor_output_is_dropped_with_a_warning(full_node):
         regressor.predict = original
     msg = full_node.send_settled(_image("emma.jpg"), timeout=60)
     assert len(msg.faces) == 1
+
+
+# ------------------------------------------------------------------------------- lifecycle
+def test_lifecycle_node_transitions(rclpy_context):
+    from lifecycle_msgs.msg import State
+
+    from faceverse_ros.node import FaceVerseLifecycleNode
+
+    node = FaceVerseLifecycleNode(context=rclpy_context, namespace="lc",
+                                  parameter_overrides=[Parameter("landmark_only", value=True)])
+    tester = rclpy.create_node("lc_tester", context=rclpy_context, namespace="lc")
+    pub = tester.create_publisher(Image, "image", SENSOR_QOS)
+    got = []
+    tester.create_subscription(FaceVerseParamsArray, "faceverse/params", got.append, 10)
+    executor = MultiThreadedExecutor(num_threads=2, context=rclpy_context)
+    executor.add_node(node)
+    executor.add_node(tester)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        assert node.pipeline is None and pub.get_subscription_count() == 0  # unconfigured
+        node.trigger_configure()
+        assert node.pipeline is not None and node.pipeline.landmark_only
+        assert node._state_machine.current_state[1] == "inactive"
+        assert pub.get_subscription_count() == 0  # inactive: not subscribed to the camera
+        node.trigger_activate()
+        assert wait_for(lambda: pub.get_subscription_count() == 1, 10)
+        msg = rgb_to_image(_image("emma.jpg"))
+        msg.header.frame_id = FRAME
+        pub.publish(msg)
+        assert wait_for(lambda: got, 30) and got[0].header.frame_id == FRAME
+        node.trigger_deactivate()
+        assert wait_for(lambda: pub.get_subscription_count() == 0, 10)
+        node.trigger_cleanup()
+        assert node.pipeline is None
+        assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    finally:
+        executor.shutdown()
+        thread.join(timeout=10)
+        node.destroy_node()
+        tester.destroy_node()
+
+
+def test_lifecycle_configure_failure_stays_unconfigured(rclpy_context, tmp_path):
+    from lifecycle_msgs.msg import State
+
+    from faceverse_ros.node import FaceVerseLifecycleNode
+
+    node = FaceVerseLifecycleNode(
+        context=rclpy_context, namespace="lcbad",
+        parameter_overrides=[Parameter("model_path", value=str(tmp_path / "missing.npy"))])
+    try:
+        node.trigger_configure()
+        assert node.pipeline is None
+        assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    finally:
+        node.destroy_node()
