@@ -196,7 +196,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                     time.sleep(arrival - now)
                 runner.submit((k, time.perf_counter()))
             else:  # offline: hand in the next frame as soon as the slot is free
-                while runner._slot is not None:
+                while not runner.slot_free:
                     time.sleep(0.0002)
                 runner.submit((k, time.perf_counter()))
         runner.wait_idle(60)

@@ -82,7 +82,8 @@ def cmd_run(args):
 
     source = FrameSource(args.input)
     stream = source.kind in ("video", "webcam")
-    out_dir = Path(args.output or Path("out") / (Path(args.input).stem or "webcam"))
+    name = Path(args.input).stem or "webcam"
+    out_dir = Path(args.output or Path("out") / name)
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
     if pipeline.landmark_only:
@@ -96,6 +97,7 @@ def cmd_run(args):
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
+    need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
     writer = None
     frames = faces_total = 0
     start = time.monotonic()
@@ -103,7 +105,6 @@ def cmd_run(args):
         for frame in source:
             if args.max_frames and frames >= args.max_frames:
                 break
-            need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
             result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
             for problem in result.problems:
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
@@ -113,13 +114,13 @@ def cmd_run(args):
                 stem = f"{frame.name}_face{face.face_id}"
                 if args.save_params:
                     _save_face_params(out_dir / stem, face)
-                if args.save_ply and face.image_vertices is not None:
+                if args.save_ply and face.vertices is not None:
                     _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
             overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
             if stream:
                 if writer is None:
                     h, w = overlay.shape[:2]
-                    path = out_dir / f"{Path(args.input).stem or 'webcam'}_overlay.mp4"
+                    path = out_dir / f"{name}_overlay.mp4"
                     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
                                              float(source.fps or 30.0), (w, h))
                     if not writer.isOpened():
@@ -161,8 +162,7 @@ def _save_face_mesh(path, pipeline, face):
     """Unposed mesh in model units with the lit colours, like the original's PLY."""
     from faceverse_ros.export import save_ply
 
-    geo = pipeline.model.reconstruct_geometry(face.coeffs[None])
-    save_ply(path, geo.vertices[0], pipeline.model.tri, face.colors)
+    save_ply(path, face.vertices, pipeline.model.tri, face.colors)
 
 
 # ------------------------------------------------------------------------------------ node

@@ -221,5 +221,11 @@ def _refine_pnp(model, c, boxes, k: CameraIntrinsics, r_opt, model_t):
 
 def vertices_in_camera(pose: HeadPose, vertices, index: int = 0) -> np.ndarray:
     """Unposed vertices (N, 3) model units of face ``index`` -> (N, 3) metres in the optical frame."""
+    return model_to_camera(vertices, pose.model_rotation[index], pose.model_translation[index])
+
+
+def model_to_camera(vertices, model_rotation, model_translation) -> np.ndarray:
+    """Unposed vertices (N, 3) model units -> metres in the optical frame, with one face's
+    ``HeadPose.model_rotation`` (3, 3) and ``model_translation`` (3,)."""
     v = np.asarray(vertices, dtype=np.float64)
-    return (v * MODEL_UNIT_M) @ pose.model_rotation[index].T + pose.model_translation[index]
+    return (v * MODEL_UNIT_M) @ np.asarray(model_rotation).T + np.asarray(model_translation)

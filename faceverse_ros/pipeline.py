@@ -63,7 +63,6 @@ class PipelineConfig:
     keyframe_interval: int = 1
     keyframe_drift_px: float = 0.0
     stream: bool = True                     # frames of one stream (tracking) vs unrelated stills
-    require_assets: bool = False            # True: missing FaceVerse files are an error
     landmark_only: bool = False             # True: do not load the FaceVerse files at all
 
 
@@ -96,6 +95,7 @@ class FaceResult:
     image_vertices: Optional[np.ndarray] = None  # (N, 3) u, v (image px), depth (need_mesh)
     colors: Optional[np.ndarray] = None          # (N, 3) lit albedo in [0, 1] (need_mesh)
     normals: Optional[np.ndarray] = None         # (N, 3) rotated normals (need_mesh)
+    vertices: Optional[np.ndarray] = None        # (N, 3) unposed, model units (need_mesh)
     vertices_m: Optional[np.ndarray] = None      # (N, 3) metres, optical frame (need_mesh)
 
 
@@ -158,7 +158,7 @@ class FacePipeline:
             weights = config.onnx_path if config.engine == "onnx" and config.onnx_path else \
                 find_checkpoint_file(config.checkpoint_path)
         except AssetError as exc:
-            if explicit or config.require_assets:
+            if explicit:
                 raise
             self.landmark_only_reason = f"FaceVerse files not found: {exc}"
             return
@@ -364,7 +364,7 @@ class FacePipeline:
     def _add_mesh(self, faces):
         if not faces:
             return
-        from faceverse_ros.headpose import MODEL_UNIT_M
+        from faceverse_ros.headpose import model_to_camera
         from faceverse_ros.model import to_image
 
         recon = self.model.reconstruct(np.stack([f.coeffs for f in faces]))
@@ -372,8 +372,9 @@ class FacePipeline:
             face.image_vertices = to_image(recon.projected[i], face.crop_box)
             face.colors = recon.colors[i]
             face.normals = recon.normals[i]
-            face.vertices_m = (recon.vertices[i].astype(np.float64) * MODEL_UNIT_M) @ \
-                face.pose.model_rotation.T + face.pose.model_translation
+            face.vertices = recon.vertices[i]
+            face.vertices_m = model_to_camera(face.vertices, face.pose.model_rotation,
+                                              face.pose.model_translation)
 
     # -- outputs --------------------------------------------------------------------------------
     def mesh_for_markers(self, result: FrameResult, decimation: int):
@@ -473,6 +474,11 @@ class TwoStageRunner:
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def slot_free(self):
+        """True when no submitted item is waiting for the first stage (submit would drop none)."""
+        return self._slot is None
 
     def submit(self, item):
         with self._lock:

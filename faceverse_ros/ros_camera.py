@@ -53,7 +53,6 @@ class CameraSourceNode(Node):
         self.image_pub = self.create_publisher(Image, "image", CAMERA_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", CAMERA_QOS)
         self.published = 0
-        self.publish_times = {}  # stamp (sec, nanosec) -> monotonic time of publication
         self.finished = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="faceverse_camera", daemon=True)
@@ -74,7 +73,6 @@ class CameraSourceNode(Node):
                 msg.header.stamp = self.get_clock().now().to_msg()
                 msg.header.frame_id = self.frame_id
                 h, w = frame.rgb.shape[:2]
-                self.publish_times[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.monotonic()
                 cam = CameraIntrinsics.default(w, h)
                 self.info_pub.publish(camera_info_for(msg.header, w, h, (cam.fx, cam.fy, cam.cx, cam.cy)))
                 self.image_pub.publish(msg)

@@ -99,6 +99,9 @@ def test_mesh_outputs_and_debug_image(synthetic_assets, video):
     n = pipe.model.n_vertices
     assert face.image_vertices.shape == (n, 3) and face.colors.shape == (n, 3)
     assert face.vertices_m.shape == (n, 3) and np.all(face.vertices_m[:, 2] > 0)
+    # the unposed mesh is the model's geometry for the published coefficients
+    geo = pipe.model.reconstruct_geometry(face.coeffs[None])
+    np.testing.assert_allclose(face.vertices, geo.vertices[0], atol=1e-6)
     # the mesh in metres surrounds the published head position (within a head's size)
     assert np.linalg.norm(face.vertices_m.mean(axis=0) - face.pose.position) < 0.2
     meshes = pipe.mesh_for_markers(result, 8)
@@ -141,8 +144,10 @@ def test_two_stage_runner_overlaps_orders_and_drops():
     for k in range(5):  # the second stage is held: the slot keeps only the newest item
         runner.submit(k)
         time.sleep(0.02)
+    assert not runner.slot_free  # the newest item waits while both stages are busy
     first_gate.set()
     assert runner.wait_idle(5)
+    assert runner.slot_free
     seconds = [v for kind, v in log if kind == "second"]
     assert seconds == sorted(seconds) and seconds[-1] == 40  # in order, the newest one done
     assert runner.dropped >= 1 and len(seconds) + runner.dropped == 5
