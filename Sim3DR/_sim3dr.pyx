@@ -6,7 +6,7 @@ Thin typed-memoryview wrappers around the C++ kernels of Sim3DR/rasterize.cpp.
 Each function checks shapes and triangle indices (ValueError), then runs its
 kernel with the GIL released.  Arrays must already have the exact dtype and be
 C-contiguous: float32 for vertices, normals and colours, int32 for triangles,
-uint8 for the image, float32 for the depth buffer (``faceverse_ros.render``
+uint8 for the image, float32 for the depth buffer (``faceverse_ros.views.render``
 converts for you).  Frames: vertices are (x, y) image pixels with pixel
 centres on integers (x right, y down) and z depth, smaller = nearer.
 

@@ -26,12 +26,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
-from faceverse_ros.headpose import CameraIntrinsics, head_pose  # noqa: E402
-from faceverse_ros.model import FaceVerseModel  # noqa: E402
-from faceverse_ros.regressor import (Regressor, cache_root, export_onnx, face_crops_mediapipe,  # noqa: E402
+from faceverse_ros.core.headpose import CameraIntrinsics, head_pose  # noqa: E402
+from faceverse_ros.core.model import FaceVerseModel  # noqa: E402
+from faceverse_ros.core.regressor import (Regressor, cache_root, export_onnx, face_crops_mediapipe,  # noqa: E402
                                      file_sha256)
-from faceverse_ros.synthetic import _calibration_images, synthetic_assets  # noqa: E402
+from synthetic import _calibration_images, synthetic_assets  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

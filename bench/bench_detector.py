@@ -1,4 +1,4 @@
-"""Per-frame time of the MediaPipe detector backends (faceverse_ros.detector).
+"""Per-frame time of the MediaPipe detector backends (faceverse_ros.tracking.detector).
 
 Streams: the 316 frames of talking_256.mp4 at their own 256x256, and the same
 frames upscaled to 480x480 and padded with black to 640x480 (a VGA stream
@@ -29,8 +29,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
-from faceverse_ros.detector import FaceDetector  # noqa: E402
+from faceverse_ros.tracking.detector import FaceDetector  # noqa: E402
 
 
 def read_frames(path):

@@ -1,6 +1,6 @@
-"""Speed and round-trip accuracy of the landmark fitter (faceverse_ros.fitting).
+"""Speed and round-trip accuracy of the landmark fitter (faceverse_ros.core.fitting).
 
-On the SYNTHETIC FaceVerse model (faceverse_ros.synthetic; its numbers say
+On the SYNTHETIC FaceVerse model (synthetic; its numbers say
 nothing about real faces), for random plausible coefficients (angles within
 +-0.3 rad, small trans, expression ~ N(0, 0.5)), the model's MediaPipe
 keypoints are projected into a 300x300 px crop box and fitted from a
@@ -44,10 +44,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
-from faceverse_ros.fitting import LandmarkFitter  # noqa: E402
-from faceverse_ros.model import FaceVerseModel, to_image  # noqa: E402
-from faceverse_ros.synthetic import localised_expression_basis, synthetic_assets  # noqa: E402
+from faceverse_ros.core.fitting import LandmarkFitter  # noqa: E402
+from faceverse_ros.core.model import FaceVerseModel, to_image  # noqa: E402
+from synthetic import localised_expression_basis, synthetic_assets  # noqa: E402
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 SCENARIOS = {"keyframe": (0.03, 0.01, 0.1), "warm": (0.01, 0.003, 0.03)}

@@ -26,16 +26,17 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
 
 def node_command(args):
-    exe = [sys.executable, "-m", "faceverse_ros.cli", "node", "--localhost",
+    exe = [sys.executable, "-m", "faceverse_ros.cli.main", "node", "--localhost",
            "--set", "publish.mesh=true"]
     if args.landmark_only:
         return exe + ["--set", "landmark_only=true"]
-    from faceverse_ros.bench import int8_model, load_frames
-    from faceverse_ros.regressor import cache_root
-    from faceverse_ros.synthetic import synthetic_assets
+    from bench_pipeline import int8_model, load_frames
+    from faceverse_ros.core.regressor import cache_root
+    from synthetic import synthetic_assets
 
     a = synthetic_assets()
     frames, _ = load_frames(args.video, 64, "native")
@@ -60,9 +61,9 @@ def main():
     from visualization_msgs.msg import MarkerArray
 
     from faceverse_ros.msg import FaceVerseParamsArray
-    from faceverse_ros.node import SENSOR_QOS, VIEW_QOS
-    from faceverse_ros.ros_convert import rgb_to_image
-    from faceverse_ros.sources import FrameSource
+    from faceverse_ros.ros.node import SENSOR_QOS, VIEW_QOS
+    from faceverse_ros.ros.convert import rgb_to_image
+    from faceverse_ros.io.sources import FrameSource
 
     frames = [f.rgb for f in FrameSource(args.video)]
     images = [rgb_to_image(f) for f in frames]

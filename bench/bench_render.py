@@ -1,4 +1,4 @@
-"""Benchmark of Sim3DR rendering (faceverse_ros.render) against the NumPy reference.
+"""Benchmark of Sim3DR rendering (faceverse_ros.views.render) against the NumPy reference.
 
 Mesh: a 20,000-vertex / 39,402-triangle smooth bump (a 100 x 200 vertex grid
 bent into a dome) whose outline covers about a third of a 640 x 480 image,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "test"))
 
 from faceverse_ros import _sim3dr  # noqa: E402
-from faceverse_ros.render import render  # noqa: E402
+from faceverse_ros.views.render import render  # noqa: E402
 from sim3dr_reference import reference_render  # noqa: E402
 
 HEIGHT, WIDTH = 480, 640

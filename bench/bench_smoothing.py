@@ -1,4 +1,4 @@
-"""Jitter and lag of the smoothers (faceverse_ros.smoothing) at 30 fps.
+"""Jitter and lag of the smoothers (faceverse_ros.tracking.smoothing) at 30 fps.
 
 For each smoother -- ``original`` (FaceVerse V4's centred 3-frame mean, one
 frame late per stage), ``one_euro`` with the package defaults (or the
@@ -47,8 +47,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
-from faceverse_ros import smoothing as sm  # noqa: E402
+from faceverse_ros.tracking import smoothing as sm  # noqa: E402
 
 FPS = 30.0
 DT = 1.0 / FPS
@@ -175,8 +176,8 @@ def synthetic_box(params, noise_px=0.1, side=100.0, seed=0):
 
 # ------------------------------------------------------------------ real video
 def video_boxes(path):
-    from faceverse_ros.detector import FaceDetector
-    from faceverse_ros.sources import FrameSource
+    from faceverse_ros.tracking.detector import FaceDetector
+    from faceverse_ros.io.sources import FrameSource
     boxes, eyes = [], []
     with FaceDetector(mode="video") as det:
         for frame in FrameSource(path):

@@ -1,7 +1,7 @@
 """faceverse_ros: real-time FaceVerse V4 face tracking for ROS 2.
 
 The core modules of this package import no ROS code; the ROS layer
-(``faceverse_ros.node`` and friends) imports rclpy only when it is used.
+(``faceverse_ros.ros.node`` and friends) imports rclpy only when it is used.
 
 The generated message modules (``faceverse_ros.msg``) are installed by the
 package's CMake build into a *different* directory than the source tree in

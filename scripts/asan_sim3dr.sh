@@ -20,10 +20,11 @@ trap 'rm -rf "$work"' EXIT
 
 # A private copy: the tests import faceverse_ros from their own tree, so the
 # sanitised module must live there (never next to the normal build).
-mkdir -p "$work/faceverse_ros" "$work/test" "$work/Sim3DR"
+mkdir -p "$work/faceverse_ros/views" "$work/test" "$work/Sim3DR"
 cp "$root/setup.py" "$work/"
 cp "$root"/Sim3DR/rasterize.h "$root"/Sim3DR/rasterize.cpp "$root"/Sim3DR/_sim3dr.pyx "$work/Sim3DR/"
-cp "$root"/faceverse_ros/__init__.py "$root"/faceverse_ros/render.py "$work/faceverse_ros/"
+cp "$root"/faceverse_ros/__init__.py "$work/faceverse_ros/"
+cp "$root"/faceverse_ros/views/__init__.py "$root"/faceverse_ros/views/render.py "$work/faceverse_ros/views/"
 cp "$root"/test/test_sim3dr.py "$root"/test/sim3dr_reference.py "$work/test/"
 # No conftest (the project's pulls in other stages' fixtures): PYTHONPATH puts
 # the copy first, so `faceverse_ros` and its _sim3dr resolve to it.

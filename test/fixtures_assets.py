@@ -1,4 +1,4 @@
-"""Session fixtures with SYNTHETIC FaceVerse V4 assets (see faceverse_ros.synthetic).
+"""Session fixtures with SYNTHETIC FaceVerse V4 assets (see synthetic).
 
 Registered as a plugin by ``test/conftest.py`` (``pytest_plugins = ["fixtures_assets"]``),
 so every test can request these fixtures by name.
@@ -13,15 +13,15 @@ import pytest
 @pytest.fixture(scope="session")
 def synthetic_assets():
     """``SyntheticAssets(model_path, checkpoint_path)`` of the cached synthetic files."""
-    from faceverse_ros.synthetic import synthetic_assets as make
+    from synthetic import synthetic_assets as make
 
     return make()
 
 
 @pytest.fixture(scope="session")
 def synthetic_model(synthetic_assets):
-    """A :class:`faceverse_ros.model.FaceVerseModel` loaded from the synthetic model file."""
-    from faceverse_ros.model import FaceVerseModel
+    """A :class:`faceverse_ros.core.model.FaceVerseModel` loaded from the synthetic model file."""
+    from faceverse_ros.core.model import FaceVerseModel
 
     return FaceVerseModel.from_file(synthetic_assets.model_path)
 

@@ -49,7 +49,7 @@ def make_params_array():
 
 
 def make_tf():
-    from faceverse_ros.ros_tf import make_transform
+    from faceverse_ros.ros.tf import make_transform
     from builtin_interfaces.msg import Time
 
     stamp = Time(sec=42, nanosec=5)
@@ -69,7 +69,7 @@ def main():
         pub = node.create_publisher(FaceVerseParamsArray, "faceverse/params", QoSProfile(depth=10))
         send = lambda: pub.publish(make_params_array())  # noqa: E731
     elif mode == "tf":
-        from faceverse_ros.ros_tf import TfPublisher
+        from faceverse_ros.ros.tf import TfPublisher
 
         tf = TfPublisher(node)
         send = lambda: tf.send(make_tf())  # noqa: E731

@@ -1,6 +1,6 @@
 """Slow, plain NumPy reference of the Sim3DR contract, for tests and benchmarks only.
 
-Written from the documented rules (faceverse_ros/render.py), not from the C++
+Written from the documented rules (faceverse_ros/views/render.py), not from the C++
 code: float64 everywhere, no fixed point, no incremental edge functions, a
 Python loop over triangles, and inclusive edges (a centre exactly on an edge
 is inside).  Because the C++ kernel snaps x, y to 1/256 px and applies the
@@ -140,7 +140,7 @@ def reference_rasterize(vertices, triangles, colors, height, width, image=None,
 
 def reference_render(image_or_size, vertices, triangles, colors, normals=None,
                      lighting=True, far=FAR):
-    """normals + lighting + rasterisation like faceverse_ros.render.render."""
+    """normals + lighting + rasterisation like faceverse_ros.views.render.render."""
     if isinstance(image_or_size, np.ndarray):
         height, width = image_or_size.shape[:2]
         image = image_or_size

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from faceverse_ros import assets
-from faceverse_ros.assets import (AssetError, FaceVerseError, load_checkpoint, load_model_dict,
+from faceverse_ros.core import assets
+from faceverse_ros.core.assets import (AssetError, FaceVerseError, load_checkpoint, load_model_dict,
                                   reconnet_state_shapes, validate_model_dict, validate_state_dict)
-from faceverse_ros.model import FaceVerseModel
-from faceverse_ros.regressor import ReconNet, Regressor
+from faceverse_ros.core.model import FaceVerseModel
+from faceverse_ros.core.regressor import ReconNet, Regressor
 
 
 def check_message(err, filename, *words):
@@ -230,7 +230,7 @@ def test_wrapped_checkpoint_is_accepted(tmp_path, synthetic_state_dict):
 def test_model_found_in_a_ros_install_share_directory(tmp_path, monkeypatch):
     """A colcon-installed package finds data/ files installed to share/faceverse_ros/data."""
     pytest.importorskip("ament_index_python", reason="needs a ROS prefix")
-    from faceverse_ros import assets
+    from faceverse_ros.core import assets
 
     prefix = tmp_path / "install"
     (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)

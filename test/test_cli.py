@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
-from faceverse_ros.cli import _parse_value, main
+from faceverse_ros.cli.main import _parse_value, main
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "faceverse_ros.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "faceverse_ros.cli.main", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

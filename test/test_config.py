@@ -4,12 +4,12 @@ import ast
 import yaml
 
 from conftest import ROOT
-from faceverse_ros.ros_params import PARAMS, yaml_text
+from faceverse_ros.ros.params import PARAMS, yaml_text
 
 
 def test_config_file_is_the_generated_one():
     assert (ROOT / "config" / "faceverse.yaml").read_text() == yaml_text(), \
-        "regenerate: python -m faceverse_ros.ros_params > config/faceverse.yaml"
+        "regenerate: python -m faceverse_ros.ros.params > config/faceverse.yaml"
 
 
 def test_config_values_are_the_declared_defaults_with_their_types():

@@ -3,8 +3,8 @@ box in original image coordinates at every border (the original's left/top defec
 import numpy as np
 import pytest
 
-from faceverse_ros.crop import crop_box_from_square, crop_face, crop_faces
-from faceverse_ros.model import to_image
+from faceverse_ros.core.crop import crop_box_from_square, crop_face, crop_faces
+from faceverse_ros.core.model import to_image
 
 
 def test_crop_box_numbers():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.detector import Detection, DetectorError, FaceDetector
-from faceverse_ros.tracker import IdTracker
+from faceverse_ros.tracking.detector import Detection, DetectorError, FaceDetector
+from faceverse_ros.tracking.tracker import IdTracker
 
 # Face centres marked by hand on the photos (pixels), with a tolerance of 10 %
 # of the image's short side. emma.jpg holds three pictures of one person:

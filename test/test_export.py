@@ -3,8 +3,8 @@ original tracker's format."""
 import numpy as np
 import pytest
 
-from faceverse_ros.export import export_face, load_params, save_mesh, save_obj, save_params, save_ply
-from faceverse_ros.headpose import CameraIntrinsics, head_pose, vertices_in_camera
+from faceverse_ros.views.export import export_face, load_params, save_mesh, save_obj, save_params, save_ply
+from faceverse_ros.core.headpose import CameraIntrinsics, head_pose, vertices_in_camera
 
 VERTS = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.5, 0.0], [0.25, -2.0, 3.125]])
 TRIS = np.array([[0, 1, 2], [0, 2, 3]])

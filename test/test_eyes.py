@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.eyes import eye_values
+from faceverse_ros.tracking.eyes import eye_values
 
 
 def flat_eyes(right_iris=(120.0, 200.0), left_iris=(200.0, 200.0)):
@@ -56,7 +56,7 @@ def test_directions_on_a_real_detection():
     """Shifting the iris landmarks of a real face moves the values the documented way."""
     from conftest import shared_path
     import cv2
-    from faceverse_ros.detector import FaceDetector
+    from faceverse_ros.tracking.detector import FaceDetector
 
     img = cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg")))[:, :, ::-1].copy()
     with FaceDetector(mode="image") as det:

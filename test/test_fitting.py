@@ -26,11 +26,11 @@ import pytest
 
 from conftest import shared_path
 
-from faceverse_ros.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
+from faceverse_ros.core.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
                                    fit_landmarks, rebox_translation)
-from faceverse_ros.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
-from faceverse_ros.model import FaceVerseModel, rotation_matrix, to_image
-from faceverse_ros.synthetic import localised_expression_basis
+from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
+from faceverse_ros.core.model import FaceVerseModel, rotation_matrix, to_image
+from synthetic import localised_expression_basis
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 
@@ -382,8 +382,8 @@ def test_rms_never_grows_from_a_bad_start(local_model):
 def two_regressions(synthetic_assets):
     """Synthetic ResNet on two frames of talking_256.mp4, each cropped (spec 5) around its own box."""
     cv2 = pytest.importorskip("cv2")
-    from faceverse_ros.crop import crop_face
-    from faceverse_ros.regressor import Regressor
+    from faceverse_ros.core.crop import crop_face
+    from faceverse_ros.core.regressor import Regressor
 
     cap = cv2.VideoCapture(str(shared_path("testdata/video/talking_256.mp4")))
     frames = {}

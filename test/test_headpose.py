@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.headpose import (MODEL_UNIT_M, CameraIntrinsics, head_pose, interocular_distance_raw,
+from faceverse_ros.core.headpose import (MODEL_UNIT_M, CameraIntrinsics, head_pose, interocular_distance_raw,
                                     quaternion_from_matrix, vertices_in_camera)
-from faceverse_ros.model import to_image
+from faceverse_ros.core.model import to_image
 
 # a 1280x720 camera with f = 1000 px and a 256-px crop box centred on its principal point:
 # the crop camera and the real camera coincide (scale 1, no ray rotation)

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from faceverse_ros.keyframes import KeyframeScheduler
+from faceverse_ros.tracking.keyframes import KeyframeScheduler
 
 
 def run(sched, face, frames, rms=0.5):

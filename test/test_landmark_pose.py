@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros import landmark_pose as lp
+from faceverse_ros.core import landmark_pose as lp
 
 K = (800.0, 800.0, 320.0, 240.0)  # fx, fy, cx, cy of a 640x480 camera
 
@@ -119,7 +119,7 @@ def load_rgb(name):
 
 def detect_stream(img, repeats=3):
     """A fresh detector in video mode fed the same image a few times (landmark-based ROI)."""
-    from faceverse_ros.detector import FaceDetector
+    from faceverse_ros.tracking.detector import FaceDetector
     with FaceDetector(mode="video") as det:
         for k in range(repeats):
             found = det.detect(img, k / 30.0)
@@ -166,8 +166,8 @@ def test_in_plane_rotation_changes_only_roll(name):
 
 def test_template_reproducible_from_the_test_data():
     """derive_template on the documented data gives the stored table (within 1.5 mm)."""
-    from faceverse_ros.detector import FaceDetector
-    from faceverse_ros.sources import FrameSource
+    from faceverse_ros.tracking.detector import FaceDetector
+    from faceverse_ros.io.sources import FrameSource
     sets, weights = [], []
     with FaceDetector(mode="image") as det:
         for name in ("emma.jpg", "frontal_1080p.jpg", "portrait_small.jpg"):

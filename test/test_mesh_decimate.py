@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from faceverse_ros.mesh_decimate import MeshDecimator
+from faceverse_ros.views.mesh_decimate import MeshDecimator
 
 
 def grid_mesh(n):

@@ -1,11 +1,11 @@
 """FaceVerse V4 arithmetic (spec faceverse_v4.md section 3), checked against formulas
-written out here independently of faceverse_ros.model, on the SYNTHETIC model."""
+written out here independently of faceverse_ros.core.model, on the SYNTHETIC model."""
 import math
 
 import numpy as np
 import pytest
 
-from faceverse_ros.model import FaceVerseModel, project, sh_basis, to_image
+from faceverse_ros.core.model import FaceVerseModel, project, sh_basis, to_image
 
 JAW, REF = 19496, 6550
 

@@ -22,9 +22,9 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray  # noqa: E402
-from faceverse_ros.node import SENSOR_QOS, VIEW_QOS, FaceVerseNode  # noqa: E402
-from faceverse_ros.ros_convert import rgb_to_image  # noqa: E402
-from faceverse_ros.ros_tf import TF_QOS  # noqa: E402
+from faceverse_ros.ros.node import SENSOR_QOS, VIEW_QOS, FaceVerseNode  # noqa: E402
+from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
+from faceverse_ros.ros.tf import TF_QOS  # noqa: E402
 
 FRAME = "test_camera_optical"
 SIZES = dict(shape=156, expression=177, texture=251, lighting=27, rotation=3, translation=3, eyes=4)
@@ -358,7 +358,7 @@ def test_nan_regressor_output_is_dropped_with_a_warning(full_node):
 def test_lifecycle_node_transitions(rclpy_context):
     from lifecycle_msgs.msg import State
 
-    from faceverse_ros.node import FaceVerseLifecycleNode
+    from faceverse_ros.ros.node import FaceVerseLifecycleNode
 
     node = FaceVerseLifecycleNode(context=rclpy_context, namespace="lc",
                                   parameter_overrides=[Parameter("landmark_only", value=True)])
@@ -398,7 +398,7 @@ def test_lifecycle_node_transitions(rclpy_context):
 def test_lifecycle_configure_failure_stays_unconfigured(rclpy_context, tmp_path):
     from lifecycle_msgs.msg import State
 
-    from faceverse_ros.node import FaceVerseLifecycleNode
+    from faceverse_ros.ros.node import FaceVerseLifecycleNode
 
     node = FaceVerseLifecycleNode(
         context=rclpy_context, namespace="lcbad",

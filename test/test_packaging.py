@@ -11,7 +11,7 @@ from conftest import ROOT
 
 def test_colcon_install_has_sim3dr_and_messages(tmp_path):
     """The CMake build put Sim3DR and the messages next to the installed sources."""
-    code = ("import faceverse_ros._sim3dr as s, faceverse_ros.msg as m, faceverse_ros.render as r;"
+    code = ("import faceverse_ros._sim3dr as s, faceverse_ros.msg as m, faceverse_ros.views.render as r;"
             "print(s.__file__); print(m.__file__); print(r.__file__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env=dict(os.environ, FACEVERSE_ROS_INSTALLED="1"), timeout=120)
@@ -49,7 +49,7 @@ def test_pip_install_editable_without_ros(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     out = run("--no-build-isolation", "-e", ".")
     assert out.returncode == 0, out.stderr[-2000:]
-    code = ("import sys, faceverse_ros.render, faceverse_ros.boxes;"
+    code = ("import sys, faceverse_ros.views.render, faceverse_ros.core.boxes;"
             "import importlib.util as u; print(u.find_spec('rclpy') is None)")
     check = subprocess.run([py, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.pipeline import (MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR,
+from faceverse_ros.tracking.pipeline import (MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR,
                                     FacePipeline, PipelineConfig, TwoStageRunner)
-from faceverse_ros.sources import FrameSource
+from faceverse_ros.io.sources import FrameSource
 
 
 def _frames(n, start=0):
@@ -52,7 +52,7 @@ def test_landmark_only_mode_fills_only_rotation_and_eyes(video):
 
 
 def test_missing_explicit_files_are_an_error_not_a_silent_fallback(tmp_path):
-    from faceverse_ros.assets import AssetError
+    from faceverse_ros.core.assets import AssetError
 
     with pytest.raises(AssetError, match="faceverse_v4_2.npy"):
         FacePipeline(PipelineConfig(model_path=str(tmp_path / "faceverse_v4_2.npy")))

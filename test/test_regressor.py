@@ -9,10 +9,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from faceverse_ros.assets import AssetError, FaceVerseError
-from faceverse_ros.regressor import (Regressor, build_onnx_model, build_reconnet, count_quantized_convs,
+from faceverse_ros.core.assets import AssetError, FaceVerseError
+from faceverse_ros.core.regressor import (Regressor, build_onnx_model, build_reconnet, count_quantized_convs,
                                      crops_to_input, export_onnx, fold_batchnorm, main, quantize_onnx_file)
-from faceverse_ros.synthetic import _calibration_images
+from synthetic import _calibration_images
 
 SLOW = os.environ.get("FACEVERSE_SLOW_TESTS") == "1"
 

@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("rclpy", reason="the ROS layer needs the ROS message packages")
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
-from faceverse_ros.ros_convert import (  # noqa: E402
+from faceverse_ros.ros.convert import (  # noqa: E402
     ImageConversionError, compressed_to_rgb, image_to_rgb, intrinsics_from_camera_info,
     rgb_to_image, stamp_to_seconds)
 

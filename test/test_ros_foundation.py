@@ -60,7 +60,7 @@ def test_params_array_crosses_processes_intact(rclpy_context):
 def test_tf_message_on_slash_tf_has_the_frames(rclpy_context):
     from tf2_msgs.msg import TFMessage
 
-    from faceverse_ros.ros_tf import TF_QOS
+    from faceverse_ros.ros.tf import TF_QOS
 
     msg = _first_from_peer(rclpy_context, "tf", TFMessage, "/tf", TF_QOS)
     transforms = {t.child_frame_id: t for t in msg.transforms}
@@ -77,17 +77,17 @@ def test_tf_message_on_slash_tf_has_the_frames(rclpy_context):
 def test_generated_messages_import_next_to_the_source_package():
     """faceverse_ros.msg (generated, installed) and the source modules in one package."""
     import faceverse_ros
-    import faceverse_ros.boxes
+    import faceverse_ros.core.boxes
     from faceverse_ros.msg import FaceVerseParams
 
-    assert Path(faceverse_ros.boxes.__file__).resolve().parent == ROOT / "faceverse_ros"
+    assert Path(faceverse_ros.core.boxes.__file__).resolve().parent == ROOT / "faceverse_ros" / "core"
     assert FaceVerseParams.SHAPE_SIZE == 156
 
 
 def test_installed_copy_imports_messages_and_sources(tmp_path):
     """The colcon-installed package alone (no source tree on sys.path) is complete."""
     code = (
-        "import faceverse_ros, faceverse_ros.boxes, faceverse_ros.msg as m, sys;"
+        "import faceverse_ros, faceverse_ros.core.boxes, faceverse_ros.msg as m, sys;"
         "print(faceverse_ros.__file__); print(m.FaceVerseParamsArray.__name__)"
     )
     env = dict(os.environ, FACEVERSE_ROS_INSTALLED="1")
@@ -99,7 +99,7 @@ def test_installed_copy_imports_messages_and_sources(tmp_path):
     assert second == "FaceVerseParamsArray"
 
 
-CORE_IMPORT_CHECK = r"""
+LAYER_IMPORT_CHECK = r"""
 import importlib, pkgutil, sys
 
 class _NoRos:
@@ -109,31 +109,44 @@ class _NoRos:
         return None
 
 sys.meta_path.insert(0, _NoRos())
-import faceverse_ros
-core = []
-for info in pkgutil.iter_modules(faceverse_ros.__path__):
-    name = info.name
-    if name in ('msg',) or name.startswith(('ros_', 'node')) or name.startswith('_'):
-        continue
-    importlib.import_module('faceverse_ros.' + name)
-    core.append(name)
+layer = sys.argv[1]
+package = importlib.import_module('faceverse_ros.' + layer)
+names = [info.name for info in pkgutil.iter_modules(package.__path__)]
+for name in names:
+    importlib.import_module('faceverse_ros.%s.%s' % (layer, name))
 assert 'rclpy' not in sys.modules
-print(' '.join(sorted(core)))
+loaded = sorted({m.split('.')[1] for m in sys.modules if m.startswith('faceverse_ros.') and m.count('.') >= 1})
+print(' '.join(names))
+print(' '.join(loaded))
 """
 
+# Which layers each layer may import (the architecture in README.md); ROS is blocked for all.
+ALLOWED_IMPORTS = {
+    "core": {"core"},
+    "runtime": {"runtime"},
+    "io": {"io", "core"},
+    "views": {"views", "core"},
+    "tracking": {"tracking", "core", "runtime", "views"},
+    "cli": {"cli", "core", "tracking", "runtime", "views", "io"},
+}
 
-def test_core_imports_without_ros():
-    """Every core module imports with ROS blocked, and pulls in no ROS-layer module."""
-    out = subprocess.run([sys.executable, "-c", CORE_IMPORT_CHECK], cwd=ROOT,
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED_IMPORTS))
+def test_layers_import_without_ros_in_one_direction(layer):
+    """Every module of a ROS-free layer imports with ROS blocked and loads only the layers
+    it may use (no import of ros, no import upward)."""
+    out = subprocess.run([sys.executable, "-c", LAYER_IMPORT_CHECK, layer], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    core = out.stdout.split()
-    assert "boxes" in core
+    modules, loaded = (line.split() for line in out.stdout.splitlines()[-2:])
+    assert modules, f"layer {layer} has no modules"
+    loaded = set(loaded) - {"msg", "_sim3dr"}  # the generated messages and the C++ extension
+    assert loaded <= ALLOWED_IMPORTS[layer], f"{layer} imports {sorted(loaded - ALLOWED_IMPORTS[layer])}"
 
 
 def test_ros_layer_needs_rclpy():
     """The ROS layer modules do import rclpy (so the check above is meaningful)."""
-    code = "import sys, faceverse_ros.ros_tf; print('rclpy' in sys.modules)"
+    code = "import sys, faceverse_ros.ros.tf; print('rclpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

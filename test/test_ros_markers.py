@@ -5,7 +5,7 @@ pytest.importorskip("rclpy", reason="markers need the ROS message packages")
 from std_msgs.msg import Header  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
-from faceverse_ros.ros_markers import MESH_NAMESPACE, mesh_array  # noqa: E402
+from faceverse_ros.ros.markers import MESH_NAMESPACE, mesh_array  # noqa: E402
 
 
 def test_triangle_list_has_each_corner_with_its_colour():

@@ -1,4 +1,4 @@
-"""faceverse_ros.rotations: axis maps, quaternions, rotation between directions, rx/ry/rz.
+"""faceverse_ros.core.rotations: axis maps, quaternions, rotation between directions, rx/ry/rz.
 
 Expected values are written out by hand (90 and 180 degree rotations and their
 quaternions) or computed with formulas written here (quaternion -> matrix,
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros import headpose, landmark_pose
-from faceverse_ros.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
+from faceverse_ros.core import headpose, landmark_pose
+from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
 
 H = math.sqrt(0.5)  # sin 45 = cos 45

@@ -1,4 +1,4 @@
-"""Tests of Sim3DR (C++ kernels + Cython binding) and faceverse_ros.render.
+"""Tests of Sim3DR (C++ kernels + Cython binding) and faceverse_ros.views.render.
 
 The expected values come from an independent plain-NumPy reference
 (test/sim3dr_reference.py, float64, inclusive edges, no fixed point) and
@@ -22,13 +22,13 @@ from sim3dr_reference import (
 )
 
 try:
-    render_mod = importlib.import_module("faceverse_ros.render")
+    render_mod = importlib.import_module("faceverse_ros.views.render")
 except ImportError as exc:  # extension not built: skip locally, fail under CI
     if os.environ.get("CI", "").lower() == "true":
         raise
     pytest.skip(str(exc), allow_module_level=True)
 from faceverse_ros import _sim3dr  # noqa: E402
-from faceverse_ros.render import depth_image, overlay, render  # noqa: E402
+from faceverse_ros.views.render import depth_image, overlay, render  # noqa: E402
 
 
 # --------------------------------------------------------------------- helpers
@@ -574,8 +574,8 @@ def test_missing_extension_gives_build_instructions(monkeypatch):
     import faceverse_ros
     monkeypatch.setitem(sys.modules, "faceverse_ros._sim3dr", None)
     monkeypatch.delattr(faceverse_ros, "_sim3dr")
-    monkeypatch.delitem(sys.modules, "faceverse_ros.render")
+    monkeypatch.delitem(sys.modules, "faceverse_ros.views.render")
     with pytest.raises(ImportError, match="build_ext --inplace"):
-        importlib.import_module("faceverse_ros.render")
+        importlib.import_module("faceverse_ros.views.render")
     monkeypatch.undo()
-    assert importlib.import_module("faceverse_ros.render") is render_mod
+    assert importlib.import_module("faceverse_ros.views.render") is render_mod

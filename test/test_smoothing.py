@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.smoothing import (FaceSmoother, OneEuroSmoother, RotationOneEuroSmoother,
+from faceverse_ros.tracking.smoothing import (FaceSmoother, OneEuroSmoother, RotationOneEuroSmoother,
                                      euler_to_quat, make_smoother, quat_to_matrix,
                                      matrix_to_euler)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.sources import FrameSource, SourceError
+from faceverse_ros.io.sources import FrameSource, SourceError
 
 
 def test_video_frames_and_stamps():

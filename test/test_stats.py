@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from faceverse_ros.stats import LatencyStats, RateMeter
+from faceverse_ros.runtime.stats import LatencyStats, RateMeter
 
 
 def test_rate_of_a_steady_stream():

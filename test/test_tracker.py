@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros import tracker as tracker_mod
-from faceverse_ros.tracker import IdTracker, box_iou
+from faceverse_ros.tracking import tracker as tracker_mod
+from faceverse_ros.tracking.tracker import IdTracker, box_iou
 
 
 def box(cx, cy, side=100.0):
@@ -124,7 +124,7 @@ def test_assignment_is_optimal_with_and_without_scipy(monkeypatch, use_scipy):
 
 
 def test_two_real_faces_side_by_side_get_two_stable_ids():
-    from faceverse_ros.detector import FaceDetector
+    from faceverse_ros.tracking.detector import FaceDetector
 
     a = cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg")))
     b = cv2.imread(str(shared_path("testdata/faces/frontal_1080p.jpg")))

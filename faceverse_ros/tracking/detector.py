@@ -42,8 +42,8 @@ from typing import List
 
 import numpy as np
 
-from faceverse_ros.boxes import landmark_box, square_box
-from faceverse_ros.eyes import eye_values, NUM_LANDMARKS
+from faceverse_ros.core.boxes import landmark_box, square_box
+from faceverse_ros.tracking.eyes import eye_values, NUM_LANDMARKS
 
 
 class DetectorError(RuntimeError):

@@ -45,13 +45,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, eye_rotation, rotation_matrix
-from .rotations import FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix, rotation_between
+from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, eye_rotation, rotation_matrix
+from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix, rotation_between
 
 #: metres per model unit (raw millimetres / 100)
 MODEL_UNIT_M = 0.1
 
-# The fixed axis maps (see faceverse_ros.rotations for the frames), under their old names:
+# The fixed axis maps (see faceverse_ros.core.rotations for the frames), under their old names:
 #: columns: REP-155 face axes (x out of the face, y person's left, z scalp) in model axes
 R_MODEL_FACE = FACE_AXES_IN_MODEL
 #: columns: gaze axes (x person's right, y down, z along the gaze) in face axes
@@ -120,7 +120,7 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
               refine: bool = True) -> HeadPose:
     """Head (sellion) and gaze poses in the optical frame.
 
-    model: :class:`faceverse_ros.model.FaceVerseModel`; coeffs: (B, n) or (n,);
+    model: :class:`faceverse_ros.core.model.FaceVerseModel`; coeffs: (B, n) or (n,);
     crop_boxes: (B, 4) or (4,) true crop boxes (image pixels) the coefficients
     were regressed from; intrinsics: the image's camera, or None with
     ``image_size`` = (width, height) for :meth:`CameraIntrinsics.default`.
@@ -194,7 +194,7 @@ def _reprojection_error(obj, uv, r, t, k: CameraIntrinsics) -> float:
 def _refine_pnp(model, c, boxes, k: CameraIntrinsics, r_opt, model_t):
     import cv2
 
-    from .model import to_image
+    from faceverse_ros.core.model import to_image
 
     geo = model.landmarks_from_coeffs(c, "mediapipe")
     obj_all = geo.vertices.astype(np.float64) * MODEL_UNIT_M

@@ -42,7 +42,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint,
+from faceverse_ros.core.assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint,
                      load_model_dict, validate_model_dict, validate_state_dict)
 
 try:  # torch is optional when only the ONNX engine is used
@@ -614,7 +614,7 @@ class Regressor:
     def predict(self, crops) -> np.ndarray:
         """uint8 RGB crops (B, 256, 256, 3) (or one (256, 256, 3)) -> float32 (B, 621).
 
-        The crops are made by :func:`faceverse_ros.crop.crop_face`; they are
+        The crops are made by :func:`faceverse_ros.core.crop.crop_face`; they are
         scaled to [0, 1] with no normalisation.
         """
         c = _check_crops(crops)
@@ -683,8 +683,8 @@ def face_crops_mediapipe(frames, landmarker_task) -> np.ndarray:
     for calibration and benchmarks; the pipeline has its own detector."""
     import mediapipe as mp
 
-    from .boxes import landmark_box, square_box
-    from .crop import crop_face
+    from faceverse_ros.core.boxes import landmark_box, square_box
+    from faceverse_ros.core.crop import crop_face
 
     opts = mp.tasks.vision.FaceLandmarkerOptions(
         base_options=mp.tasks.BaseOptions(model_asset_path=str(landmarker_task)),

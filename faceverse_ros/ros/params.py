@@ -7,7 +7,7 @@ at start-up and are declared read-only.
 """
 import dataclasses
 
-from faceverse_ros.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, DEFAULT_EYES, \
+from faceverse_ros.tracking.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, DEFAULT_EYES, \
     DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
 
 SMOOTHER_PARTS = ("box", "box_size", "coeffs", "rotation", "eyes")
@@ -130,12 +130,12 @@ BY_NAME = {p.name: p for p in PARAMS}
 
 
 def yaml_text():
-    """config/faceverse.yaml as generated from PARAMS (`python -m faceverse_ros.ros_params`)."""
+    """config/faceverse.yaml as generated from PARAMS (`python -m faceverse_ros.ros.params`)."""
     import json
     import textwrap
 
     lines = ["# faceverse_ros node parameters and their defaults, generated from",
-             "# faceverse_ros/ros_params.py (python -m faceverse_ros.ros_params > config/faceverse.yaml).",
+             "# faceverse_ros/ros/params.py (python -m faceverse_ros.ros.params > config/faceverse.yaml).",
              "# Use a copy with: ros2 launch faceverse_ros faceverse.launch.py params_file:=<copy>",
              "# or: faceverse-ros node --params-file <copy>. [runtime]: changeable with ros2 param set.",
              "faceverse_node:", "  ros__parameters:"]

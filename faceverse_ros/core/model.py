@@ -31,7 +31,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .assets import (MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, ModelSizes, load_model_dict,
+from faceverse_ros.core.assets import (MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, ModelSizes, load_model_dict,
                      validate_model_dict)
 
 FOCAL = 1000.0          #: crop-camera focal length in pixels
@@ -150,7 +150,7 @@ def to_image(projected, crop_box) -> np.ndarray:
 
     projected: (..., n, 3) or (..., n, 2) crop coordinates; crop_box: (4,) or
     (B, 4) (x0, y0, x1, y1) in image pixels (the true box returned by
-    :func:`faceverse_ros.crop.crop_face`). Depth, if present, is copied.
+    :func:`faceverse_ros.core.crop.crop_face`). Depth, if present, is copied.
     """
     p = np.asarray(projected, dtype=np.float32)
     box = np.asarray(crop_box, dtype=np.float64)
@@ -281,7 +281,7 @@ class FaceVerseModel:
         """Load and validate ``faceverse_v4_2.npy`` (path, folder, or None to search ``data/``).
 
         Unpickles the file (``np.load(allow_pickle=True)``): load only the
-        official file. Raises :class:`faceverse_ros.assets.AssetError`.
+        official file. Raises :class:`faceverse_ros.core.assets.AssetError`.
         """
         d, p = load_model_dict(path, validate=False)
         return cls(d, p, validate=True)

@@ -28,14 +28,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from faceverse_ros.msg import FaceVerseParamsArray
-from faceverse_ros.pipeline import FacePipeline, PipelineConfig, TwoStageRunner
-from faceverse_ros.ros_convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
+from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig, TwoStageRunner
+from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
     intrinsics_from_camera_info, rgb_to_image, stamp_to_seconds
-from faceverse_ros.ros_markers import mesh_array
-from faceverse_ros.ros_messages import face_transforms, params_array
-from faceverse_ros.ros_params import BY_NAME, PARAMS, SMOOTHER_PARTS
-from faceverse_ros.ros_tf import TfPublisher
-from faceverse_ros.stats import LatencyStats, RateMeter
+from faceverse_ros.ros.markers import mesh_array
+from faceverse_ros.ros.messages import face_transforms, params_array
+from faceverse_ros.ros.params import BY_NAME, PARAMS, SMOOTHER_PARTS
+from faceverse_ros.ros.tf import TfPublisher
+from faceverse_ros.runtime.stats import LatencyStats, RateMeter
 
 # Camera input: newest frame wins, never queue stale frames; best effort
 # accepts both reliable and best-effort camera drivers.

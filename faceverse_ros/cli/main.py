@@ -12,6 +12,7 @@ on stderr and a non-zero exit status.
 """
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def _add_pipeline_args(ap):
 
 
 def _pipeline_config(args, stream):
-    from faceverse_ros.pipeline import PipelineConfig
+    from faceverse_ros.tracking.pipeline import PipelineConfig
 
     return PipelineConfig(
         model_path=args.model, checkpoint_path=args.checkpoint, engine=args.engine,
@@ -77,8 +78,8 @@ class _Progress:
 def cmd_run(args):
     import cv2
 
-    from faceverse_ros.pipeline import FacePipeline
-    from faceverse_ros.sources import FrameSource
+    from faceverse_ros.tracking.pipeline import FacePipeline
+    from faceverse_ros.io.sources import FrameSource
 
     source = FrameSource(args.input)
     stream = source.kind in ("video", "webcam")
@@ -144,8 +145,8 @@ def cmd_run(args):
 
 def _save_face_params(stem, face):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known."""
-    from faceverse_ros.export import save_params
-    from faceverse_ros.pipeline import MODE_LANDMARK_ONLY
+    from faceverse_ros.views.export import save_params
+    from faceverse_ros.tracking.pipeline import MODE_LANDMARK_ONLY
 
     if face.mode != MODE_LANDMARK_ONLY:
         save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box)
@@ -160,7 +161,7 @@ def _save_face_params(stem, face):
 
 def _save_face_mesh(path, pipeline, face):
     """Unposed mesh in model units with the lit colours, like the original's PLY."""
-    from faceverse_ros.export import save_ply
+    from faceverse_ros.views.export import save_ply
 
     save_ply(path, face.vertices, pipeline.model.tri, face.colors)
 
@@ -176,7 +177,7 @@ def cmd_node(args):
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from faceverse_ros.node import FaceVerseLifecycleNode, FaceVerseNode
+    from faceverse_ros.ros.node import FaceVerseLifecycleNode, FaceVerseNode
 
     ros_args = ["faceverse-ros"]
     if args.params_file:
@@ -197,7 +198,7 @@ def cmd_node(args):
             node = FaceVerseNode(parameter_overrides=overrides)
         nodes.append(node)
         if args.camera:
-            from faceverse_ros.ros_camera import CameraSourceNode
+            from faceverse_ros.ros.camera import CameraSourceNode
 
             nodes.append(CameraSourceNode(args.camera, frame_id=args.frame_id, rate_hz=args.rate,
                                           loop=args.loop))
@@ -240,6 +241,25 @@ def _parse_value(text):
 
 
 # ------------------------------------------------------------------------------------ main
+def _bench(argv):
+    """`faceverse-ros bench`: the whole-pipeline benchmark, which lives in the source
+    checkout's bench/ folder (with the test-only synthetic FaceVerse files), not in the
+    installed package. Found from the current directory or FACEVERSE_ROOT."""
+    candidates = [os.environ.get("FACEVERSE_ROOT", ""), os.getcwd()]
+    for root in filter(None, candidates):
+        bench_dir = Path(root) / "bench"
+        if (bench_dir / "bench_pipeline.py").is_file():
+            for extra in (bench_dir, Path(root) / "test"):
+                if str(extra) not in sys.path:
+                    sys.path.insert(0, str(extra))
+            from bench_pipeline import main as bench_main
+
+            return bench_main(argv)
+    print("faceverse-ros: error: bench needs a source checkout: run it from the repository root "
+          "(or set FACEVERSE_ROOT)", file=sys.stderr)
+    return 2
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="faceverse-ros", description="Real-time FaceVerse V4 face "
                                  "tracking: files and webcams (run), the ROS 2 node (node).")
@@ -296,13 +316,11 @@ def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
-        from faceverse_ros.regressor import main as export_main
+        from faceverse_ros.core.regressor import main as export_main
 
         return export_main(argv[1:])
     if argv and argv[0] == "bench":
-        from faceverse_ros.bench import main as bench_main
-
-        return bench_main(argv[1:])
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -310,8 +328,8 @@ def main(argv=None):
         print(f"faceverse-ros: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # assets, sources, detector: one readable line
-        from faceverse_ros.assets import FaceVerseError
-        from faceverse_ros.sources import SourceError
+        from faceverse_ros.core.assets import FaceVerseError
+        from faceverse_ros.io.sources import SourceError
 
         if isinstance(exc, (FaceVerseError, SourceError, ValueError, OSError, RuntimeError)):
             print(f"faceverse-ros: error: {exc}", file=sys.stderr)

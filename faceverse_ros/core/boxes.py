@@ -4,6 +4,8 @@ Boxes are (x0, y0, x1, y1) in image pixels, float.
 """
 import numpy as np
 
+NUM_LANDMARKS = 478  # MediaPipe Face Mesh: 468 mesh points + 10 iris points
+
 
 def landmark_box(landmarks):
     """Tight box around 2-D landmark points (K, 2+) in pixels."""

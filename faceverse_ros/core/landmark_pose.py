@@ -52,8 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceverse_ros.eyes import NUM_LANDMARKS
-from faceverse_ros.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
+from faceverse_ros.core.boxes import NUM_LANDMARKS
+from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
 
 INTERPUPILLARY_DISTANCE_M = 0.063
@@ -118,13 +118,13 @@ TEMPLATE_MM = _build_template()  # (len(FIT_INDICES), 3), rows in FIT_INDICES or
 
 # Rotation of the frontal reference: head frame axes in the optical frame for
 # a face looking into the camera (head x = -z_cam, head y = +x_cam, head z = -y_cam);
-# the model-to-face axis map of faceverse_ros.rotations, as model axes = optical
+# the model-to-face axis map of faceverse_ros.core.rotations, as model axes = optical
 # axes for a frontal face.
 R_FRONTAL = FACE_AXES_IN_MODEL
 # The gaze frame's axes in head coordinates for a gaze along head x are
 # GAZE_AXES_IN_FACE: (x, y, z) = (person's right, down, forward) = (-y_h, -z_h, x_h).
 
-# Former name of the shared matrix -> quaternion conversion (faceverse_ros.rotations).
+# Former name of the shared matrix -> quaternion conversion (faceverse_ros.core.rotations).
 matrix_to_quaternion = quaternion_from_matrix
 
 
@@ -192,7 +192,7 @@ def derive_template(landmark_sets, weights=None, iterations=10):
     """Build the head-frame template (mm) from detected landmark arrays.
 
     landmark_sets: sequence of (478, 3) arrays in pixels (x, y, z scaled like
-    x, as :class:`~faceverse_ros.detector.Detection` gives), any pose.
+    x, as :class:`~faceverse_ros.tracking.detector.Detection` gives), any pose.
     weights: optional per-set weights (e.g. 1/N for N frames of one video).
     Returns a (len(FIT_INDICES), 3) array in millimetres (see module doc).
     """

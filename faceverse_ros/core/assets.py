@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 #: Project root (the folder holding ``data/``) of a source checkout.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 MODEL_FILENAME = "faceverse_v4_2.npy"
 CHECKPOINT_FILENAME = "faceverse_resnet50.pth"

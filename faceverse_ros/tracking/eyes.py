@@ -23,10 +23,11 @@ Sign conventions (for an upright face looking at the camera):
 """
 import numpy as np
 
+from faceverse_ros.core.boxes import NUM_LANDMARKS
+
 # (first corner, second corner, iris centre) landmark indices.
 LEFT_EYE = (362, 263, 473)
 RIGHT_EYE = (33, 133, 468)
-NUM_LANDMARKS = 478
 
 HORIZONTAL_GAIN = 3.0
 VERTICAL_GAIN = -1.5

@@ -9,7 +9,7 @@ ResNet?" (:meth:`~KeyframeScheduler.should_regress`). It says yes:
 2. every ``interval`` frames: with interval N the regressed frames are 0, N,
    2N, ... counted from the last regression (interval 1: every frame);
 3. when the last landmark fit drifted: its RMS residual (image pixels,
-   :attr:`faceverse_ros.fitting.FitResult.rms_px`) exceeded ``drift_px``
+   :attr:`faceverse_ros.core.fitting.FitResult.rms_px`) exceeded ``drift_px``
    (drift_px > 0; None or 0 disables this trigger);
 4. when the last landmark fit failed (recorded without an RMS, or with a
    non-finite one) or was requested with :meth:`~KeyframeScheduler.request`.

@@ -13,9 +13,9 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from faceverse_ros.headpose import CameraIntrinsics
-from faceverse_ros.ros_convert import rgb_to_image
-from faceverse_ros.sources import FrameSource
+from faceverse_ros.core.headpose import CameraIntrinsics
+from faceverse_ros.ros.convert import rgb_to_image
+from faceverse_ros.io.sources import FrameSource
 
 CAMERA_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
@@ -35,7 +35,7 @@ def camera_info_for(header, width, height, intrinsics):
 
 
 class CameraSourceNode(Node):
-    """Publishes frames of `spec` (see faceverse_ros.sources) in a thread of its own.
+    """Publishes frames of `spec` (see faceverse_ros.io.sources) in a thread of its own.
 
     Published intrinsics: headpose.CameraIntrinsics.default (fx = fy = image width,
     principal point at the centre), the node's own default without camera_info.

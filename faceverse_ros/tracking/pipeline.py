@@ -29,12 +29,12 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from faceverse_ros.assets import AssetError
-from faceverse_ros.crop import crop_box_from_square, crop_faces
-from faceverse_ros.detector import FaceDetector
-from faceverse_ros.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose
-from faceverse_ros.landmark_pose import estimate_head_pose
-from faceverse_ros.smoothing import EYES_SLICE, FaceSmoother, matrix_to_euler
+from faceverse_ros.core.assets import AssetError
+from faceverse_ros.core.crop import crop_box_from_square, crop_faces
+from faceverse_ros.tracking.detector import FaceDetector
+from faceverse_ros.core.headpose import R_MODEL_FACE, CameraIntrinsics, head_pose
+from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.tracking.smoothing import EYES_SLICE, FaceSmoother, matrix_to_euler
 
 MODE_REGRESSOR, MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY = 0, 1, 2
 NUM_COEFFS = 621
@@ -130,7 +130,7 @@ class FacePipeline:
             backend=config.detector, max_faces=config.max_faces, task_path=config.task_path,
             mode="video" if config.stream else "image",
             min_detection_confidence=config.min_detection_confidence)
-        from faceverse_ros.tracker import IdTracker
+        from faceverse_ros.tracking.tracker import IdTracker
 
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
         self.smoother = FaceSmoother(**config.smoothing)
@@ -145,9 +145,9 @@ class FacePipeline:
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
-        from faceverse_ros.assets import find_checkpoint_file, find_model_file
-        from faceverse_ros.model import FaceVerseModel
-        from faceverse_ros.regressor import Regressor
+        from faceverse_ros.core.assets import find_checkpoint_file, find_model_file
+        from faceverse_ros.core.model import FaceVerseModel
+        from faceverse_ros.core.regressor import Regressor
 
         if config.landmark_only:
             self.landmark_only_reason = "landmark-only mode was asked for."
@@ -168,8 +168,8 @@ class FacePipeline:
                                    head_sizes=self.model.sizes.head_sizes,
                                    ort_spinning=config.ort_spinning)
         if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
-            from faceverse_ros.fitting import LandmarkFitter
-            from faceverse_ros.keyframes import KeyframeScheduler
+            from faceverse_ros.core.fitting import LandmarkFitter
+            from faceverse_ros.tracking.keyframes import KeyframeScheduler
 
             self.fitter = LandmarkFitter(self.model)
             self.keyframes = KeyframeScheduler(interval=config.keyframe_interval,
@@ -364,8 +364,8 @@ class FacePipeline:
     def _add_mesh(self, faces):
         if not faces:
             return
-        from faceverse_ros.headpose import model_to_camera
-        from faceverse_ros.model import to_image
+        from faceverse_ros.core.headpose import model_to_camera
+        from faceverse_ros.core.model import to_image
 
         recon = self.model.reconstruct(np.stack([f.coeffs for f in faces]))
         for i, face in enumerate(faces):
@@ -381,7 +381,7 @@ class FacePipeline:
         """[(face_id, vertices_m, triangles, colors)] decimated for RViz (needs need_mesh)."""
         if self.model is None:
             return []
-        from faceverse_ros.mesh_decimate import MeshDecimator
+        from faceverse_ros.views.mesh_decimate import MeshDecimator
 
         dec = self._decimators.get(decimation)
         if dec is None:
@@ -395,7 +395,7 @@ class FacePipeline:
         out = np.ascontiguousarray(rgb).copy()
         meshes = [f for f in result.faces if f.image_vertices is not None] if render else []
         if meshes:
-            from faceverse_ros import render as sim3dr
+            from faceverse_ros.views import render as sim3dr
 
             tri = self.model.tri
             n = self.model.n_vertices

@@ -22,7 +22,7 @@ Every file is named ``*_synthetic.*`` and the model dict carries a
 ``synthetic`` entry (a string saying so).
 
 Files are cached under ``<project>/.cache/synthetic/<SYNTHETIC_VERSION>/``
-(see :func:`faceverse_ros.regressor.cache_root`), written atomically under a
+(see :func:`faceverse_ros.core.regressor.cache_root`), written atomically under a
 file lock so parallel test runs share one copy.
 """
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, V4_HEAD_SIZES
+from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, V4_HEAD_SIZES
 
 SYNTHETIC_VERSION = "v3"
 MODEL_NAME = "faceverse_v4_2_synthetic.npy"
 CHECKPOINT_NAME = "faceverse_resnet50_synthetic.pth"
-SYNTHETIC_NOTE = ("SYNTHETIC FaceVerse-V4-shaped test asset made by faceverse_ros.synthetic "
+SYNTHETIC_NOTE = ("SYNTHETIC FaceVerse-V4-shaped test asset made by synthetic "
                   f"{SYNTHETIC_VERSION}; not a face model, never report its output as a face")
 
 # Part layout: (rings, segments) of a UV sphere per part; head first. Chosen so
@@ -343,8 +343,8 @@ def make_reconnet_state_dict(head_sizes: Sequence[int] = V4_HEAD_SIZES, seed: in
     """
     import torch
 
-    from .assets import HEAD_NAMES
-    from .regressor import ReconNet
+    from faceverse_ros.core.assets import HEAD_NAMES
+    from faceverse_ros.core.regressor import ReconNet
 
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -417,7 +417,7 @@ def write_synthetic_assets(out_dir, seed: int = 0, overwrite: bool = False) -> S
         os.replace(tmp, ckpt_path)
     readme = out / "README_SYNTHETIC.txt"
     if not readme.is_file():
-        readme.write_text(SYNTHETIC_NOTE + "\nMade by faceverse_ros.synthetic / scripts/make_synthetic_assets.py."
+        readme.write_text(SYNTHETIC_NOTE + "\nMade by synthetic / scripts/make_synthetic_assets.py."
                           "\nThey exercise formats and arithmetic only.\n")
     return SyntheticAssets(model_path, ckpt_path)
 
@@ -426,7 +426,7 @@ def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
     """Cached synthetic assets (made on first use, shared by parallel runs)."""
     import fcntl
 
-    from .regressor import cache_root
+    from faceverse_ros.core.regressor import cache_root
 
     d = Path(cache_dir) if cache_dir else cache_root() / "synthetic" / SYNTHETIC_VERSION
     d.mkdir(parents=True, exist_ok=True)

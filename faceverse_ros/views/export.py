@@ -3,7 +3,7 @@
 Meshes: by default in the unposed model space like the original's PLY files
 (spec 3 steps 1-4, model units = raw / 100); optionally posed in the camera
 optical frame in metres (x right, y down, z forward) using a
-:class:`faceverse_ros.headpose.HeadPose`.
+:class:`faceverse_ros.core.headpose.HeadPose`.
 
 Colours are per-vertex floats in [0, 1], written as 8-bit values truncated
 like the original (``(c * 255).astype(uint8)``).
@@ -110,17 +110,17 @@ def save_mesh(path, vertices, triangles, colors=None, binary: bool = False) -> P
 
 def export_face(path, model, recon, index: int = 0, frame: str = "model", pose=None,
                 binary: bool = False) -> Path:
-    """Write face ``index`` of a :class:`faceverse_ros.model.Reconstruction`.
+    """Write face ``index`` of a :class:`faceverse_ros.core.model.Reconstruction`.
 
     frame: ``"model"`` (unposed, model units, like the original) or
     ``"camera"`` (optical frame, metres; needs ``pose`` from
-    :func:`faceverse_ros.headpose.head_pose`).
+    :func:`faceverse_ros.core.headpose.head_pose`).
     """
     verts = recon.vertices[index]
     if frame == "camera":
         if pose is None:
             raise ValueError("frame='camera' needs the HeadPose of the face (headpose.head_pose)")
-        from .headpose import vertices_in_camera
+        from faceverse_ros.core.headpose import vertices_in_camera
 
         verts = vertices_in_camera(pose, verts, index)
     elif frame != "model":

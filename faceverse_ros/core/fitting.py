@@ -17,7 +17,7 @@ Frames and units (spec sections 1, 3 and 5):
   256x256 crop;
 * crop -> image: ``u_img = u / 256 * (x1 - x0) + x0`` (spec 3.10) for the crop
   box (x0, y0, x1, y1) in image pixels -- the true box of
-  :func:`faceverse_ros.crop.crop_face`. So the fitted coefficients mean what
+  :func:`faceverse_ros.core.crop.crop_face`. So the fitted coefficients mean what
   the network would output for a crop made with that box.
 
 Problem solved (Levenberg-Marquardt with analytic Jacobians)::
@@ -89,9 +89,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel, rotation_matrix
+from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel, rotation_matrix
 
-from .assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF  # the hard-wired vertices of spec 3.4
+from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF  # the hard-wired vertices of spec 3.4
 
 N_MESH_LANDMARKS = 468          #: MediaPipe face-mesh landmarks (the iris ones follow)
 N_MEDIAPIPE_LANDMARKS = 478     #: mesh + 10 iris landmarks
@@ -184,7 +184,7 @@ def rebox_translation(trans, from_box, to_box) -> np.ndarray:
 class LandmarkFitter:
     """Fit head pose and expression to MediaPipe landmarks (see module doc).
 
-    model: a :class:`faceverse_ros.model.FaceVerseModel`.
+    model: a :class:`faceverse_ros.core.model.FaceVerseModel`.
     exp_dims: number of leading expression values to fit (None: all but the
         6 tongue values, i.e. 171 for V4; 0: pose only; up to n_exp). The
         others keep init_coeffs' values.

@@ -1,6 +1,6 @@
 """The regressor's input crop (spec ``faceverse_v4.md`` section 5).
 
-From the squared landmark box (:func:`faceverse_ros.boxes.square_box`, image
+From the squared landmark box (:func:`faceverse_ros.core.boxes.square_box`, image
 pixels) to a 256x256 uint8 RGB crop:
 
 * crop box: with the square's side L and centre (cx, cy),
@@ -14,7 +14,7 @@ pixels) to a 256x256 uint8 RGB crop:
   negative or exceed the image). The original tracker returned the box in its
   padded image's coordinates when the crop crossed the left or top border,
   which shifted the projected mesh by the pad size; mapping crop pixels back
-  with this box (:func:`faceverse_ros.model.to_image`) has no such shift.
+  with this box (:func:`faceverse_ros.core.model.to_image`) has no such shift.
 """
 from __future__ import annotations
 

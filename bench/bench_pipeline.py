@@ -42,7 +42,7 @@ def load_frames(video, count, size):
     """Decoded RGB frames (and the median decode ms); size 'native' or 'WxH' (letterboxed)."""
     import cv2
 
-    from faceverse_ros.sources import FrameSource
+    from faceverse_ros.io.sources import FrameSource
 
     frames, decode_ms = [], []
     t = time.perf_counter()
@@ -68,9 +68,9 @@ def load_frames(video, count, size):
 
 def int8_model(checkpoint, frames, cache_dir):
     """Static int8 ONNX of `checkpoint`, calibrated on face crops of `frames` (cached)."""
-    from faceverse_ros.crop import crop_face
-    from faceverse_ros.detector import FaceDetector
-    from faceverse_ros.regressor import export_onnx, file_sha256
+    from faceverse_ros.core.crop import crop_face
+    from faceverse_ros.tracking.detector import FaceDetector
+    from faceverse_ros.core.regressor import export_onnx, file_sha256
 
     out = Path(cache_dir) / f"reconnet-{file_sha256(checkpoint)[:16]}-int8-static.onnx"
     if out.is_file():
@@ -97,7 +97,7 @@ class _Publisher:
             from rclpy.serialization import serialize_message
             from std_msgs.msg import Header
 
-            from faceverse_ros.ros_messages import params_array
+            from faceverse_ros.ros.messages import params_array
         except ImportError:
             self.available = False
             return
@@ -111,7 +111,7 @@ class _Publisher:
 
 
 def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=0.0):
-    from faceverse_ros.pipeline import FacePipeline, PipelineConfig
+    from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
     common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads)
     if mode == "baseline":
@@ -175,7 +175,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                 handed_in = arrival  # latency counts from the frame's arrival
             finish(pipe.process(rgb, stamp, need_mesh=render), handed_in)
     else:
-        from faceverse_ros.pipeline import TwoStageRunner
+        from faceverse_ros.tracking.pipeline import TwoStageRunner
 
         def first(item):
             k, handed_in = item
@@ -235,12 +235,12 @@ def main(argv=None):
     if args.model and args.checkpoint:
         assets = (Path(args.model), Path(args.checkpoint))
     else:
-        from faceverse_ros.synthetic import synthetic_assets
+        from synthetic import synthetic_assets
 
         a = synthetic_assets()
         assets = (a.model_path, a.checkpoint_path)
         print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
-    from faceverse_ros.regressor import cache_root
+    from faceverse_ros.core.regressor import cache_root
 
     modes = args.modes.split(",")
     feeds = args.feeds.split(",")

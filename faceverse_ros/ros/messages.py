@@ -2,7 +2,7 @@
 import numpy as np
 
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
-from faceverse_ros.ros_tf import make_transform
+from faceverse_ros.ros.tf import make_transform
 
 _BLOCKS = (("shape", 0, 156), ("expression", 156, 333), ("texture", 333, 584),
            ("lighting", 584, 611), ("rotation", 611, 614), ("translation", 614, 617),
