@@ -243,7 +243,7 @@ def main(argv=None):
         a = synthetic_assets()
         assets = (a.model_path, a.checkpoint_path)
         print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
-    from faceverse_ros.core.regressor import cache_root
+    from faceverse_ros.core.paths import cache_root
 
     modes = args.modes.split(",")
     feeds = args.feeds.split(",")

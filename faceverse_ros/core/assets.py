@@ -21,7 +21,6 @@ This module imports no ROS code and imports torch only to read a checkpoint.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -29,9 +28,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from faceverse_ros.core.layout import V4, CoefficientLayout, layout_for
-
-#: Project root (the folder holding ``data/``) of a source checkout.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from faceverse_ros.core.paths import data_dirs
 
 MODEL_FILENAME = "faceverse_v4_2.npy"
 CHECKPOINT_FILENAME = "faceverse_resnet50.pth"
@@ -40,8 +37,6 @@ MODEL_URL = "https://1drv.ms/u/c/b8eab7b1820a6fa4/EWJOsgGxPMZDkl8xJ_QZB30BpcjNoM
 CHECKPOINT_URL = "https://1drv.ms/u/c/b8eab7b1820a6fa4/EcgUCYq20NhIqx-pGjnzDxkBfh9kMTtEn4G5UcOaHvwW4Q?e=eQnX64"
 FACEVERSE_REPO_URL = "https://github.com/LizhenWangT/FaceVerse"
 
-#: Environment variable naming a folder searched before ``data/``.
-DATA_ENV = "FACEVERSE_DATA"
 
 #: Vertex indices hard-wired in the original mouth-interior arithmetic (spec 3.4).
 MOUTH_VERTEX_JAW = 19496
@@ -99,33 +94,6 @@ def _checkpoint_hint() -> str:
 
 
 # --------------------------------------------------------------------------- finding files
-def _search_dirs() -> list:
-    dirs = []
-    env = os.environ.get(DATA_ENV)
-    if env:
-        dirs.append(Path(env))
-    dirs.append(PROJECT_ROOT / "data")
-    share = _ros_share_data()
-    if share is not None:
-        dirs.append(share)
-    cwd_data = Path.cwd() / "data"
-    if cwd_data.resolve() != (PROJECT_ROOT / "data").resolve():
-        dirs.append(cwd_data)
-    return dirs
-
-
-def _ros_share_data():
-    """share/faceverse_ros/data of a ROS install (where colcon installs data/), if any."""
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-    except ImportError:  # no ROS: the pip path
-        return None
-    try:
-        return Path(get_package_share_directory("faceverse_ros")) / "data"
-    except (PackageNotFoundError, ValueError, LookupError):
-        return None
-
-
 def _find(path, filename: str, hint: str) -> Path:
     if path is not None:
         p = Path(path).expanduser()
@@ -135,7 +103,7 @@ def _find(path, filename: str, hint: str) -> Path:
             raise AssetError(p, "file not found", hint)
         return p
     tried = []
-    for d in _search_dirs():
+    for d in data_dirs():
         p = d / filename
         tried.append(str(p))
         if p.is_file():

@@ -42,7 +42,8 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.assets import (PROJECT_ROOT, V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint,
+from faceverse_ros.core.paths import cache_root
+from faceverse_ros.core.assets import (V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint,
                      load_model_dict, validate_model_dict, validate_state_dict)
 
 try:  # torch is optional when only the ONNX engine is used
@@ -65,23 +66,6 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
-
-
-def cache_root() -> Path:
-    """Folder for generated files: ``<project>/.cache`` when writable, else
-    ``$XDG_CACHE_HOME/faceverse_ros`` (``~/.cache/faceverse_ros``)."""
-    env = os.environ.get("FACEVERSE_CACHE")
-    if env:
-        return Path(env)
-    local = PROJECT_ROOT / ".cache"
-    try:
-        local.mkdir(parents=True, exist_ok=True)
-        if os.access(local, os.W_OK):
-            return local
-    except OSError:
-        pass
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "faceverse_ros"
 
 
 def file_sha256(path, chunk: int = 1 << 22) -> str:
