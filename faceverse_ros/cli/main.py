@@ -329,7 +329,7 @@ def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
-        from faceverse_ros.core.regressor import main as export_main
+        from faceverse_ros.core.onnx_export import main as export_main
 
         return export_main(argv[1:])
     if argv and argv[0] == "bench":
