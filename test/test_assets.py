@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from faceverse_ros.core import assets
-from faceverse_ros.core.assets import (AssetError, FaceVerseError, load_checkpoint, load_model_dict,
-                                  reconnet_state_shapes, validate_model_dict, validate_state_dict)
+from faceverse_ros.core.assets import AssetError, FaceVerseError, load_model_dict, validate_model_dict
+from faceverse_ros.core.checkpoint import load_checkpoint, reconnet_state_shapes, validate_state_dict
 from faceverse_ros.core.model import FaceVerseModel
 from faceverse_ros.core.regressor import ReconNet, Regressor
 

@@ -23,8 +23,8 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.assets import (V4_HEAD_SIZES, AssetError, load_checkpoint, load_model_dict,
-                                       validate_model_dict, validate_state_dict)
+from faceverse_ros.core.assets import V4_HEAD_SIZES, AssetError, load_model_dict, validate_model_dict
+from faceverse_ros.core.checkpoint import load_checkpoint, validate_state_dict
 from faceverse_ros.core.paths import cache_root
 from faceverse_ros.core.regressor import (CROP_SIZE, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT,
                                           _check_crops, _conv_plan, _ort_session, crops_to_input,

@@ -35,7 +35,9 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.assets import V4_HEAD_SIZES, AssetError, FaceVerseError, load_checkpoint, validate_state_dict
+from faceverse_ros.core.assets import V4_HEAD_SIZES, AssetError, FaceVerseError
+from faceverse_ros.core.checkpoint import load_checkpoint, validate_state_dict
+from faceverse_ros.core.crop import CROP_SIZE
 
 try:  # torch is optional when only the ONNX engine is used
     import torch
@@ -44,7 +46,7 @@ except ImportError:  # pragma: no cover - exercised only without torch
     torch = None
     nn = None
 
-CROP_SIZE = 256
+
 BN_EPS = 1e-5
 ONNX_INPUT = "input"
 ONNX_OUTPUT = "coeffs"
