@@ -36,7 +36,7 @@ not increase (a repeated stamp, a sub-millisecond step, a bag that loops back
 in time) is moved to 1 ms after the previous one; later stamps keep their
 spacing relative to it. The legacy backend needs no timestamps.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
@@ -57,20 +57,14 @@ class Detection:
     landmarks: (478, 3) float64, pixels (x right, y down, z scaled like x).
     box: (4,) float64 squared box (x0, y0, x1, y1) in pixels, spec 5
         (``square_box(landmark_box(landmarks))``); may extend past the image.
-    raw_box: (4,) float64 tight min/max box of the landmarks in pixels.
     confidence: float in [0, 1] (see the module docstring for its meaning).
     eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
         right vertical, right horizontal].
-    stamp_s: the image stamp the detection belongs to, seconds.
-    image_size: (width, height) of the image in pixels.
     """
     landmarks: np.ndarray
     box: np.ndarray
-    raw_box: np.ndarray
     confidence: float
     eyes: np.ndarray
-    stamp_s: float = 0.0
-    image_size: tuple = field(default=(0, 0))
 
 
 def validate_image(image_rgb):
@@ -99,13 +93,11 @@ def _validate_stamp(stamp_s):
     return stamp
 
 
-def make_detection(landmarks_px, confidence, stamp_s, image_size):
-    """Build a Detection (boxes and eye values) from (478, 3) pixel landmarks."""
+def make_detection(landmarks_px, confidence):
+    """Build a Detection (squared box and eye values) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
-    raw = landmark_box(lm)
-    return Detection(landmarks=lm, box=square_box(raw), raw_box=raw,
-                     confidence=float(confidence), eyes=eye_values(lm),
-                     stamp_s=float(stamp_s), image_size=tuple(image_size))
+    return Detection(landmarks=lm, box=square_box(landmark_box(lm)),
+                     confidence=float(confidence), eyes=eye_values(lm))
 
 
 class FaceDetector:
@@ -238,7 +230,7 @@ class FaceDetector:
             if arr.shape != (NUM_LANDMARKS, 3) or not np.all(np.isfinite(arr)):
                 continue  # a face without the refined iris points cannot give eye values
             px = arr * np.array([w, h, w], dtype=np.float64)
-            detections.append(make_detection(px, conf, stamp, (w, h)))
+            detections.append(make_detection(px, conf))
         return detections
 
     def reset(self):
