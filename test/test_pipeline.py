@@ -259,3 +259,16 @@ def test_two_stage_runner_reports_errors_and_goes_on():
     assert runner.wait_idle(5)
     assert errors == [("first", "broken frame")] and done == ["good"]
     runner.close()
+
+
+def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
+    """The end of a file: finish() gives the two frames "original" still holds."""
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),
+                        log=lambda m: None)
+    out = []
+    for frame in video[:5]:
+        out += [f.stamp for f in pipe.process(frame.rgb, frame.stamp).faces]
+    out += [f.stamp for f in pipe.finish().faces]
+    assert out == [f.stamp for f in video[:5]]
+    assert pipe.finish().faces == []  # nothing left
+    pipe.close()

@@ -121,14 +121,8 @@ def cmd_run(args):
             faces_total += len(result.faces)
             shown, shown_faces = frame, []
             for stamp, faces in result.groups():
-                described = recent.get(stamp, frame)
-                shown, shown_faces = described, faces
-                for face in faces:
-                    stem = f"{described.name}_face{face.face_id}"
-                    if args.save_params:
-                        _save_face_params(out_dir / stem, face)
-                    if args.save_ply and face.mesh is not None:
-                        _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+                shown, shown_faces = recent.get(stamp, frame), faces
+                _save_faces(args, out_dir, pipeline, shown, faces)
             # the overlay of the newest frame the faces describe, drawn on that frame
             overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
             if stream:
@@ -143,6 +137,11 @@ def cmd_run(args):
             else:
                 cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
             progress.update(frames, faces_total)
+        # the end of the input ends every track: their last frames ("original" holds two)
+        for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
+            faces_total += len(faces)
+            if stamp in recent:
+                _save_faces(args, out_dir, pipeline, recent[stamp], faces)
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
     finally:
@@ -154,6 +153,16 @@ def cmd_run(args):
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
           f"results in {out_dir}")
     return 0
+
+
+def _save_faces(args, out_dir, pipeline, frame, faces):
+    """The files asked for, of the faces of one frame (named after that frame)."""
+    for face in faces:
+        stem = f"{frame.name}_face{face.face_id}"
+        if args.save_params:
+            _save_face_params(out_dir / stem, face)
+        if args.save_ply and face.mesh is not None:
+            _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
 
 
 def _save_face_params(stem, face):
