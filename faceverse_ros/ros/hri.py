@@ -37,8 +37,12 @@ import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from hri_msgs.msg import FacialActionUnits, FacialLandmarks, IdsList, \
-    NormalizedRegionOfInterest2D
+try:  # optional: the node runs without the /humans topics when hri_msgs is missing
+    from hri_msgs.msg import FacialActionUnits, FacialLandmarks, IdsList, \
+        NormalizedRegionOfInterest2D
+    HRI_AVAILABLE, HRI_MISSING = True, ""
+except ImportError as exc:
+    HRI_AVAILABLE, HRI_MISSING = False, str(exc)
 from faceverse_ros.ros.convert import rgb_to_image
 from faceverse_ros.ros.hri_facs import facs_values
 from faceverse_ros.ros.hri_images import eye_centres, face_aligned, face_crop, face_roi
@@ -182,3 +186,14 @@ class HriPublisher:
         if self.tracked is not None:
             self.node.destroy_publisher(self.tracked)
             self.tracked = None
+
+
+def create_hri_publisher(node, enabled, size):
+    """The node's HriPublisher, or None (disabled, or hri_msgs missing: said once in the log)."""
+    if not enabled:
+        return None
+    if not HRI_AVAILABLE:
+        node.get_logger().info(f"hri_msgs is not installed ({HRI_MISSING}): no ROS4HRI "
+                               "/humans/faces topics (install ros-<distro>-hri-msgs)")
+        return None
+    return HriPublisher(node, size)
