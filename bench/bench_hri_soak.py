@@ -13,6 +13,13 @@ a face frame), then the first/last ratio and the growth per 1000 frames after
 a warm-up of the first --warmup frames.
 
     .venv/bin/python bench/bench_hri_soak.py [--frames 5000] [--every 500] [--warmup 1000]
+
+The reference for what rclpy itself costs: ``--mode rclpy`` creates and destroys
+four sensor_msgs/Image publishers per face under /humans/faces/<id>/ in this
+process, with no faceverse code, for --frames / 2 faces (new names each time),
+once in the node's default callback group and once with a callback group per
+face (what faceverse_ros/ros/hri.py does), and prints the RSS growth per 1000
+faces of each.
 """
 import argparse
 import os
@@ -42,6 +49,33 @@ def rss_mb(pid):
     raise RuntimeError("no VmRSS")
 
 
+def rclpy_reference(faces):
+    import rclpy
+    from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+    from sensor_msgs.msg import Image
+
+    rclpy.init()
+    node = rclpy.create_node("rclpy_churn")
+    warm = faces // 5
+    for own_group in (False, True):
+        start = None
+        for k in range(faces + warm):
+            if k == warm:
+                start = rss_mb(os.getpid())
+            group = MutuallyExclusiveCallbackGroup() if own_group else None
+            pubs = [node.create_publisher(Image, f"/humans/faces/{'g' if own_group else 'd'}{k}/{s}",
+                                          1, callback_group=group)
+                    for s in ("roi", "cropped", "aligned", "landmarks")]
+            for pub in pubs:
+                node.destroy_publisher(pub)
+        growth = (rss_mb(os.getpid()) - start) / faces * 1000
+        print(f"bare rclpy, {faces} faces x 4 publishers created and destroyed, "
+              f"{'a callback group per face' if own_group else 'the default callback group'}: "
+              f"RSS {growth:+.2f} MB per 1000 faces", flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,7 +86,11 @@ def main():
                     help="tracker.max_missed of the node: 0 (default) gives every appearance a new "
                     "face id (thousands of faces); 5 (the node's default) keeps one id")
     ap.add_argument("--photo", default=str(ROOT.parent / "shared/testdata/faces/portrait_small.jpg"))
+    ap.add_argument("--mode", choices=("node", "rclpy"), default="node")
     args = ap.parse_args()
+    if args.mode == "rclpy":
+        rclpy_reference(args.frames // 2)
+        return
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

@@ -285,7 +285,32 @@ def test_many_faces_leave_no_publishers_behind(pair):
     node, hri, _ = pair
     rgb = np.zeros((60, 60, 3), np.uint8)
     before = len(_topics(node))
+    group_before = len(node.default_callback_group.entities)
     for k in range(300):
         hri.publish(_header(k), rgb, [_face(f"m{k}", (5, 5, 50, 50))] if k % 2 == 0 else [])
     assert hri.publisher_count() == 1 and hri.face_ids == []
     assert _wait(lambda: len(_topics(node)) == before, 10), _topics(node)
+    # rclpy's callback groups never forget an entity: the faces' groups must not be the node's
+    assert len(node.default_callback_group.entities) == group_before
+
+
+def test_disabled_or_missing_hri_msgs_gives_no_publisher(monkeypatch):
+    import faceverse_ros.ros.hri as hri
+
+    logged = []
+
+    class FakeNode:
+        def get_logger(self):
+            class L:
+                info = logged.append
+            return L()
+
+        def create_publisher(self, *a, **k):
+            raise AssertionError("no publisher may be created")
+
+    assert hri.create_hri_publisher(FakeNode(), False, (128, 128)) is None
+    assert logged == []
+    monkeypatch.setattr(hri, "HRI_AVAILABLE", False)
+    monkeypatch.setattr(hri, "HRI_MISSING", "No module named 'hri_msgs'")
+    assert hri.create_hri_publisher(FakeNode(), True, (128, 128)) is None
+    assert len(logged) == 1 and "hri_msgs is not installed" in logged[0]

@@ -351,3 +351,18 @@ def test_readme_node_command_feeds_an_hri_listener(rclpy_context):
         executor.shutdown()
         thread.join(10)
         node.destroy_node()
+
+
+def test_hri_disabled_publishes_no_humans_topics(rclpy_context):
+    h = Harness(rclpy_context, _node_overrides(hri__enabled=False))
+    try:
+        assert h.node.outputs.hri is None
+        assert wait_for(lambda: h.image_pub.get_subscription_count() > 0, 10)
+        h.image_pub.publish(rgb_to_image(np.zeros((64, 64, 3), np.uint8)))
+        assert wait_for(lambda: h.node.counts["processed"] > 0, 30)
+        names = {n for n, _ in h.node.get_publisher_names_and_types_by_node(
+            h.node.get_name(), h.node.get_namespace())}
+        assert not any(n.startswith("/humans") for n in names), names
+        assert any(n.endswith("faceverse/params") for n in names)
+    finally:
+        h.close()

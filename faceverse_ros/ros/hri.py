@@ -34,6 +34,7 @@ import dataclasses
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -109,23 +110,30 @@ class _FaceTopics:
     def __init__(self, node, face_id):
         base = f"{FACES_NS}/{face_id}"
         self.node = node
-        self.roi = node.create_publisher(NormalizedRegionOfInterest2D, f"{base}/roi", HRI_QOS)
-        self.cropped = node.create_publisher(Image, f"{base}/cropped", IMAGE_QOS)
-        self.aligned = node.create_publisher(Image, f"{base}/aligned", IMAGE_QOS)
-        self.landmarks = node.create_publisher(FacialLandmarks, f"{base}/landmarks", HRI_QOS)
+        # a callback group of the face's own for the publishers' event handlers: rclpy's
+        # groups keep a weak reference per entity forever (rclpy/callback_groups.py), so the
+        # node's default group would grow by four references per face; this one goes with it
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.roi = self._pub(NormalizedRegionOfInterest2D, f"{base}/roi", HRI_QOS)
+        self.cropped = self._pub(Image, f"{base}/cropped", IMAGE_QOS)
+        self.aligned = self._pub(Image, f"{base}/aligned", IMAGE_QOS)
+        self.landmarks = self._pub(FacialLandmarks, f"{base}/landmarks", HRI_QOS)
         self.facs = None
         self.base = base
 
+    def _pub(self, msg_type, topic, qos):
+        return self.node.create_publisher(msg_type, topic, qos, callback_group=self.group)
+
     def facs_pub(self):
         if self.facs is None:
-            self.facs = self.node.create_publisher(FacialActionUnits, f"{self.base}/facs", HRI_QOS)
+            self.facs = self._pub(FacialActionUnits, f"{self.base}/facs", HRI_QOS)
         return self.facs
 
     def destroy(self):
         for pub in (self.roi, self.cropped, self.aligned, self.landmarks, self.facs):
             if pub is not None:
                 self.node.destroy_publisher(pub)
-        self.roi = self.cropped = self.aligned = self.landmarks = self.facs = None
+        self.roi = self.cropped = self.aligned = self.landmarks = self.facs = self.group = None
 
 
 class HriPublisher:
