@@ -94,6 +94,22 @@ else
   colcon_build tf2_msgs "$ROOT/build/fallback_src/tf2_msgs"
 fi
 
+# --- 3b. hri_msgs (ROS4HRI, REP-155 topics) when missing: optional -------------
+# Not on PyPI. Built from ../shared/hri_msgs when that folder exists (developer
+# machines, CI); copied to build/ first because ../shared is read-only. In a
+# user's clone without ../shared the node simply runs without the /humans topics.
+if "$PY" -c 'import hri_msgs.msg' 2>/dev/null; then
+  say "hri_msgs is available"
+elif [ -d "$ROOT/../shared/hri_msgs" ]; then
+  say "hri_msgs missing: building it from ../shared/hri_msgs"
+  rm -rf build/hri_msgs_src && mkdir -p build/hri_msgs_src
+  cp -r "$ROOT/../shared/hri_msgs" build/hri_msgs_src/hri_msgs
+  chmod -R u+w build/hri_msgs_src
+  colcon_build hri_msgs "$ROOT/build/hri_msgs_src/hri_msgs"
+else
+  say "hri_msgs not installed and ../shared/hri_msgs absent: the ROS4HRI topics stay off"
+fi
+
 # --- 4. this package, into the environment -------------------------------------
 say "colcon build faceverse_ros into $VENV"
 colcon_build faceverse_ros "$ROOT"

@@ -181,7 +181,9 @@ def test_frontal_face_tf_axes(landmark_node):
     """face_<id>: parent = image frame; x toward the camera, z up (REP-155)."""
     landmark_node.got["tf"].clear()
     msg = landmark_node.send_settled(_image("frontal_1080p.jpg"))
-    face_id = msg.faces[0].face_id
+    # the REP-155 id string: prefix from the harness namespace /hN -> "hN_f" (ros/ids.py)
+    face_id = msg.faces[0].id
+    assert face_id == f"{landmark_node.node.get_namespace().strip('/')}_f{msg.faces[0].face_id}"
     assert wait_for(lambda: landmark_node.got["tf"], 10)
     frames = {t.child_frame_id: t for m in landmark_node.got["tf"] for t in m.transforms
               if _key(t.header) == _key(msg.header)}

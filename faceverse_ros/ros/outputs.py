@@ -20,6 +20,8 @@ from visualization_msgs.msg import MarkerArray
 
 from faceverse_ros.msg import FaceVerseParamsArray
 from faceverse_ros.ros.convert import rgb_to_image
+from faceverse_ros.ros.hri import create_hri_publisher, hri_face
+from faceverse_ros.ros.ids import face_id_string, resolve_prefix
 from faceverse_ros.ros.markers import mesh_array
 from faceverse_ros.ros.messages import face_transforms, params_array
 from faceverse_ros.ros.tf import TfPublisher
@@ -55,6 +57,8 @@ class FrameOutputs:
         self.mesh_pub = node.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.tf = TfPublisher(node)
+        self.id_prefix = resolve_prefix(params["face_id_prefix"], node.get_namespace())
+        self.hri = create_hri_publisher(node, params["hri.enabled"], self._hri_size())
         self.counts = Counters(*COUNTERS)
         self.in_rate, self.out_rate = RateMeter(), RateMeter()
         self.latency = LatencyStats()
@@ -64,6 +68,9 @@ class FrameOutputs:
         self.landmark_only = model is None
         self._builder = ViewBuilder(model)
         self._views = None
+
+    def _hri_size(self):
+        return self._p["humans.faces.width"], self._p["humans.faces.height"]
 
     def start(self, on_error):
         """Start the views worker (build in one thread, publish in another)."""
@@ -80,6 +87,8 @@ class FrameOutputs:
         for pub in (self.params_pub, self.debug_pub, self.mesh_pub, self.diag_pub):
             self.node.destroy_publisher(pub)
         self.tf.destroy()
+        if self.hri is not None:
+            self.hri.destroy()
 
     # -- one frame ------------------------------------------------------------------------------
     def publish_frame(self, output):
@@ -96,9 +105,14 @@ class FrameOutputs:
             frame_header = record[0] if record is not None else header_for(stamp, header)
             if p["publish.params"]:
                 self.params_pub.publish(params_array(frame_header, faces, result.image_size,
-                                                     p["publish.landmarks"]))
+                                                     p["publish.landmarks"], self.id_prefix))
             if p["publish.tf"] and faces:
-                self.tf.send([t for f in faces for t in face_transforms(frame_header, f)])
+                self.tf.send([t for f in faces for t in face_transforms(frame_header, f,
+                                                                        self.id_prefix)])
+            if self.hri is not None and record is not None:  # ROS4HRI needs that frame's image
+                self.hri.set_size(self._hri_size())
+                self.hri.publish(frame_header, record[1], [
+                    hri_face(f, face_id_string(self.id_prefix, f.face_id)) for f in faces])
             published.append((record, faces))
         done = time.monotonic()
         self.latency.add(done - job.received)

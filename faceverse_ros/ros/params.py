@@ -113,6 +113,17 @@ PARAMS = [
               runtime=True, range=(1, 64)),
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),
+    # face ids and the ROS4HRI (REP-155) topics
+    ParamSpec("face_id_prefix", "", "Prefix of the face id strings (TF face_<id> / gaze_<id>, "
+              "FaceVerseParams.id, /humans/faces/<id>/): <prefix><tracker id>. Empty = from the "
+              "namespace: f at the root, robot1_f under /robot1. Must start with a letter."),
+    ParamSpec("hri.enabled", True, "Publish the ROS4HRI (REP-155) topics /humans/faces/tracked "
+              "and /humans/faces/<id>/{roi,cropped,aligned,landmarks,facs} when hri_msgs is "
+              "installed (without it the node says so once and goes on)."),
+    ParamSpec("humans.faces.width", 128, "Width (px) of /humans/faces/<id>/cropped and /aligned "
+              "(REP-155's /humans/faces/width).", runtime=True, range=(1, 4096)),
+    ParamSpec("humans.faces.height", 128, "Height (px) of /humans/faces/<id>/cropped and "
+              "/aligned (REP-155's /humans/faces/height).", runtime=True, range=(1, 4096)),
     # diagnostics
     ParamSpec("diagnostics.period_s", 1.0, "Seconds between /diagnostics messages.",
               range=(0.1, 60.0)),
