@@ -112,6 +112,12 @@ def _search_dirs() -> list:
     return dirs
 
 
+def data_dirs() -> list:
+    """The folders searched for data files, in order: ``$FACEVERSE_DATA``, the
+    project's ``data/``, the ROS share ``data`` folder of an install, ``./data``."""
+    return _search_dirs()
+
+
 def _ros_share_data():
     """share/faceverse_ros/data of a ROS install (where colcon installs data/), if any."""
     try:
