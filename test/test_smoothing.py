@@ -254,3 +254,29 @@ def test_box_filtered_as_centre_and_size():
     assert np.std(np.diff(sizes[20:])) < 0.3 * 2.0 * math.sqrt(2)  # size noise reduced
     with pytest.raises(ValueError, match="x1 >= x0"):
         fs.smooth_box(0, 3.0, [10, 0, 0, 10])
+
+
+def test_blendshapes_smoothed_with_the_face_kind():
+    rng = np.random.default_rng(9)
+    weights = [np.clip(0.4 + rng.normal(scale=0.05, size=52), 0, 1) for _ in range(6)]
+    # original: the centred 3-frame mean, one frame late (like the box)
+    fs = FaceSmoother(kind="original")
+    out = [fs.smooth_blendshapes(3, k / FPS, w) for k, w in enumerate(weights)]
+    assert out[0] is None
+    for k in range(1, 6):
+        assert out[k].stamp == (k - 1) / FPS
+        np.testing.assert_allclose(out[k].value, expected_centred(weights, k - 1), atol=1e-12)
+    # one_euro: first value through, then a step of 0.5 comes out partly (a first-order
+    # low-pass with the One Euro weight of the step's speed), clipped to [0, 1]
+    fs = FaceSmoother(blendshapes={"min_cutoff": 1.0, "beta": 0.0, "d_cutoff": 1.0})
+    zero = np.zeros(52)
+    assert fs.smooth_blendshapes(0, 0.0, zero).stamp == 0.0
+    step = fs.smooth_blendshapes(0, 1 / FPS, np.full(52, 0.5)).value
+    tau = 1.0 / (2 * math.pi * 1.0)
+    alpha = 1.0 / (1.0 + tau * FPS)
+    np.testing.assert_allclose(step, 0.5 * alpha, atol=1e-12)
+    fs.set_params(part="blendshapes", min_cutoff=1000.0)      # runtime change reaches it
+    assert fs.params()["blendshapes"]["min_cutoff"] == 1000.0
+    assert fs.smooth_blendshapes(0, 2 / FPS, np.full(52, 0.5)).value[0] > 0.49
+    np.testing.assert_array_equal(
+        FaceSmoother(kind="none").smooth_blendshapes(1, 0.0, np.full(52, 1.0)).value, 1.0)
