@@ -1,7 +1,6 @@
 """The 52 blendshape names and values: the model's own categories, the .msg comment, the
 acceptance numbers on the shared video (bench/eval_blendshapes.py)."""
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
