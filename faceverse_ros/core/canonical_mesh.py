@@ -36,9 +36,10 @@ Metric vertices
 :func:`metric_vertices` puts the 468 detected landmarks in metres in the
 camera optical frame (x right, y down, z forward). The scale comes from our
 metric landmark pose (:mod:`faceverse_ros.core.landmark_pose`: the eye
-centres 63 mm apart): each landmark's depth is the head's depth plus its
-MediaPipe relative depth divided by the pose's pixels-per-metre, and the
-landmark's pixel is back-projected at that depth with the camera intrinsics.
+centres 63 mm apart) gives the sellion's depth Z; each landmark's MediaPipe
+relative depth (pixels, scaled like x) becomes metres at that depth (times
+Z / fx, the weak-perspective scale of the head), and the landmark's pixel is
+back-projected at its depth with the camera intrinsics.
 Why this source and not MediaPipe's canonical face geometry (the
 ``facial_transformation_matrixes`` of the Tasks API): it works with both
 detectors (the legacy mesh has no face geometry), it uses the real camera
@@ -261,10 +262,11 @@ def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
     landmarks_px: (478, 3) or (468, 3) pixels (x, y, z scaled like x), as
         :class:`~faceverse_ros.tracking.detector.Detection` gives.
     intrinsics: (fx, fy, cx, cy) pixels, the ones the pose was computed with.
-    pose: a :class:`~faceverse_ros.core.landmark_pose.HeadPose` of the same
-        landmarks (its ``position`` and ``scale_px_per_m`` are used).
-    Depth of landmark i: ``pose.position.z + (z_i - z_sellion) / scale``;
-    x, y: the pixel back-projected at that depth (see the module doc).
+    pose: the face's :class:`~faceverse_ros.core.pose.FacePose` (from
+        :func:`~faceverse_ros.core.landmark_pose.estimate_head_pose`, possibly
+        smoothed); its ``position`` (the sellion, metres) is used.
+    Depth of landmark i: ``Z + (z_i - z_sellion) * Z / fx`` with Z the sellion's
+    depth; x, y: the pixel back-projected at that depth (see the module doc).
     """
     from faceverse_ros.core.landmark_pose import SELLION
 
@@ -272,11 +274,12 @@ def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
     if lm.ndim != 2 or lm.shape[1] != 3 or lm.shape[0] < NUM_MESH_VERTICES:
         raise ValueError(f"landmarks must be (478, 3) pixels, got {lm.shape}")
     fx, fy, cx, cy = (float(v) for v in intrinsics)
-    scale = float(pose.scale_px_per_m)
-    if not scale > 0 or not fx > 0 or not fy > 0:
-        raise ValueError("metric_vertices needs a positive pose scale and focal lengths")
+    head_z = float(np.asarray(pose.position, dtype=np.float64)[2])
+    if not head_z > 0 or not fx > 0 or not fy > 0:
+        raise ValueError("metric_vertices needs a head in front of the camera and positive "
+                         "focal lengths")
     mesh = lm[:NUM_MESH_VERTICES]
-    depth = float(pose.position[2]) + (mesh[:, 2] - mesh[SELLION, 2]) / scale
+    depth = head_z + (mesh[:, 2] - mesh[SELLION, 2]) * head_z / fx
     if not np.all(depth > 0):
         raise ValueError("the face mesh reaches behind the camera (non-positive depth)")
     out = np.empty((NUM_MESH_VERTICES, 3), dtype=np.float64)

@@ -8,8 +8,8 @@ colour (MediaPipe gives no albedo; the shading comes from Sim3DR's lighting).
 The triangles (and UVs, when known) are the face-independent
 :class:`~faceverse_ros.core.canonical_mesh.CanonicalMesh`.
 
-Image vertices: (u, v) pixels, z = depth in metres times the pose's pixels per
-metre, so that z is in units comparable with pixels (Sim3DR lights on the
+Image vertices: (u, v) pixels, z = depth in metres times fx / (the head's
+depth), so that z is in units comparable with pixels (Sim3DR lights on the
 positions; only the order of z matters to its z-buffer).
 """
 from __future__ import annotations
@@ -33,10 +33,11 @@ class LandmarkMesh:
 
 
 def landmark_mesh(landmarks_px, intrinsics, pose, triangles, color=SKIN_RGB) -> LandmarkMesh:
-    """One face's mesh from its 478 landmarks and its landmark HeadPose (same intrinsics)."""
+    """One face's mesh from its 478 landmarks and its landmark FacePose (same intrinsics:
+    (fx, fy, cx, cy) or a CameraIntrinsics)."""
     verts = metric_vertices(landmarks_px, intrinsics, pose)
     image = project(verts, intrinsics)
-    image[:, 2] *= float(pose.scale_px_per_m)
+    image[:, 2] *= float(tuple(intrinsics)[0]) / float(pose.position[2])
     normals = vertex_normals(verts, triangles)
     colors = np.tile(np.asarray(color, dtype=np.float64), (len(verts), 1))
     return LandmarkMesh(verts, image, normals, colors)
