@@ -5,7 +5,10 @@ the detector variants run side by side, each on every frame in a rotating
 order (so that a busy machine slows every variant alike):
 
 - ``tasks+blendshapes``: FaceDetector("tasks", blendshapes=True), VIDEO mode;
-- ``tasks``: the same without the blendshape network (its cost is the difference);
+- ``tasks, no output``: the same bundle with ``output_face_blendshapes`` off;
+- ``tasks, no network``: a copy of the bundle without ``face_blendshapes.tflite``
+  (written to a temporary folder), so that the graph cannot run the blendshape
+  network: the difference to ``tasks+blendshapes`` is the network's cost;
 - ``legacy``: the bundled Face Mesh (video mode, tracking), no blendshapes;
 - ``mesh render``: landmark-only mesh of the detected face
   (views.face_mesh.landmark_mesh: landmark pose, metric vertices, normals) and
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +43,11 @@ DEFAULT_VIDEO = ROOT.parent / "shared" / "testdata" / "video" / "talking_256.mp4
 DEFAULT_TASK = ROOT.parent / "shared" / "models" / "face_landmarker.task"
 
 
-def time_detectors(frames, variants, task):
+def time_detectors(frames, variants):
     """Every variant on every frame, frame by frame in a rotating order (load changes on a
     shared machine then hit all of them alike); the first frame is left out."""
     detectors = {name: FaceDetector(backend, task_path=task, mode="video", blendshapes=shapes)
-                 for name, (backend, shapes) in variants.items()}
+                 for name, (backend, shapes, task) in variants.items()}
     times = {name: [] for name in variants}
     faces = []
     names = list(variants)
@@ -60,6 +65,16 @@ def time_detectors(frames, variants, task):
         for det in detectors.values():
             det.close()
     return times, faces
+
+
+def without_blendshape_model(task, folder):
+    """A copy of the .task zip without face_blendshapes.tflite."""
+    out = Path(folder) / "face_landmarker_no_blendshapes.task"
+    with zipfile.ZipFile(task) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for item in src.infolist():
+            if item.filename != "face_blendshapes.tflite":
+                dst.writestr(item, src.read(item.filename))
+    return out
 
 
 def time_render(frames, faces, triangles):
@@ -86,12 +101,16 @@ def main(argv=None):
     frames = list(FrameSource(args.video))
     task_tris = load_mesh(args.task).triangles
     tess_tris = load_mesh(None).triangles
-    variants = {"tasks+blendshapes": ("tasks", True), "tasks": ("tasks", False),
-                "legacy": ("legacy", False)}
+    tmp = tempfile.TemporaryDirectory()
+    bare = without_blendshape_model(args.task, tmp.name)
+    variants = {"tasks+blendshapes": ("tasks", True, args.task),
+                "tasks, no output": ("tasks", False, args.task),
+                "tasks, no network": ("tasks", False, bare),
+                "legacy": ("legacy", False, None)}
     times = {name: [] for name in list(variants) + ["mesh render (task, 898 tri)",
                                                     "mesh render (tesselation, 852 tri)"]}
     for _ in range(args.runs):
-        det_times, faces = time_detectors(frames, variants, args.task)
+        det_times, faces = time_detectors(frames, variants)
         for name, t in det_times.items():
             times[name] += t
         times["mesh render (task, 898 tri)"] += time_render(frames, faces, task_tris)
@@ -101,8 +120,11 @@ def main(argv=None):
     print(f"{args.video}: {len(frames)} frames of {w}x{h}, {args.runs} runs; median ms per frame")
     for name, m in med.items():
         print(f"  {name:36s} {m:7.2f} ms   x{m / med['legacy']:.2f} of legacy detection")
-    print(f"  blendshape network: +{med['tasks+blendshapes'] - med['tasks']:.2f} ms per face "
-          f"(tasks+blendshapes / tasks = {med['tasks+blendshapes'] / med['tasks']:.2f})")
+    full, bare = med["tasks+blendshapes"], med["tasks, no network"]
+    print(f"  blendshape network: {full - bare:+.2f} ms per face (tasks+blendshapes / tasks "
+          f"without the network = {full / bare:.2f}); output off, network in the bundle: "
+          f"{med['tasks, no output'] / full:.2f} of tasks+blendshapes")
+    tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def _ros_share_data():
         return None
     try:
         return Path(get_package_share_directory("faceverse_ros")) / "data"
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
         return None
 
 

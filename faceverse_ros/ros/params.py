@@ -110,11 +110,13 @@ PARAMS = [
     ParamSpec("publish.debug_image", True, "Publish faceverse/debug_image (only computed while "
               "someone subscribes).", runtime=True),
     ParamSpec("publish.mesh", True, "Publish faceverse/mesh markers (only computed while someone "
-              "subscribes; needs the FaceVerse files).", runtime=True),
+              "subscribes): the FaceVerse mesh, or in landmark-only mode the MediaPipe face "
+              "mesh.", runtime=True),
     ParamSpec("views.max_rate_hz", 10.0, "Most debug images and mesh arrays per second (they are "
               "built in their own thread; a cap keeps them from taking the CPU from the "
               "parameters); 0 = every frame.", runtime=True, range=(0.0, 1000.0)),
-    ParamSpec("mesh.decimation", 16, "Keep about 1/N of the mesh vertices in the markers.",
+    ParamSpec("mesh.decimation", 16, "Keep about 1/N of the FaceVerse mesh vertices in the "
+              "markers (the 468-vertex MediaPipe mesh is sent whole).",
               runtime=True, range=(1, 64)),
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),

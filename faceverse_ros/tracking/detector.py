@@ -5,7 +5,7 @@ plus 10 iris points):
 
 - ``"tasks"``: the Tasks API ``FaceLandmarker`` from a ``face_landmarker.task``
   bundle, with its blendshape network on (52 ARKit-compatible weights per
-  face, :mod:`faceverse_ros.tracking.blendshapes`). ``mode="video"`` uses the
+  face, :mod:`faceverse_ros.core.blendshapes`). ``mode="video"`` uses the
   VIDEO running mode (needs strictly increasing timestamps, see below),
   ``mode="image"`` the IMAGE mode.
 - ``"legacy"``: ``mediapipe.solutions.face_mesh`` with
@@ -50,7 +50,7 @@ from typing import List, Optional
 import numpy as np
 
 from faceverse_ros.core.boxes import landmark_box, square_box
-from faceverse_ros.tracking.blendshapes import from_categories
+from faceverse_ros.core.blendshapes import from_categories
 from faceverse_ros.tracking.eyes import eye_values, NUM_LANDMARKS
 
 TASK_FILENAME = "face_landmarker.task"

@@ -12,6 +12,10 @@ Order per frame (each stage is one module):
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_mesh.face_meshes      mesh (only when asked)
 
+The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
+the legacy tesselation) are loaded here for the landmark-only views
+(views.face_mesh builds and renders that mesh).
+
 Without the FaceVerse files (landmark-only mode) the regressor, fitting and
 mesh stages are skipped; landmark_pose.estimate_head_pose gives the pose,
 which goes through the same stage-2 smoother (rotation as the angles block,
@@ -112,6 +116,7 @@ class FacePipeline:
         self.layout = V4
         self.landmark_only_reason = ""
         self._load_faceverse(config)
+        self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -146,6 +151,24 @@ class FacePipeline:
         if self.model.synthetic:
             self.log("FaceVerse files are SYNTHETIC test assets: outputs exercise the code paths "
                      "and are not face reconstructions")
+
+    def _load_canonical_mesh(self):
+        """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
+        detector's face_landmarker.task, else rebuilt from the legacy tesselation
+        (core.canonical_mesh); None (said once) when neither can be read."""
+        from faceverse_ros.core.canonical_mesh import CanonicalMeshError, load_mesh
+
+        try:
+            mesh = load_mesh(self.detector.task_path)
+        except CanonicalMeshError as exc:
+            self.log(f"no MediaPipe face mesh for the views: {exc}")
+            return None
+        if self.model is None:
+            where = "the .task bundle, with UVs" if mesh.source == "task" else \
+                "the legacy tesselation, no UVs"
+            self.log(f"landmark-only views: the MediaPipe face mesh, {mesh.n_triangles} "
+                     f"triangles from {where}")
+        return mesh
 
     @property
     def landmark_only(self):

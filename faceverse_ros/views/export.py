@@ -160,17 +160,21 @@ def export_face(path, model, recon, index: int = 0, frame: str = "model", pose=N
 # --------------------------------------------------------------------------- parameter files
 @dataclass
 class ParamFile:
-    """Contents of a parameter file: coeffs float32 (1, n), bbox_list int32 (1, 4)."""
+    """Contents of a parameter file: coeffs float32 (1, n), bbox_list int32 (1, 4), and
+    the blendshapes {name: weight} when the file has them (else None)."""
 
     coeffs: np.ndarray
     bbox_list: np.ndarray
+    blendshapes: Optional[dict] = None
 
 
-def save_params(path, coeffs, bbox) -> Path:
+def save_params(path, coeffs, bbox, blendshapes=None) -> Path:
     """Save ``{'coeffs': float32 (1, n), 'bbox_list': int32 (1, 4)}`` with ``np.save``.
 
     Like the original, ``np.save`` appends ``.npy`` when ``path`` lacks it;
     returns the path written. ``bbox`` is the crop box (x0, y0, x1, y1).
+    ``blendshapes`` ({name: weight}, e.g. core.blendshapes.as_dict) adds a
+    ``'blendshapes'`` key; readers of the original's two keys are not affected.
     """
     c = np.asarray(coeffs, dtype=np.float32).reshape(1, -1)
     if not np.all(np.isfinite(c)):
@@ -181,7 +185,10 @@ def save_params(path, coeffs, bbox) -> Path:
     p = Path(path)
     if p.suffix != ".npy":
         p = p.with_name(p.name + ".npy")
-    np.save(p, {"coeffs": c, "bbox_list": b.astype(np.int32).reshape(1, 4)}, allow_pickle=True)
+    data = {"coeffs": c, "bbox_list": b.astype(np.int32).reshape(1, 4)}
+    if blendshapes is not None:
+        data["blendshapes"] = {str(k): float(v) for k, v in dict(blendshapes).items()}
+    np.save(p, data, allow_pickle=True)
     return p
 
 
@@ -209,4 +216,10 @@ def load_params(path, n_coeffs: Optional[int] = None) -> ParamFile:
     b = np.asarray(obj["bbox_list"]).reshape(-1)
     if b.shape != (4,):
         raise ValueError(f"{p}: 'bbox_list' has shape {np.shape(obj['bbox_list'])}, expected (1, 4)")
-    return ParamFile(coeffs=c, bbox_list=b.astype(np.int32).reshape(1, 4))
+    shapes = obj.get("blendshapes")
+    if shapes is not None and not isinstance(shapes, dict):
+        raise ValueError(f"{p}: 'blendshapes' must be a dict of name -> weight, got "
+                         f"{type(shapes).__name__}")
+    return ParamFile(coeffs=c, bbox_list=b.astype(np.int32).reshape(1, 4),
+                     blendshapes=None if shapes is None else {str(k): float(v)
+                                                              for k, v in shapes.items()})
