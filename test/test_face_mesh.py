@@ -151,3 +151,32 @@ def test_obj_with_uvs(tmp_path, task_mesh):
     np.testing.assert_array_equal(corners[..., 0] - 1, task_mesh.triangles)
     with pytest.raises(ValueError, match="uvs"):
         save_mesh(tmp_path / "bad.obj", verts, task_mesh.triangles, uvs=task_mesh.uvs[:10])
+
+
+@pytest.mark.parametrize("detector", ["tasks", "legacy"])
+def test_pipeline_mesh_lines_up_with_the_landmarks(detector):
+    """What the debug image renders: the pipeline's landmark-only faces, their meshes built by
+    the views (ViewBuilder with the pipeline's canonical mesh), projected vertices within
+    1.5 px RMS of the detected landmarks on every shared photo."""
+    from faceverse_ros.tracking.config import PipelineConfig
+    from faceverse_ros.tracking.pipeline import FacePipeline
+    from faceverse_ros.views.overlay import ViewBuilder
+
+    cfg = PipelineConfig(detector=detector, task_path=str(shared_path("models/face_landmarker.task")),
+                         landmark_only=True, stream=False, max_faces=3,
+                         smoothing={"kind": "none"})
+    pipe = FacePipeline(cfg, log=lambda m: None)
+    try:
+        assert pipe.canonical_mesh.n_triangles == (898 if detector == "tasks" else 852)
+        builder = ViewBuilder(None, pipe.canonical_mesh)
+        for name in PHOTOS:
+            img = cv2.imread(str(shared_path(f"testdata/faces/{name}")))[:, :, ::-1].copy()
+            result = pipe.process(img, 0.0)
+            assert result.faces, name
+            builder.add_meshes(result.faces, result.intrinsics)
+            for face in result.faces:
+                err = face.mesh.image_vertices[:, :2] - face.landmarks[:468, :2]
+                assert np.sqrt((err ** 2).sum(axis=1).mean()) < 1.5, name
+                assert (face.blendshapes is not None) == (detector == "tasks")
+    finally:
+        pipe.close()
