@@ -35,7 +35,7 @@ def node_command(args):
     if args.landmark_only:
         return exe + ["--set", "landmark_only=true"]
     from bench_pipeline import int8_model, load_frames
-    from faceverse_ros.core.regressor import cache_root
+    from faceverse_ros.core.paths import cache_root
     from synthetic import synthetic_assets
 
     a = synthetic_assets()

@@ -70,7 +70,8 @@ def int8_model(checkpoint, frames, cache_dir):
     """Static int8 ONNX of `checkpoint`, calibrated on face crops of `frames` (cached)."""
     from faceverse_ros.core.crop import crop_face
     from faceverse_ros.tracking.detector import FaceDetector
-    from faceverse_ros.core.regressor import export_onnx, file_sha256
+    from faceverse_ros.core.onnx_export import export_onnx
+    from faceverse_ros.core.regressor import file_sha256
 
     out = Path(cache_dir) / f"reconnet-{file_sha256(checkpoint)[:16]}-int8-static.onnx"
     if out.is_file():
@@ -243,7 +244,7 @@ def main(argv=None):
         a = synthetic_assets()
         assets = (a.model_path, a.checkpoint_path)
         print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
-    from faceverse_ros.core.regressor import cache_root
+    from faceverse_ros.core.paths import cache_root
 
     modes = args.modes.split(",")
     feeds = args.feeds.split(",")

@@ -3,7 +3,7 @@
 Registered as a plugin by ``test/conftest.py`` (``pytest_plugins = ["fixtures_assets"]``),
 so every test can request these fixtures by name.
 
-The files are cached under ``.cache/synthetic/`` (first use: ~10 s). Their
+The files are cached under ``<cache_root>/synthetic/`` (faceverse_ros.core.paths) (first use: ~10 s). Their
 contents are random: tests may check formats and arithmetic with them, never
 face accuracy.
 """

@@ -22,7 +22,7 @@ Every file is named ``*_synthetic.*`` and the model dict carries a
 ``synthetic`` entry (a string saying so).
 
 Files are cached under ``<project>/.cache/synthetic/<SYNTHETIC_VERSION>/``
-(see :func:`faceverse_ros.core.regressor.cache_root`), written atomically under a
+(see :func:`faceverse_ros.core.paths.cache_root`), written atomically under a
 file lock so parallel test runs share one copy.
 """
 from __future__ import annotations
@@ -426,7 +426,7 @@ def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
     """Cached synthetic assets (made on first use, shared by parallel runs)."""
     import fcntl
 
-    from faceverse_ros.core.regressor import cache_root
+    from faceverse_ros.core.paths import cache_root
 
     d = Path(cache_dir) if cache_dir else cache_root() / "synthetic" / SYNTHETIC_VERSION
     d.mkdir(parents=True, exist_ok=True)

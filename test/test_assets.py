@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from faceverse_ros.core import assets
-from faceverse_ros.core.assets import (AssetError, FaceVerseError, load_checkpoint, load_model_dict,
-                                  reconnet_state_shapes, validate_model_dict, validate_state_dict)
+from faceverse_ros.core.assets import AssetError, FaceVerseError, load_model_dict, validate_model_dict
+from faceverse_ros.core.checkpoint import load_checkpoint, reconnet_state_shapes, validate_state_dict
 from faceverse_ros.core.model import FaceVerseModel
 from faceverse_ros.core.regressor import ReconNet, Regressor
 
@@ -29,7 +29,6 @@ def test_missing_model_file(tmp_path):
 
 
 def test_missing_model_in_search_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(assets, "PROJECT_ROOT", tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FACEVERSE_DATA", raising=False)
     with pytest.raises(AssetError) as err:
@@ -240,6 +239,23 @@ def test_model_found_in_a_ros_install_share_directory(tmp_path, monkeypatch):
     (data / "faceverse_v4_2.npy").write_bytes(b"placeholder")
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
     monkeypatch.delenv("FACEVERSE_DATA", raising=False)
-    monkeypatch.setattr(assets, "PROJECT_ROOT", tmp_path / "elsewhere")
     monkeypatch.chdir(tmp_path)
     assert assets.find_model_file() == data / "faceverse_v4_2.npy"
+
+
+def test_data_and_cache_paths_do_not_depend_on_the_install_location(tmp_path, monkeypatch):
+    """Data: $FACEVERSE_DATA, ./data, the ROS share folder; caches: $FACEVERSE_CACHE, else
+    $XDG_CACHE_HOME/faceverse_ros: never a folder derived from the package's own files."""
+    from faceverse_ros.core import paths
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FACEVERSE_DATA", raising=False)
+    monkeypatch.delenv("FACEVERSE_CACHE", raising=False)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path / "no_ros"))
+    assert paths.data_dirs() == [tmp_path / "data"]
+    monkeypatch.setenv("FACEVERSE_DATA", str(tmp_path / "mine"))
+    assert paths.data_dirs() == [tmp_path / "mine", tmp_path / "data"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.cache_root() == tmp_path / "xdg" / "faceverse_ros"
+    monkeypatch.setenv("FACEVERSE_CACHE", str(tmp_path / "c"))
+    assert paths.cache_root() == tmp_path / "c"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from faceverse_ros.core.crop import crop_box_from_square, crop_face, crop_faces
-from faceverse_ros.core.model import to_image
+from faceverse_ros.core.projection import to_image
 
 
 def test_crop_box_numbers():

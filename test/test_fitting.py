@@ -27,9 +27,11 @@ import pytest
 from conftest import shared_path
 
 from faceverse_ros.core.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
-                                   fit_landmarks, rebox_translation)
+                                   fit_landmarks)
+from faceverse_ros.core.fit_model import rebox_translation
 from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
-from faceverse_ros.core.model import FaceVerseModel, to_image
+from faceverse_ros.core.model import FaceVerseModel
+from faceverse_ros.core.projection import to_image
 from faceverse_ros.core.rotations import rotation_matrix
 from synthetic import localised_expression_basis
 

@@ -8,7 +8,7 @@ import pytest
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.headpose import (MODEL_UNIT_M, head_pose, interocular_distance_raw,
                                     quaternion_from_matrix, vertices_in_camera)
-from faceverse_ros.core.model import to_image
+from faceverse_ros.core.projection import to_image
 
 # a 1280x720 camera with f = 1000 px and a 256-px crop box centred on its principal point:
 # the crop camera and the real camera coincide (scale 1, no ray rotation)

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.core.model import FaceVerseModel, project, sh_basis, to_image
+from faceverse_ros.core.model import FaceVerseModel
+from faceverse_ros.core.projection import project, sh_basis, to_image
 
 JAW, REF = 19496, 6550
 

@@ -46,7 +46,10 @@ class Harness:
         # each harness in its own namespace with its own stamps: no cross-talk between them
         Harness._instances += 1
         ns = f"h{Harness._instances}"
+        # stamps 33 ms apart (a 30 Hz camera: the smoother is active); a scene change starts
+        # after a 1 s gap (the smoother restarts), as a new shot would
         self.base = 10000 * Harness._instances
+        self.t_ns = self.base * 10**9
         self.node = FaceVerseNode(context=context, parameter_overrides=overrides, namespace=ns)
         self.tester = rclpy.create_node("faceverse_tester", context=context, namespace=ns)
         self.image_pub = self.tester.create_publisher(Image, "image", SENSOR_QOS)
@@ -72,30 +75,36 @@ class Harness:
                 MarkerArray, "faceverse/mesh", self.got["mesh"].append, VIEW_QOS)
             wait_for(lambda: self.node.outputs.debug_pub.get_subscription_count() > 0, 10)
 
-    def send(self, msg, timeout=60.0):
-        """Publishes one image message (stamped with a fresh stamp) and waits for its params."""
+    def stamp(self, msg, gap=False):
+        """Stamps msg 33 ms after the previous frame (1 s after it with gap=True)."""
         self.seq += 1
-        msg.header.stamp.sec, msg.header.stamp.nanosec = self.base + self.seq, 0
+        self.t_ns += 10**9 if gap else FRAME_NS
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(self.t_ns, 10**9)
         msg.header.frame_id = FRAME
+        return _key(msg.header)
+
+    def send(self, msg, timeout=60.0, gap=False):
+        """Publishes one image message (stamped 33 ms after the last) and waits for its params."""
+        key = self.stamp(msg, gap)
         processed = self.node.counts["processed"] + self.node.counts["bad"]
         self.image_pub.publish(msg)
         if not wait_for(lambda: self.node.counts["processed"] + self.node.counts["bad"] > processed,
                         timeout):
             raise AssertionError("the node did not take the frame")
-        return self.params_for(self.base + self.seq)
+        return self.params_for(key)
 
     def send_rgb(self, rgb, **kw):
         return self.send(rgb_to_image(rgb), **kw)
 
     def send_settled(self, rgb, **kw):
-        """The params of the second of two copies of `rgb`: after a scene cut MediaPipe's
-        tracking mode may need one frame to re-detect (as with a real camera)."""
-        self.send_rgb(rgb, **kw)
+        """A new scene (after a 1 s gap): the params of the second of two copies of `rgb`
+        (MediaPipe's tracking mode may need one frame to re-detect, as with a real camera)."""
+        self.send_rgb(rgb, gap=True, **kw)
         return self.send_rgb(rgb, **kw)
 
-    def params_for(self, sec, timeout=10.0):
+    def params_for(self, key, timeout=10.0):
         found = []
-        wait_for(lambda: found.extend(m for m in self.got["params"] if m.header.stamp.sec == sec)
+        wait_for(lambda: found.extend(m for m in self.got["params"] if _key(m.header) == key)
                  or found, timeout)
         return found[0] if found else None
 
@@ -104,6 +113,13 @@ class Harness:
         self._thread.join(timeout=10)
         self.node.destroy_node()
         self.tester.destroy_node()
+
+
+FRAME_NS = 33_000_000
+
+
+def _key(header):
+    return header.stamp.sec, header.stamp.nanosec
 
 
 def wait_for(predicate, timeout):
@@ -118,7 +134,6 @@ def wait_for(predicate, timeout):
 @pytest.fixture(scope="module")
 def landmark_node(rclpy_context):
     h = Harness(rclpy_context, [Parameter("landmark_only", value=True),
-                                Parameter("smoother.kind", value="none"),
                                 Parameter("views.max_rate_hz", value=0.0)])
     yield h
     h.close()
@@ -149,7 +164,7 @@ def test_landmark_only_params_header_ids_and_sizes(landmark_node):
     for _ in range(3):
         msg = landmark_node.send_rgb(rgb)
         assert msg is not None and msg.header.frame_id == FRAME
-        assert msg.header.stamp.sec == landmark_node.base + landmark_node.seq
+        assert _key(msg.header) == divmod(landmark_node.t_ns, 10**9)
         assert len(msg.faces) == 1
         face = msg.faces[0]
         assert face.mode == FaceVerseParams.MODE_LANDMARK_ONLY
@@ -169,7 +184,7 @@ def test_frontal_face_tf_axes(landmark_node):
     face_id = msg.faces[0].face_id
     assert wait_for(lambda: landmark_node.got["tf"], 10)
     frames = {t.child_frame_id: t for m in landmark_node.got["tf"] for t in m.transforms
-              if t.header.stamp.sec == msg.header.stamp.sec}
+              if _key(t.header) == _key(msg.header)}
     face, gaze = frames[f"face_{face_id}"], frames[f"gaze_{face_id}"]
     assert face.header.frame_id == gaze.header.frame_id == FRAME
     r = _rotation(face.transform.rotation)
@@ -189,7 +204,7 @@ def test_no_face_gives_an_empty_array_and_no_tf(landmark_node):
     assert msg is not None and msg.faces == []
     time.sleep(0.3)
     assert not [m for m in landmark_node.got["tf"]
-                if m.transforms and m.transforms[0].header.stamp.sec == msg.header.stamp.sec]
+                if m.transforms and _key(m.transforms[0].header) == _key(msg.header)]
 
 
 def _bad_images():
@@ -225,15 +240,14 @@ def test_corrupt_compressed_image_is_skipped(rclpy_context):
         pub = h.tester.create_publisher(CompressedImage, "image/compressed", SENSOR_QOS)
         assert wait_for(lambda: pub.get_subscription_count() > 0, 10)
         bad = CompressedImage(format="jpeg", data=b"\xff\xd8 broken")
-        bad.header.frame_id = FRAME
+        h.stamp(bad)
         pub.publish(bad)
         assert wait_for(lambda: h.node.counts["bad"] == 1, 20)
         ok, jpg = cv2.imencode(".jpg", _image("emma.jpg")[:, :, ::-1])
         good = CompressedImage(format="jpeg", data=jpg.tobytes())
-        good.header.frame_id = FRAME
-        good.header.stamp.sec = h.base + 77
+        key = h.stamp(good)
         pub.publish(good)
-        msg = h.params_for(h.base + 77, timeout=30)
+        msg = h.params_for(key, timeout=30)
         assert msg is not None and len(msg.faces) == 1
     finally:
         h.close()
@@ -243,9 +257,9 @@ def test_debug_image_size_and_encoding(landmark_node):
     landmark_node.watch_views()
     rgb = _image("emma.jpg")
     msg = landmark_node.send_settled(rgb)
-    assert wait_for(lambda: any(d.header.stamp.sec == msg.header.stamp.sec
+    assert wait_for(lambda: any(_key(d.header) == _key(msg.header)
                                 for d in landmark_node.got["debug"]), 20)
-    dbg = [d for d in landmark_node.got["debug"] if d.header.stamp.sec == msg.header.stamp.sec][0]
+    dbg = [d for d in landmark_node.got["debug"] if _key(d.header) == _key(msg.header)][0]
     assert (dbg.height, dbg.width, dbg.encoding) == (rgb.shape[0], rgb.shape[1], "rgb8")
     pixels = np.frombuffer(bytes(dbg.data), np.uint8).reshape(rgb.shape)
     assert np.any(pixels != rgb)  # something was drawn on it
@@ -257,14 +271,14 @@ def test_views_rate_cap(landmark_node):
     node.set_parameters([Parameter("views.max_rate_hz", value=0.5)])
     try:
         rgb = _image("emma.jpg")
+        start = landmark_node.t_ns
         landmark_node.send_settled(rgb)
-        first = landmark_node.seq
         for _ in range(4):
             landmark_node.send_rgb(rgb)
         time.sleep(0.5)
-        stamps = {d.header.stamp.sec for d in landmark_node.got["debug"]}
-        sent = set(range(landmark_node.base + first - 1, landmark_node.base + landmark_node.seq + 1))
-        assert 1 <= len(stamps & sent) <= 2  # 6 frames in well under 2 s: at most 2 views
+        views = {k for k in map(_key, (d.header for d in landmark_node.got["debug"]))
+                 if start < k[0] * 10**9 + k[1] <= landmark_node.t_ns}
+        assert 1 <= len(views) <= 2  # 6 frames in well under 2 s: at most 2 views
     finally:
         node.set_parameters([Parameter("views.max_rate_hz", value=0.0)])
 
@@ -277,7 +291,7 @@ def test_camera_info_intrinsics_are_used(landmark_node):
     info.k = [2.0 * w, 0.0, (w - 1) / 2, 0.0, 2.0 * w, (h - 1) / 2, 0.0, 0.0, 1.0]
     landmark_node.info_pub.publish(info)
     assert wait_for(lambda: landmark_node.node._camera_info is not None, 10)
-    doubled = landmark_node.send_rgb(rgb).faces[0].head_pose.position.z
+    doubled = landmark_node.send_settled(rgb).faces[0].head_pose.position.z
     assert doubled == pytest.approx(2.0 * base, rel=0.05)  # twice the focal length: twice as far
 
 
@@ -325,18 +339,18 @@ def test_full_path_params_mesh_and_tf(full_node):
         values = np.asarray(getattr(face, name))
         assert values.shape == (size,) and np.all(np.isfinite(values))
     assert np.any(np.asarray(face.shape) != 0)  # the regressor's output, not zeros
-    assert wait_for(lambda: any(m.markers and m.markers[-1].header.stamp.sec == msg.header.stamp.sec
+    assert wait_for(lambda: any(m.markers and _key(m.markers[-1].header) == _key(msg.header)
                                 for m in full_node.got["mesh"]), 30)
-    mesh = [m for m in full_node.got["mesh"] if m.markers[-1].header.stamp.sec == msg.header.stamp.sec][0]
+    mesh = [m for m in full_node.got["mesh"] if _key(m.markers[-1].header) == _key(msg.header)][0]
     assert [m.action for m in mesh.markers] == [Marker.DELETEALL, Marker.ADD]
     tri = mesh.markers[1]
     assert tri.type == Marker.TRIANGLE_LIST and tri.header.frame_id == FRAME
     assert len(tri.points) % 3 == 0 and len(tri.points) == len(tri.colors) > 300
     zs = np.array([p.z for p in tri.points])
     assert np.all(zs > 0)  # in front of the camera, metres
-    dbg = [d for d in full_node.got["debug"] if d.header.stamp.sec == msg.header.stamp.sec]
+    dbg = [d for d in full_node.got["debug"] if _key(d.header) == _key(msg.header)]
     assert wait_for(lambda: dbg or [d for d in full_node.got["debug"]
-                                    if d.header.stamp.sec == msg.header.stamp.sec], 20)
+                                    if _key(d.header) == _key(msg.header)], 20)
 
 
 def test_nan_regressor_output_is_dropped_with_a_warning(full_node):

@@ -13,7 +13,7 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
 from faceverse_ros.msg import FaceVerseParams  # noqa: E402
-from test_node import FRAME, Harness, _image, wait_for  # noqa: E402
+from test_node import FRAME, Harness, _image, _key, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,13 @@ def legacy_node(rclpy_context):
 
 
 def _views_of(h, msg, timeout=30):
-    """The debug image and the mesh array published for the image of ``msg``."""
-    sec = msg.header.stamp.sec
-    assert wait_for(lambda: any(d.header.stamp.sec == sec for d in h.got["debug"]) and
-                    any(m.markers and m.markers[-1].header.stamp.sec == sec for m in h.got["mesh"]),
+    """The debug image and the mesh array published for the image of ``msg`` (same stamp)."""
+    key = _key(msg.header)
+    assert wait_for(lambda: any(_key(d.header) == key for d in h.got["debug"]) and
+                    any(m.markers and _key(m.markers[-1].header) == key for m in h.got["mesh"]),
                     timeout)
-    debug = [d for d in h.got["debug"] if d.header.stamp.sec == sec][0]
-    mesh = [m for m in h.got["mesh"] if m.markers[-1].header.stamp.sec == sec][0]
+    debug = [d for d in h.got["debug"] if _key(d.header) == key][0]
+    mesh = [m for m in h.got["mesh"] if m.markers and _key(m.markers[-1].header) == key][0]
     return debug, mesh
 
 

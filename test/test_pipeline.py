@@ -11,6 +11,7 @@ import pytest
 
 from conftest import shared_path
 from faceverse_ros.runtime.workers import TwoStageRunner
+from faceverse_ros.tracking.detector import FaceDetector
 from faceverse_ros.tracking.pipeline import (MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR,
                                              FacePipeline, PipelineConfig)
 from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
@@ -38,18 +39,113 @@ def _full(synthetic_assets, **kw):
                         log=lambda m: None)
 
 
+def _detections(frames):
+    """The detector's own output per frame, from a detector of its own (an independent
+    reference for what the pipeline should report about each frame)."""
+    det = FaceDetector(mode="video")
+    out = {f.stamp: det.detect(f.rgb, f.stamp)[0] for f in frames}
+    det.close()
+    return out
+
+
 def test_landmark_only_mode_fills_only_rotation_and_eyes(video):
-    pipe = FacePipeline(PipelineConfig(landmark_only=True), log=lambda m: None)
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "none"}),
+                        log=lambda m: None)
     assert pipe.landmark_only and "asked" in pipe.landmark_only_reason
+    reference = _detections(video[:4])
     for frame in video[:4]:
         result = pipe.process(frame.rgb, frame.stamp)
     face = result.faces[0]
     assert face.mode == MODE_LANDMARK_ONLY
     assert np.all(face.coeffs[:611] == 0) and np.all(face.coeffs[614:617] == 0)
     assert np.any(face.coeffs[611:614] != 0)
-    assert np.array_equal(face.coeffs[617:621], face.eyes.astype(np.float32))
+    # unsmoothed: the eyes block is the detector's measurement of that frame
+    np.testing.assert_allclose(face.coeffs[617:621], reference[face.stamp].eyes, atol=1e-6)
     assert np.isclose(np.linalg.norm(face.pose.quaternion), 1.0)
     assert face.pose.position[2] > 0
+    pipe.close()
+
+
+@pytest.mark.parametrize("landmark_only", [True, False], ids=["landmark_only", "full"])
+def test_original_result_values_are_all_of_one_frame(synthetic_assets, video, landmark_only):
+    """Smoother "original": each FaceResult is of the frame of its stamp: its landmarks and
+    confidence are the detector's of that frame, its box and eyes the centred 3-frame means
+    around it (the original's stage 1), its eyes block those eyes; nothing of other frames."""
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),
+                        log=lambda m: None) if landmark_only else \
+        _full(synthetic_assets, smoothing={"kind": "original"})
+    frames = video[:8]
+    reference = _detections(frames)
+    stamps = [f.stamp for f in frames]
+    seen = []
+    for frame in frames:
+        for face in pipe.process(frame.rgb, frame.stamp).faces:
+            k = stamps.index(face.stamp)
+            seen.append(k)
+            ref = reference[face.stamp]
+            np.testing.assert_allclose(face.landmarks, ref.landmarks, atol=1e-9)
+            assert face.confidence == pytest.approx(ref.confidence)
+            window = [reference[stamps[j]] for j in range(max(k - 1, 0), k + 2)]
+            np.testing.assert_allclose(face.box, np.mean([d.box for d in window], axis=0),
+                                       atol=1e-6)
+            np.testing.assert_allclose(face.eyes, np.mean([d.eyes for d in window], axis=0),
+                                       atol=1e-6)
+            np.testing.assert_allclose(face.coeffs[617:621], face.eyes, atol=1e-6)
+    assert seen == list(range(len(frames) - 2))  # two frames late, each frame once
+    pipe.close()
+
+
+def _still_sequence(n=40, seed=3):
+    """A still face with camera noise: the same portrait, sensor noise and sub-pixel shake."""
+    import cv2
+
+    base = cv2.cvtColor(cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg"))),
+                        cv2.COLOR_BGR2RGB)
+    rng = np.random.default_rng(seed)
+    h, w = base.shape[:2]
+    out = []
+    for k in range(n):
+        m = np.float32([[1, 0, rng.uniform(-0.7, 0.7)], [0, 1, rng.uniform(-0.7, 0.7)]])
+        img = cv2.warpAffine(base, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        img = np.clip(img + rng.normal(0, 4.0, img.shape), 0, 255).astype(np.uint8)
+        out.append((img, k / 30.0))
+    return out
+
+
+def test_landmark_only_pose_is_smoothed_by_the_configured_smoother():
+    """On a still face one_euro gives less pose jitter than none (landmark-only mode)."""
+    seq = _still_sequence()
+    jitter = {}
+    for kind in ("none", "one_euro"):
+        pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": kind}),
+                            log=lambda m: None)
+        poses = [pipe.process(img, t).faces[0].pose for img, t in seq]
+        pipe.close()
+        pos = np.array([p.position for p in poses[10:]])
+        rot = [p.rotation for p in poses[10:]]
+        steps = [np.arccos(np.clip((np.trace(a.T @ b) - 1) / 2, -1, 1)) for a, b in zip(rot, rot[1:])]
+        jitter[kind] = (np.sqrt(np.mean(np.sum(np.diff(pos, axis=0) ** 2, axis=1))),
+                        np.sqrt(np.mean(np.square(steps))))
+    assert jitter["none"][0] > 0 and jitter["none"][1] > 0  # the sequence does jitter
+    assert jitter["one_euro"][0] < 0.7 * jitter["none"][0], jitter
+    assert jitter["one_euro"][1] < 0.7 * jitter["none"][1], jitter
+
+
+@pytest.mark.parametrize("landmark_only", [True, False], ids=["landmark_only", "full"])
+def test_track_end_flushes_its_last_frames_under_original(synthetic_assets, video, landmark_only):
+    """When the face leaves, the two frames "original" still held come out (in order)."""
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),
+                        log=lambda m: None) if landmark_only else \
+        _full(synthetic_assets, smoothing={"kind": "original"})
+    frames = video[:6]
+    blank = np.zeros_like(frames[0].rgb)
+    out = []
+    for frame in frames:
+        out += [f.stamp for f in pipe.process(frame.rgb, frame.stamp).faces]
+    step = frames[1].stamp - frames[0].stamp
+    for k in range(1, 9):  # the tracker ends the id after max_missed (5) empty frames
+        out += [f.stamp for f in pipe.process(blank, frames[-1].stamp + k * step).faces]
+    assert out == [f.stamp for f in frames]
     pipe.close()
 
 
@@ -163,3 +259,16 @@ def test_two_stage_runner_reports_errors_and_goes_on():
     assert runner.wait_idle(5)
     assert errors == [("first", "broken frame")] and done == ["good"]
     runner.close()
+
+
+def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
+    """The end of a file: finish() gives the two frames "original" still holds."""
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),
+                        log=lambda m: None)
+    out = []
+    for frame in video[:5]:
+        out += [f.stamp for f in pipe.process(frame.rgb, frame.stamp).faces]
+    out += [f.stamp for f in pipe.finish().faces]
+    assert out == [f.stamp for f in video[:5]]
+    assert pipe.finish().faces == []  # nothing left
+    pipe.close()

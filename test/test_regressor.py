@@ -10,8 +10,9 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from faceverse_ros.core.assets import AssetError, FaceVerseError
-from faceverse_ros.core.regressor import (Regressor, build_onnx_model, build_reconnet, count_quantized_convs,
-                                     crops_to_input, export_onnx, fold_batchnorm, main, quantize_onnx_file)
+from faceverse_ros.core.onnx_export import (build_onnx_model, count_quantized_convs, export_onnx, main,
+                                            quantize_onnx_file)
+from faceverse_ros.core.regressor import Regressor, build_reconnet, crops_to_input, fold_batchnorm
 from synthetic import _calibration_images
 
 SLOW = os.environ.get("FACEVERSE_SLOW_TESTS") == "1"
@@ -166,4 +167,11 @@ def test_static_int8_resnet(tmp_path, synthetic_assets, torch_regressor):
     ref = torch_regressor.predict(held)
     print(f"static int8 vs fp32 on held-out synthetic images: max {np.abs(int8 - ref).max():.3g}, "
           f"mean {np.abs(int8 - ref).mean():.3g}")
-    assert np.abs(int8 - ref).mean() < np.abs(ref - ref.mean(0)).mean() * 2
+    # the int8 model follows the inputs: its error is a small part of how much the fp32
+    # outputs vary between images (a constant output, e.g. ref.mean(0), has an error equal to
+    # that variation and fails), and per output it correlates with the fp32 values
+    spread = np.abs(ref - ref.mean(0)).mean()
+    assert np.abs(int8 - ref).mean() < 0.3 * spread
+    varying = ref.std(0) > 1e-6
+    corr = [np.corrcoef(int8[:, j], ref[:, j])[0, 1] for j in np.flatnonzero(varying)]
+    assert np.nanmedian(corr) > 0.9  # (an output int8 rounds to one value gives nan)

@@ -36,10 +36,14 @@ def test_grey_encodings_become_grey_rgb():
     grey = RGB[:, :, 0].copy()
     out = image_to_rgb(_msg(grey[:, :, None], "mono8"))
     assert out.shape == (6, 5, 3) and np.array_equal(out[:, :, 1], grey)
-    g16 = (grey.astype(np.uint16) * 200)
-    out16 = image_to_rgb(_msg(g16[:, :, None], "mono16"))
-    expected = (g16.astype(np.float32) * (255.0 / g16.max())).astype(np.uint8)
-    assert np.array_equal(out16[:, :, 2], expected)
+    # 16-bit grey is stretched so that the frame's brightest pixel is 255 (truncated);
+    # values worked by hand: 4000 -> 255, 2000 -> 127.5 -> 127, 1000 -> 63.75 -> 63, 0 -> 0
+    g16 = np.array([[0, 1000], [2000, 4000]], np.uint16)
+    for encoding in ("mono16", "16UC1"):
+        out16 = image_to_rgb(_msg(g16[:, :, None], encoding))
+        assert out16.shape == (2, 2, 3) and out16.dtype == np.uint8
+        for channel in range(3):
+            assert out16[:, :, channel].tolist() == [[0, 63], [127, 255]], encoding
 
 
 def test_yuv422_matches_opencv():

@@ -39,7 +39,7 @@ def _add_pipeline_args(ap):
                     help="auto: the Face Landmarker with blendshapes when a face_landmarker.task "
                     "is found, else the legacy Face Mesh")
     ap.add_argument("--task", default=None, help="MediaPipe face_landmarker.task (default: "
-                    "data/, then the ROS share data folder)")
+                    "$FACEVERSE_DATA, ./data, then the ROS share data folder)")
     ap.add_argument("--max-faces", type=int, default=1)
     ap.add_argument("--smooth", choices=("one_euro", "original", "none"), default="one_euro",
                     help="temporal filter (videos and webcams; images are never smoothed)")
@@ -111,6 +111,7 @@ def cmd_run(args):
     triangles = None if args.no_render else builder.triangles
     writer = None
     frames = faces_total = 0
+    last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     start = time.monotonic()
     try:
@@ -121,23 +122,16 @@ def cmd_run(args):
             for old in sorted(recent)[:-16]:
                 del recent[old]
             result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
+            last_intrinsics = result.intrinsics
             for problem in result.problems:
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
             frames += 1
             faces_total += len(result.faces)
             shown, shown_faces = frame, []
             for stamp, faces in result.groups():
-                described = recent.get(stamp, frame)
-                shown, shown_faces = described, faces
-                if pipeline.landmark_only and (triangles is not None or meshes):
-                    builder.add_meshes(faces, result.intrinsics)   # the MediaPipe face mesh
-                for face in faces:
-                    stem = f"{described.name}_face{face.face_id}"
-                    if args.save_params:
-                        _save_face_params(out_dir / stem, face)
-                    for suffix in meshes:
-                        if face.mesh is not None:
-                            _save_face_mesh(out_dir / f"{stem}{suffix}", pipeline, face)
+                shown, shown_faces = recent.get(stamp, frame), faces
+                _save_faces(args, out_dir, pipeline, builder, shown, faces, result.intrinsics,
+                            triangles is not None)
             # the overlay of the newest frame the faces describe, drawn on that frame
             overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
             if stream:
@@ -152,6 +146,12 @@ def cmd_run(args):
             else:
                 cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
             progress.update(frames, faces_total)
+        # the end of the input ends every track: their last frames ("original" holds two)
+        for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
+            faces_total += len(faces)
+            if stamp in recent:
+                _save_faces(args, out_dir, pipeline, builder, recent[stamp], faces,
+                            last_intrinsics, False)
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
     finally:
@@ -163,6 +163,21 @@ def cmd_run(args):
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
           f"results in {out_dir}")
     return 0
+
+
+def _save_faces(args, out_dir, pipeline, builder, frame, faces, intrinsics, render):
+    """The files asked for, of the faces of one frame (named after that frame). In
+    landmark-only mode the MediaPipe face mesh is built here when it is drawn or saved."""
+    meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
+    if pipeline.landmark_only and (render or meshes):
+        builder.add_meshes(faces, intrinsics)
+    for face in faces:
+        stem = f"{frame.name}_face{face.face_id}"
+        if args.save_params:
+            _save_face_params(out_dir / stem, face)
+        for suffix in meshes:
+            if face.mesh is not None:
+                _save_face_mesh(out_dir / f"{stem}{suffix}", pipeline, face)
 
 
 def _save_face_params(stem, face):
@@ -353,7 +368,7 @@ def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
-        from faceverse_ros.core.regressor import main as export_main
+        from faceverse_ros.core.onnx_export import main as export_main
 
         return export_main(argv[1:])
     if argv and argv[0] == "bench":

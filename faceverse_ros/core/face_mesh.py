@@ -13,7 +13,7 @@ from typing import List, Sequence
 import numpy as np
 
 from faceverse_ros.core.headpose import model_to_camera
-from faceverse_ros.core.model import to_image
+from faceverse_ros.core.projection import to_image
 
 
 @dataclass

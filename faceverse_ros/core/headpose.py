@@ -41,7 +41,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL
+from faceverse_ros.core.projection import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL
 from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.pose import FacePose
@@ -137,7 +137,7 @@ def _reprojection_error(obj, uv, r, t, k: CameraIntrinsics) -> float:
 def _refine_pnp(model, c, boxes, k: CameraIntrinsics, r_opt, model_t):
     import cv2
 
-    from faceverse_ros.core.model import to_image
+    from faceverse_ros.core.projection import to_image
 
     geo = model.landmarks_from_coeffs(c, "mediapipe")
     obj_all = geo.vertices.astype(np.float64) * MODEL_UNIT_M

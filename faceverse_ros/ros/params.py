@@ -78,7 +78,7 @@ PARAMS = [
               "the .task file) or legacy (bundled Face Mesh, no blendshapes).",
               choices=("auto", "tasks", "legacy")),
     ParamSpec("task_path", "", "MediaPipe face_landmarker.task (file or folder); empty = "
-              "data/ of the package, then the ROS share data folder."),
+              "$FACEVERSE_DATA, ./data, then the ROS share data folder."),
     ParamSpec("max_faces", 1, "Most faces tracked per image.", range=(1, 16)),
     ParamSpec("min_detection_confidence", 0.5, "MediaPipe detection confidence threshold.",
               range=(0.0, 1.0)),

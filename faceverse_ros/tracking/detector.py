@@ -16,8 +16,8 @@ plus 10 iris points):
   independent (static image mode).
 - ``"auto"`` (what the node and the command line use): ``"tasks"`` when a
   ``face_landmarker.task`` is found (:func:`find_task_file`: the given
-  ``task_path``, else ``face_landmarker.task`` in ``$FACEVERSE_DATA``, the
-  project's ``data/``, the ROS share ``data`` folder, ``./data``), else
+  ``task_path``, else ``face_landmarker.task`` in ``$FACEVERSE_DATA``,
+  ``./data``, the ROS share ``data`` folder), else
   ``"legacy"``; ``FaceDetector.choice`` says which and why, for one log line.
 
 Coordinates: landmarks are returned in image pixels, ``x = x_norm * width``,
@@ -43,7 +43,7 @@ not increase (a repeated stamp, a sub-millisecond step, a bag that loops back
 in time) is moved to 1 ms after the previous one; later stamps keep their
 spacing relative to it. The legacy backend needs no timestamps.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -69,22 +69,16 @@ class Detection:
     landmarks: (478, 3) float64, pixels (x right, y down, z scaled like x).
     box: (4,) float64 squared box (x0, y0, x1, y1) in pixels, spec 5
         (``square_box(landmark_box(landmarks))``); may extend past the image.
-    raw_box: (4,) float64 tight min/max box of the landmarks in pixels.
     confidence: float in [0, 1] (see the module docstring for its meaning).
     eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
         right vertical, right horizontal].
-    stamp_s: the image stamp the detection belongs to, seconds.
-    image_size: (width, height) of the image in pixels.
     blendshapes: (52,) float32 weights in [0, 1] in BLENDSHAPE_NAMES order
         (tasks backend), or None (legacy backend: not estimated).
     """
     landmarks: np.ndarray
     box: np.ndarray
-    raw_box: np.ndarray
     confidence: float
     eyes: np.ndarray
-    stamp_s: float = 0.0
-    image_size: tuple = field(default=(0, 0))
     blendshapes: Optional[np.ndarray] = None
 
 
@@ -94,10 +88,10 @@ def find_task_file(task_path=None) -> Optional[Path]:
     task_path: a file or a folder holding ``face_landmarker.task``; given and
     missing -> FileNotFoundError (a path the user typed must not be ignored).
     Without it: the first ``face_landmarker.task`` in
-    :func:`faceverse_ros.core.assets.data_dirs` (``$FACEVERSE_DATA``, the
-    project's ``data/``, the ROS share ``data`` folder, ``./data``).
+    :func:`faceverse_ros.core.paths.data_dirs` (``$FACEVERSE_DATA``, ``./data``,
+    the ROS share ``data`` folder).
     """
-    from faceverse_ros.core.assets import data_dirs
+    from faceverse_ros.core.paths import data_dirs
 
     if task_path:
         path = Path(task_path).expanduser()
@@ -141,13 +135,11 @@ def _validate_stamp(stamp_s):
     return stamp
 
 
-def make_detection(landmarks_px, confidence, stamp_s, image_size):
-    """Build a Detection (boxes and eye values) from (478, 3) pixel landmarks."""
+def make_detection(landmarks_px, confidence):
+    """Build a Detection (squared box and eye values) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
-    raw = landmark_box(lm)
-    return Detection(landmarks=lm, box=square_box(raw), raw_box=raw,
-                     confidence=float(confidence), eyes=eye_values(lm),
-                     stamp_s=float(stamp_s), image_size=tuple(image_size))
+    return Detection(landmarks=lm, box=square_box(landmark_box(lm)),
+                     confidence=float(confidence), eyes=eye_values(lm))
 
 
 class FaceDetector:
@@ -299,7 +291,7 @@ class FaceDetector:
             if arr.shape != (NUM_LANDMARKS, 3) or not np.all(np.isfinite(arr)):
                 continue  # a face without the refined iris points cannot give eye values
             px = arr * np.array([w, h, w], dtype=np.float64)
-            det = make_detection(px, conf, stamp, (w, h))
+            det = make_detection(px, conf)
             det.blendshapes = weights
             detections.append(det)
         return detections

@@ -182,6 +182,14 @@ class FacePipeline:
     def close(self):
         self.detector.close()
 
+    def finish(self, need_mesh=False) -> FrameResult:
+        """End every live track (the end of a file or stream): their pending last frames
+        ("original" holds two) as one FrameResult; call it between frames, not while a
+        pipelined runner is working."""
+        ended, self._tracks = list(self._tracks.values()), {}
+        staged = StagedFrame(float("nan"), (0, 0), None, [], ended, {})
+        return self.face_stage(staged, need_mesh)
+
     # -- per frame ------------------------------------------------------------------------------
     def process(self, rgb, stamp, intrinsics=None, need_mesh=False) -> FrameResult:
         """Track the faces of one uint8 RGB frame (H, W, 3) with its stamp in seconds.
