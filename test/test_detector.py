@@ -162,3 +162,57 @@ def test_bad_arguments_and_close():
     det.close()
     with pytest.raises(DetectorError, match="closed"):
         det.detect(np.zeros((32, 32, 3), np.uint8), 0.0)
+
+
+def test_tasks_backend_gives_blendshapes_legacy_none():
+    task = shared_path("models/face_landmarker.task")
+    img = load_rgb("portrait_small.jpg")
+    with FaceDetector("tasks", task_path=task, mode="image") as det:
+        face = det.detect(img)[0]
+    assert face.blendshapes.shape == (52,) and face.blendshapes.dtype == np.float32
+    assert np.all((face.blendshapes >= 0) & (face.blendshapes <= 1))
+    with FaceDetector("tasks", task_path=task, mode="image", blendshapes=False) as det:
+        assert det.detect(img)[0].blendshapes is None
+    with FaceDetector("legacy", mode="image") as det:
+        assert det.detect(img)[0].blendshapes is None
+
+
+def _no_data_dirs(monkeypatch, tmp_path):
+    """Every data folder the search looks in points into an empty tmp folder."""
+    import faceverse_ros.core.paths as paths
+
+    monkeypatch.delenv("FACEVERSE_DATA", raising=False)
+    monkeypatch.setattr(paths, "ros_share_data", lambda: tmp_path / "share" / "data")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+
+
+def test_auto_choice_order(monkeypatch, tmp_path):
+    import shutil
+
+    from faceverse_ros.tracking.detector import find_task_file
+
+    task = shared_path("models/face_landmarker.task")
+    _no_data_dirs(monkeypatch, tmp_path)
+    assert find_task_file() is None
+    with FaceDetector("auto", mode="image") as det:
+        assert det.backend == "legacy" and not det.blendshapes
+        assert "no face_landmarker.task" in det.choice and "blendshapes" in det.choice
+        assert det.detect(load_rgb("portrait_small.jpg"))[0].blendshapes is None
+    # the ROS share data folder, then ./data before it, then $FACEVERSE_DATA first
+    for place in (tmp_path / "share" / "data", tmp_path / "cwd" / "data", tmp_path / "env"):
+        place.mkdir(parents=True)
+        shutil.copy(task, place / "face_landmarker.task")
+        if place.name == "data":
+            assert find_task_file().resolve() == (place / "face_landmarker.task").resolve()
+    monkeypatch.setenv("FACEVERSE_DATA", str(tmp_path / "env"))
+    assert find_task_file() == tmp_path / "env" / "face_landmarker.task"
+    with FaceDetector("auto", mode="image") as det:
+        assert det.backend == "tasks" and det.blendshapes
+        assert str(tmp_path / "env" / "face_landmarker.task") in det.choice
+        assert det.detect(load_rgb("portrait_small.jpg"))[0].blendshapes.shape == (52,)
+    # an explicit path wins, a folder holding the file works, a missing one is an error
+    assert find_task_file(task) == task
+    assert find_task_file(task.parent) == task
+    with pytest.raises(FileNotFoundError, match="face_landmarker.task"):
+        FaceDetector("auto", task_path=tmp_path / "nowhere.task")

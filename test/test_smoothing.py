@@ -253,3 +253,33 @@ def test_box_filtered_as_centre_and_size():
     assert np.std(np.diff(sizes[20:])) < 0.3 * 2.0 * math.sqrt(2)  # size noise reduced
     with pytest.raises(ValueError, match="x1 >= x0"):
         fs.smooth_box(3.0, [10, 0, 0, 10], EYES)
+
+
+def test_blendshapes_smoothed_in_stage_one_with_the_box():
+    rng = np.random.default_rng(9)
+    weights = [np.clip(0.4 + rng.normal(scale=0.05, size=52), 0, 1) for _ in range(6)]
+    box, eyes = [10, 10, 110, 110], np.zeros(4)
+    # original: the centred 3-frame mean, one frame late, of the same frame as the box
+    fs = TrackSmoother(SmootherSettings(kind="original"))
+    out = [fs.smooth_box(k / FPS, box, eyes, w) for k, w in enumerate(weights)]
+    assert out[0] is None
+    for k in range(1, 6):
+        assert out[k].stamp == (k - 1) / FPS
+        np.testing.assert_allclose(out[k].blendshapes, expected_centred(weights, k - 1), atol=1e-12)
+    tail = fs.flush_box()
+    np.testing.assert_allclose(tail[0].blendshapes, (weights[4] + weights[5]) / 2, atol=1e-12)
+    # one_euro: the first value passes, then a step of 0.5 comes out times the first-order
+    # weight alpha = 1 / (1 + tau / dt), tau = 1 / (2 pi min_cutoff) (beta 0: fixed cutoff)
+    settings = SmootherSettings(blendshapes={"min_cutoff": 1.0, "beta": 0.0, "d_cutoff": 1.0})
+    fs = TrackSmoother(settings)
+    np.testing.assert_array_equal(fs.smooth_box(0.0, box, eyes, np.zeros(52)).blendshapes, 0.0)
+    step = fs.smooth_box(1 / FPS, box, eyes, np.full(52, 0.5)).blendshapes
+    alpha = 1.0 / (1.0 + FPS / (2 * math.pi * 1.0))
+    np.testing.assert_allclose(step, 0.5 * alpha, atol=1e-12)
+    settings.set(part="blendshapes", min_cutoff=1000.0)      # a runtime change reaches it
+    assert fs.smooth_box(2 / FPS, box, eyes, np.full(52, 0.5)).blendshapes[0] > 0.49
+    # a frame without blendshapes gives none and restarts their filter; values stay in [0, 1]
+    assert fs.smooth_box(3 / FPS, box, eyes).blendshapes is None
+    np.testing.assert_array_equal(fs.smooth_box(4 / FPS, box, eyes, np.full(52, 1.0)).blendshapes, 1.0)
+    with pytest.raises(ValueError, match="part"):
+        settings.set(part="blendshape", beta=1.0)

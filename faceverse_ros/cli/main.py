@@ -1,7 +1,7 @@
 """The `faceverse-ros` command line.
 
     faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N] [--output DIR] [--save-params]
-                      [--save-ply] [--smooth one_euro|original|none] ...
+                      [--save-ply] [--save-obj] [--task F] [--smooth one_euro|original|none] ...
     faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
                        [--set NAME=VALUE ...]
     faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
@@ -35,8 +35,11 @@ def _add_pipeline_args(ap):
     ap.add_argument("--onnx", default=None, help="an exported .onnx (engine onnx)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="regressor CPU threads (0 = all)")
-    ap.add_argument("--detector", choices=("legacy", "tasks"), default="legacy")
-    ap.add_argument("--task", default=None, help="face_landmarker.task for --detector tasks")
+    ap.add_argument("--detector", choices=("auto", "tasks", "legacy"), default="auto",
+                    help="auto: the Face Landmarker with blendshapes when a face_landmarker.task "
+                    "is found, else the legacy Face Mesh")
+    ap.add_argument("--task", default=None, help="MediaPipe face_landmarker.task (default: "
+                    "$FACEVERSE_DATA, ./data, then the ROS share data folder)")
     ap.add_argument("--max-faces", type=int, default=1)
     ap.add_argument("--smooth", choices=("one_euro", "original", "none"), default="one_euro",
                     help="temporal filter (videos and webcams; images are never smoothed)")
@@ -82,7 +85,7 @@ def cmd_run(args):
 
     from faceverse_ros.io.sources import FrameSource
     from faceverse_ros.tracking.pipeline import FacePipeline
-    from faceverse_ros.views.overlay import draw_overlay
+    from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
 
     source = FrameSource(args.input)
     stream = source.kind in ("video", "webcam")
@@ -92,8 +95,11 @@ def cmd_run(args):
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
     if pipeline.landmark_only:
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
-        if args.save_ply:
-            raise CliError("--save-ply needs the FaceVerse files (see data/README.md)")
+    meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
+    builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh)
+    if meshes and builder.triangles is None:
+        raise CliError("--save-ply/--save-obj: no mesh (the FaceVerse files are missing and the "
+                       "MediaPipe face mesh could not be read)")
     try:
         total = len(source)
     except TypeError:
@@ -101,10 +107,11 @@ def cmd_run(args):
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
-    need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
-    triangles = pipeline.model.tri if (pipeline.model is not None and not args.no_render) else None
+    need_mesh = not pipeline.landmark_only and (not args.no_render or bool(meshes))
+    triangles = None if args.no_render else builder.triangles
     writer = None
     frames = faces_total = 0
+    last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     start = time.monotonic()
     try:
@@ -115,6 +122,7 @@ def cmd_run(args):
             for old in sorted(recent)[:-16]:
                 del recent[old]
             result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
+            last_intrinsics = result.intrinsics
             for problem in result.problems:
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
             frames += 1
@@ -122,7 +130,8 @@ def cmd_run(args):
             shown, shown_faces = frame, []
             for stamp, faces in result.groups():
                 shown, shown_faces = recent.get(stamp, frame), faces
-                _save_faces(args, out_dir, pipeline, shown, faces)
+                _save_faces(args, out_dir, pipeline, builder, shown, faces, result.intrinsics,
+                            triangles is not None)
             # the overlay of the newest frame the faces describe, drawn on that frame
             overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
             if stream:
@@ -141,7 +150,8 @@ def cmd_run(args):
         for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
             faces_total += len(faces)
             if stamp in recent:
-                _save_faces(args, out_dir, pipeline, recent[stamp], faces)
+                _save_faces(args, out_dir, pipeline, builder, recent[stamp], faces,
+                            last_intrinsics, False)
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
     finally:
@@ -155,37 +165,55 @@ def cmd_run(args):
     return 0
 
 
-def _save_faces(args, out_dir, pipeline, frame, faces):
-    """The files asked for, of the faces of one frame (named after that frame)."""
+def _save_faces(args, out_dir, pipeline, builder, frame, faces, intrinsics, render):
+    """The files asked for, of the faces of one frame (named after that frame). In
+    landmark-only mode the MediaPipe face mesh is built here when it is drawn or saved."""
+    meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
+    if pipeline.landmark_only and (render or meshes):
+        builder.add_meshes(faces, intrinsics)
     for face in faces:
         stem = f"{frame.name}_face{face.face_id}"
         if args.save_params:
             _save_face_params(out_dir / stem, face)
-        if args.save_ply and face.mesh is not None:
-            _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+        for suffix in meshes:
+            if face.mesh is not None:
+                _save_face_mesh(out_dir / f"{stem}{suffix}", pipeline, face)
 
 
 def _save_face_params(stem, face):
-    """Full mode: the original's parameter file; landmark-only: a JSON of what is known."""
-    from faceverse_ros.views.export import save_params
+    """Full mode: the original's parameter file; landmark-only: a JSON of what is known.
+    Both carry the blendshapes by name ("blendshapes": {"jawOpen": 0.31, ...}) when the
+    detector gave them."""
+    from faceverse_ros.core.blendshapes import as_dict
     from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
+    from faceverse_ros.views.export import save_params
 
+    shapes = None if getattr(face, "blendshapes", None) is None else as_dict(face.blendshapes)
     if face.mode != MODE_LANDMARK_ONLY:
-        save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box)
+        save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box, blendshapes=shapes)
         return
     data = dict(mode="landmark_only", face_id=face.face_id, box=face.box.tolist(),
                 eyes=face.eyes.tolist(), position_m=face.pose.position.tolist(),
                 quaternion_xyzw=face.pose.quaternion.tolist(),
                 gaze_direction=face.pose.gaze_direction.tolist(),
                 landmarks_px=face.landmarks[:, :2].round(2).tolist())
+    if shapes is not None:
+        data["blendshapes"] = {k: round(v, 5) for k, v in shapes.items()}
     stem.with_suffix(".json").write_text(json.dumps(data))
 
 
 def _save_face_mesh(path, pipeline, face):
-    """Unposed mesh in model units with the lit colours, like the original's PLY."""
-    from faceverse_ros.views.export import save_ply
+    """FaceVerse: the unposed mesh in model units with the lit colours, like the original's
+    PLY. Landmark-only: the MediaPipe face mesh in metres in the camera optical frame,
+    with the .task bundle's UVs when known. PLY or OBJ by the suffix."""
+    from faceverse_ros.views.export import save_mesh
 
-    save_ply(path, face.mesh.vertices, pipeline.model.tri, face.mesh.colors)
+    if pipeline.model is not None:
+        save_mesh(path, face.mesh.vertices, pipeline.model.tri, face.mesh.colors)
+        return
+    canonical = pipeline.canonical_mesh
+    save_mesh(path, face.mesh.vertices_m, canonical.triangles, face.mesh.colors,
+              uvs=canonical.uvs)
 
 
 # ------------------------------------------------------------------------------------ node
@@ -293,8 +321,10 @@ def build_parser():
     run.add_argument("--output", default=None, help="output folder (default out/<input name>)")
     run.add_argument("--save-params", action="store_true", help="per face and frame: the "
                      "original's parameter file (.npy) or, landmark-only, a .json")
-    run.add_argument("--save-ply", action="store_true", help="per face and frame: unposed mesh "
-                     "(PLY with vertex colours)")
+    run.add_argument("--save-ply", action="store_true", help="per face and frame: the mesh as "
+                     "PLY with vertex colours (FaceVerse: unposed, model units; landmark-only: "
+                     "the MediaPipe face mesh in metres, optical frame, with UVs when known)")
+    run.add_argument("--save-obj", action="store_true", help="the same meshes as OBJ")
     run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

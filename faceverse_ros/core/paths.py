@@ -26,7 +26,7 @@ def ros_share_data() -> Optional[Path]:
         return None
     try:
         return Path(get_package_share_directory("faceverse_ros")) / "data"
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
         return None
 
 

@@ -60,6 +60,9 @@ def face_to_msg(face, image_size, with_landmarks=True, prefix=ROOT_PREFIX):
     g.x, g.y, g.z = (float(v) for v in pose.gaze_direction)
     if with_landmarks:
         msg.landmarks = np.asarray(face.landmarks[:, :2], dtype=np.float32).reshape(-1)
+    weights = getattr(face, "blendshapes", None)   # None: not estimated (legacy detector)
+    if weights is not None:
+        msg.blendshapes = np.asarray(weights, dtype=np.float32).reshape(-1)
     return msg
 
 

@@ -88,7 +88,8 @@ class _FaceVerseBehaviour:
                 "LANDMARK-ONLY MODE: " + self.pipeline.landmark_only_reason + " Publishing head "
                 "pose, gaze and landmarks from MediaPipe; coefficient blocks are zero and every "
                 "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
-        self.outputs = FrameOutputs(self, self._p, self.pipeline.model)
+        self.outputs = FrameOutputs(self, self._p, self.pipeline.model,
+                                    self.pipeline.canonical_mesh)
 
     def _activate(self):
         """Start the worker threads, subscribe to the camera, publish diagnostics."""

@@ -48,7 +48,7 @@ def header_for(stamp_s, like):
 class FrameOutputs:
     """Publishers and statistics of the node (see module doc)."""
 
-    def __init__(self, node, params, model=None):
+    def __init__(self, node, params, model=None, canonical=None):
         self.node = node
         self._p = params            # the node's live parameter values (a dict it updates)
         self.params_pub = node.create_publisher(FaceVerseParamsArray, "faceverse/params",
@@ -66,7 +66,7 @@ class FrameOutputs:
         self._last_views = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
-        self._builder = ViewBuilder(model)
+        self._builder = ViewBuilder(model, canonical)
         self._views = None
 
     def _hri_size(self):
@@ -127,7 +127,7 @@ class FrameOutputs:
     def _submit_views(self, record, faces, now):
         p = self._p
         want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
-        want_mesh = (p["publish.mesh"] and not self.landmark_only
+        want_mesh = (p["publish.mesh"] and self._builder.triangles is not None
                      and self.mesh_pub.get_subscription_count() > 0)
         max_rate = p["views.max_rate_hz"]
         if not (want_debug or want_mesh) or self._views is None:

@@ -9,8 +9,8 @@ import dataclasses
 
 from faceverse_ros.tracking.face_smoothing import PARTS as SMOOTHER_PARTS
 from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL
-from faceverse_ros.tracking.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, DEFAULT_EYES, \
-    DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
+from faceverse_ros.tracking.smoothing import DEFAULT_BLENDSHAPES, DEFAULT_BOX, DEFAULT_BOX_SIZE, \
+    DEFAULT_COEFFS, DEFAULT_EYES, DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +26,8 @@ class ParamSpec:
 def _smoother_specs():
     specs = [
         ParamSpec("smoother.kind", "one_euro",
-                  "Temporal filter for box, coefficients, rotation and eyes: one_euro (no delay, "
+                  "Temporal filter for box, coefficients, rotation, eyes and blendshapes: one_euro "
+                  "(no delay, "
                   "adaptive), original (FaceVerse V4's 3-frame means, two frames late), none.",
                   runtime=True, choices=("one_euro", "original", "none")),
         ParamSpec("smoother.max_gap_s", DEFAULT_MAX_GAP_S,
@@ -34,11 +35,12 @@ def _smoother_specs():
                   runtime=True, range=(0.0, 10.0)),
     ]
     units = {"box": "box sides/s", "box_size": "box sides/s", "coeffs": "coefficient units/s",
-             "rotation": "rad/s", "eyes": "rad/s"}
+             "rotation": "rad/s", "eyes": "rad/s", "blendshapes": "weight units/s"}
     what = {"box": "box centre", "box_size": "box width and height", "coeffs": "coefficients",
-            "rotation": "head rotation", "eyes": "eye values"}
+            "rotation": "head rotation", "eyes": "eye values", "blendshapes": "blendshape weights"}
     defaults_by_part = {"box": DEFAULT_BOX, "box_size": DEFAULT_BOX_SIZE, "coeffs": DEFAULT_COEFFS,
-                        "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES}
+                        "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES,
+                        "blendshapes": DEFAULT_BLENDSHAPES}
     for part in SMOOTHER_PARTS:
         defaults = defaults_by_part[part]
         specs += [
@@ -71,9 +73,12 @@ PARAMS = [
               choices=("cpu", "cuda")),
     ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
     # detection and tracking
-    ParamSpec("detector", "legacy", "MediaPipe backend: legacy (bundled Face Mesh, offline) or "
-              "tasks (FaceLandmarker, needs task_path).", choices=("legacy", "tasks")),
-    ParamSpec("task_path", "", "face_landmarker.task for detector tasks."),
+    ParamSpec("detector", "auto", "MediaPipe backend: auto (tasks when a face_landmarker.task "
+              "is found, else legacy), tasks (Face Landmarker with 52 ARKit blendshapes, needs "
+              "the .task file) or legacy (bundled Face Mesh, no blendshapes).",
+              choices=("auto", "tasks", "legacy")),
+    ParamSpec("task_path", "", "MediaPipe face_landmarker.task (file or folder); empty = "
+              "$FACEVERSE_DATA, ./data, then the ROS share data folder."),
     ParamSpec("max_faces", 1, "Most faces tracked per image.", range=(1, 16)),
     ParamSpec("min_detection_confidence", 0.5, "MediaPipe detection confidence threshold.",
               range=(0.0, 1.0)),
@@ -105,11 +110,13 @@ PARAMS = [
     ParamSpec("publish.debug_image", True, "Publish faceverse/debug_image (only computed while "
               "someone subscribes).", runtime=True),
     ParamSpec("publish.mesh", True, "Publish faceverse/mesh markers (only computed while someone "
-              "subscribes; needs the FaceVerse files).", runtime=True),
+              "subscribes): the FaceVerse mesh, or in landmark-only mode the MediaPipe face "
+              "mesh.", runtime=True),
     ParamSpec("views.max_rate_hz", 10.0, "Most debug images and mesh arrays per second (they are "
               "built in their own thread; a cap keeps them from taking the CPU from the "
               "parameters); 0 = every frame.", runtime=True, range=(0.0, 1000.0)),
-    ParamSpec("mesh.decimation", 16, "Keep about 1/N of the mesh vertices in the markers.",
+    ParamSpec("mesh.decimation", 16, "Keep about 1/N of the FaceVerse mesh vertices in the "
+              "markers (the 468-vertex MediaPipe mesh is sent whole).",
               runtime=True, range=(1, 64)),
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),

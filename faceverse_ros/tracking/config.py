@@ -24,7 +24,7 @@ class PipelineConfig:
     threads: int = 0                        # 0: all cores
     ort_spinning: bool = False              # ONNX Runtime busy-waits between ops: off, so the
                                             # detection thread gets the core (2-core robots)
-    detector: str = "legacy"                # legacy | tasks
+    detector: str = "auto"                  # auto (tasks if a .task is found) | tasks | legacy
     task_path: Optional[str] = None
     max_faces: int = 1
     min_detection_confidence: float = 0.5

@@ -1,17 +1,24 @@
 """Face detection and the 478-landmark mesh with MediaPipe 0.10.21.
 
-Two backends give the same output (478 refined landmarks: 468 mesh points
+Two backends give the same landmarks (478 refined landmarks: 468 mesh points
 plus 10 iris points):
 
-- ``"legacy"`` (default): ``mediapipe.solutions.face_mesh`` with
+- ``"tasks"``: the Tasks API ``FaceLandmarker`` from a ``face_landmarker.task``
+  bundle, with its blendshape network on (52 ARKit-compatible weights per
+  face, :mod:`faceverse_ros.core.blendshapes`). ``mode="video"`` uses the
+  VIDEO running mode (needs strictly increasing timestamps, see below),
+  ``mode="image"`` the IMAGE mode.
+- ``"legacy"``: ``mediapipe.solutions.face_mesh`` with
   ``refine_landmarks=True``. Its models ship inside the mediapipe wheel, so it
-  works offline with no extra file. In ``mode="video"`` it tracks the face
-  from frame to frame (re-running the face detector only when tracking is
-  lost); in ``mode="image"`` every call is independent (static image mode).
-- ``"tasks"``: the Tasks API ``FaceLandmarker`` from a ``.task`` bundle that
-  the caller passes as ``task_path`` (no default path: deployments keep the
-  file where they like). ``mode="video"`` uses the VIDEO running mode (needs
-  strictly increasing timestamps, see below), ``mode="image"`` the IMAGE mode.
+  works offline with no extra file, but it has no blendshapes. In
+  ``mode="video"`` it tracks the face from frame to frame (re-running the face
+  detector only when tracking is lost); in ``mode="image"`` every call is
+  independent (static image mode).
+- ``"auto"`` (what the node and the command line use): ``"tasks"`` when a
+  ``face_landmarker.task`` is found (:func:`find_task_file`: the given
+  ``task_path``, else ``face_landmarker.task`` in ``$FACEVERSE_DATA``,
+  ``./data``, the ROS share ``data`` folder), else
+  ``"legacy"``; ``FaceDetector.choice`` says which and why, for one log line.
 
 Coordinates: landmarks are returned in image pixels, ``x = x_norm * width``,
 ``y = y_norm * height`` and ``z = z_norm * width`` (MediaPipe scales z like
@@ -38,12 +45,17 @@ spacing relative to it. The legacy backend needs no timestamps.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
 from faceverse_ros.core.boxes import landmark_box, square_box
+from faceverse_ros.core.blendshapes import from_categories
 from faceverse_ros.tracking.eyes import eye_values, NUM_LANDMARKS
+
+TASK_FILENAME = "face_landmarker.task"
+TASK_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
+            "float16/latest/face_landmarker.task")
 
 
 class DetectorError(RuntimeError):
@@ -60,11 +72,41 @@ class Detection:
     confidence: float in [0, 1] (see the module docstring for its meaning).
     eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
         right vertical, right horizontal].
+    blendshapes: (52,) float32 weights in [0, 1] in BLENDSHAPE_NAMES order
+        (tasks backend), or None (legacy backend: not estimated).
     """
     landmarks: np.ndarray
     box: np.ndarray
     confidence: float
     eyes: np.ndarray
+    blendshapes: Optional[np.ndarray] = None
+
+
+def find_task_file(task_path=None) -> Optional[Path]:
+    """The ``face_landmarker.task`` bundle to use, or None when there is none.
+
+    task_path: a file or a folder holding ``face_landmarker.task``; given and
+    missing -> FileNotFoundError (a path the user typed must not be ignored).
+    Without it: the first ``face_landmarker.task`` in
+    :func:`faceverse_ros.core.paths.data_dirs` (``$FACEVERSE_DATA``, ``./data``,
+    the ROS share ``data`` folder).
+    """
+    from faceverse_ros.core.paths import data_dirs
+
+    if task_path:
+        path = Path(task_path).expanduser()
+        if path.is_dir():
+            path = path / TASK_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"FaceLandmarker model not found: {path} (expected the MediaPipe "
+                f"{TASK_FILENAME} bundle; download it from {TASK_URL})")
+        return path
+    for folder in data_dirs():
+        path = Path(folder) / TASK_FILENAME
+        if path.is_file():
+            return path
+    return None
 
 
 def validate_image(image_rgb):
@@ -105,22 +147,28 @@ class FaceDetector:
 
     Parameters
     ----------
-    backend: "legacy" (Face Mesh solution, default) or "tasks" (FaceLandmarker).
+    backend: "legacy" (Face Mesh solution, default), "tasks" (FaceLandmarker)
+        or "auto" (tasks when :func:`find_task_file` finds a bundle, else
+        legacy; ``self.backend`` then holds the one chosen and
+        ``self.choice`` a sentence saying why).
     max_faces: the most faces reported per image (>= 1).
-    task_path: path of the ``face_landmarker.task`` bundle; required for
-        backend="tasks", ignored for "legacy".
+    task_path: path of the ``face_landmarker.task`` bundle (or its folder);
+        required for backend="tasks" (where "auto" searches the data folders),
+        ignored for "legacy".
     mode: "video" (frames of one stream, tracking between frames) or "image"
         (independent stills).
     min_detection_confidence: detector score threshold in [0, 1].
     min_tracking_confidence: threshold in [0, 1] for keeping a tracked face
         (video mode) before the detector is run again.
+    blendshapes: run the Face Landmarker's blendshape network (tasks backend;
+        one small network per face, see bench/bench_face_mesh.py).
     """
 
-    BACKENDS = ("legacy", "tasks")
+    BACKENDS = ("legacy", "tasks", "auto")
     MODES = ("video", "image")
 
     def __init__(self, backend="legacy", max_faces=1, task_path=None, mode="video",
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5):
+                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes=True):
         if backend not in self.BACKENDS:
             raise ValueError(f"backend must be one of {self.BACKENDS}, got {backend!r}")
         if mode not in self.MODES:
@@ -131,7 +179,21 @@ class FaceDetector:
                             ("min_tracking_confidence", min_tracking_confidence)):
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.choice = f"MediaPipe {backend} detector (asked for)"
+        if backend == "auto":
+            found = find_task_file(task_path)
+            if found is not None:
+                backend, task_path = "tasks", found
+                self.choice = (f"MediaPipe Face Landmarker (Tasks API) from {found}, "
+                               "with 52 blendshapes")
+            else:
+                backend = "legacy"
+                self.choice = (f"MediaPipe legacy Face Mesh: no {TASK_FILENAME} found (give "
+                               "task_path / --task, or put it in data/), so no blendshapes")
         self.backend = backend
+        self.blendshapes = bool(blendshapes) and backend == "tasks"
+        # the first reason blendshapes were dropped (the caller logs it once), or ""
+        self.blendshape_problem = ""
         self.mode = mode
         self.max_faces = int(max_faces)
         self.min_detection_confidence = float(min_detection_confidence)
@@ -141,20 +203,11 @@ class FaceDetector:
         self._offset_ms = 0
         self._impl = None
         if backend == "tasks":
-            if task_path is None:
+            if not task_path:
                 raise ValueError(
                     "backend='tasks' needs task_path: the MediaPipe FaceLandmarker bundle "
-                    "(face_landmarker.task, from "
-                    "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
-                    "face_landmarker/float16/latest/face_landmarker.task)")
-            path = Path(task_path)
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"FaceLandmarker model not found: {path} (expected the MediaPipe "
-                    "face_landmarker.task bundle; download it from "
-                    "https://storage.googleapis.com/mediapipe-models/face_landmarker/"
-                    "face_landmarker/float16/latest/face_landmarker.task)")
-            self.task_path = str(path)
+                    f"({TASK_FILENAME}, from {TASK_URL})")
+            self.task_path = str(find_task_file(task_path))
         self._impl = self._create()
 
     # -- backend creation -------------------------------------------------
@@ -176,7 +229,7 @@ class FaceDetector:
             min_face_detection_confidence=self.min_detection_confidence,
             min_face_presence_confidence=self.min_detection_confidence,
             min_tracking_confidence=self.min_tracking_confidence,
-            output_face_blendshapes=False,
+            output_face_blendshapes=self.blendshapes,
             output_facial_transformation_matrixes=False)
         try:
             return vision.FaceLandmarker.create_from_options(options)
@@ -207,12 +260,12 @@ class FaceDetector:
         image = validate_image(image_rgb)
         stamp = _validate_stamp(stamp_s)
         h, w = image.shape[:2]
-        faces = []  # list of (landmark array (478, 3) normalised, confidence)
+        faces = []  # (landmark array (478, 3) normalised, confidence, blendshapes or None)
         if self.backend == "legacy":
             result = self._impl.process(image)
             for face in result.multi_face_landmarks or []:
                 arr = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float64)
-                faces.append((arr, 1.0))
+                faces.append((arr, 1.0, None))
         else:
             import mediapipe as mp
             mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
@@ -220,17 +273,27 @@ class FaceDetector:
                 result = self._impl.detect_for_video(mp_image, self._timestamp_ms(stamp))
             else:
                 result = self._impl.detect(mp_image)
-            for face in result.face_landmarks or []:
+            shapes = result.face_blendshapes if self.blendshapes else None
+            for k, face in enumerate(result.face_landmarks or []):
                 arr = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float64)
                 presence = [p.presence for p in face if p.presence is not None]
                 conf = float(np.mean(presence)) if presence and max(presence) > 0 else 1.0
-                faces.append((arr, conf))
+                weights = None
+                if shapes and k < len(shapes):
+                    try:
+                        weights = np.clip(from_categories(shapes[k]), 0.0, 1.0)
+                    except ValueError as exc:  # another model: not published under ARKit names
+                        weights = None
+                        self.blendshape_problem = self.blendshape_problem or str(exc)
+                faces.append((arr, conf, weights))
         detections = []
-        for arr, conf in faces[: self.max_faces]:
+        for arr, conf, weights in faces[: self.max_faces]:
             if arr.shape != (NUM_LANDMARKS, 3) or not np.all(np.isfinite(arr)):
                 continue  # a face without the refined iris points cannot give eye values
             px = arr * np.array([w, h, w], dtype=np.float64)
-            detections.append(make_detection(px, conf))
+            det = make_detection(px, conf)
+            det.blendshapes = weights
+            detections.append(det)
         return detections
 
     def reset(self):

@@ -9,9 +9,10 @@ parameters keep the filter state, a new kind restarts the face's filters.
 
 Two stages per face, as in FaceVerse V4 (see faceverse_ros.tracking.smoothing):
 
-1. :meth:`TrackSmoother.smooth_box`: the squared box (centre and size) and the
-   detector's four eye values (the ``eyes`` parameters). The eye values are
-   smoothed here only, once.
+1. :meth:`TrackSmoother.smooth_box`: the squared box (centre and size), the
+   detector's four eye values (the ``eyes`` parameters) and, when the detector
+   gives them, its 52 blendshape weights (``blendshapes``, clipped to [0, 1]).
+   The eye values and blendshapes are smoothed here only, once.
 2. :meth:`TrackSmoother.smooth_coeffs`: the coefficient vector: the rotation
    angles on quaternions (``rotation``), every other block except the eyes
    with ``coeffs`` (with "original"/"none" one smoother for the whole vector);
@@ -29,14 +30,15 @@ from typing import List, Optional
 import numpy as np
 
 from faceverse_ros.core.layout import V4
-from faceverse_ros.tracking.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, \
-    DEFAULT_EYES, DEFAULT_MAX_GAP_S, DEFAULT_ROTATION, KINDS, OneEuroSmoother, Sample, \
+from faceverse_ros.tracking.smoothing import DEFAULT_BLENDSHAPES, DEFAULT_BOX, DEFAULT_BOX_SIZE, \
+    DEFAULT_COEFFS, DEFAULT_EYES, DEFAULT_MAX_GAP_S, DEFAULT_ROTATION, KINDS, OneEuroSmoother, Sample, \
     _as_stamp, _as_vector, make_smoother
 
-BoxSample = namedtuple("BoxSample", "stamp box eyes")
-PARTS = ("box", "box_size", "coeffs", "rotation", "eyes")
+BoxSample = namedtuple("BoxSample", "stamp box eyes blendshapes", defaults=(None,))
+PARTS = ("box", "box_size", "coeffs", "rotation", "eyes", "blendshapes")
 _DEFAULTS = {"box": DEFAULT_BOX, "box_size": DEFAULT_BOX_SIZE, "coeffs": DEFAULT_COEFFS,
-             "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES}
+             "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES,
+             "blendshapes": DEFAULT_BLENDSHAPES}
 _PARAM_NAMES = ("min_cutoff", "beta", "d_cutoff", "max_gap_s")
 
 
@@ -44,21 +46,22 @@ class SmootherSettings:
     """Thread-safe smoother kind and parameters, shared by every face track.
 
     kind: "one_euro" (default), "original" or "none", for every part.
-    box, box_size, coeffs, rotation, eyes: dicts overriding that part's
+    box, box_size, coeffs, rotation, eyes, blendshapes: dicts overriding that part's
         parameters (``min_cutoff``, ``beta``, ``d_cutoff`` in Hz / per unit of
         speed, ``max_gap_s``); defaults in faceverse_ros.tracking.smoothing.
     max_gap_s: default gap for every part (seconds).
     """
 
     def __init__(self, kind="one_euro", box=None, box_size=None, coeffs=None, rotation=None,
-                 eyes=None, max_gap_s=DEFAULT_MAX_GAP_S):
+                 eyes=None, blendshapes=None, max_gap_s=DEFAULT_MAX_GAP_S):
         self._lock = threading.Lock()
         self.version = 0
         self._kind = "one_euro"
         self._params = {part: dict(_DEFAULTS[part], max_gap_s=max_gap_s) for part in PARTS}
         self.set(kind=kind)
         for part, override in (("box", box), ("box_size", box_size), ("coeffs", coeffs),
-                               ("rotation", rotation), ("eyes", eyes)):
+                               ("rotation", rotation), ("eyes", eyes),
+                               ("blendshapes", blendshapes)):
             if override:
                 self.set(part=part, **override)
 
@@ -147,7 +150,7 @@ class TrackSmoother:
         mask[self._angles] = False
         mask[self._eyes] = False
         self._rest = np.flatnonzero(mask)
-        self._stage1 = _Stage(self.settings, ("box", "box_size", "eyes"))
+        self._stage1 = _Stage(self.settings, ("box", "box_size", "eyes", "blendshapes"))
         self._stage2 = _Stage(self.settings, ("coeffs", "rotation"))
 
     @property
@@ -156,11 +159,14 @@ class TrackSmoother:
         return self._stage1.kind or self.settings.kind
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def smooth_box(self, stamp, box, eyes) -> Optional[BoxSample]:
-        """The squared box (x0, y0, x1, y1) in pixels and the 4 eye values of one frame.
+    def smooth_box(self, stamp, box, eyes, blendshapes=None) -> Optional[BoxSample]:
+        """The squared box (x0, y0, x1, y1) in pixels, the 4 eye values and (optional) the
+        52 blendshape weights of one frame.
 
         Returns a BoxSample for ``stamp`` (or for the previous frame with
-        "original"), or None while the original's window fills.
+        "original"), or None while the original's window fills. Its blendshapes are
+        None when the frame it describes had none (a frame without them restarts their
+        filter: the weights then come from another detector or none at all).
         """
         f = self._stage1.sync()
         b = _as_vector(box, "box")
@@ -174,9 +180,18 @@ class TrackSmoother:
         out_c = f["box"].update(stamp, c, scale=side)
         out_s = f["box_size"].update(stamp, size, scale=side)
         out_e = f["eyes"].update(stamp, e)
+        out_b = None
+        if blendshapes is None:
+            f["blendshapes"].reset()
+        else:
+            out_b = f["blendshapes"].update(stamp, _as_vector(blendshapes, "blendshapes"))
         if out_c is None:
             return None
-        return BoxSample(out_c.stamp, _centre_size_to_box(out_c.value, out_s.value), out_e.value)
+        weights = None
+        if out_b is not None and out_b.stamp == out_c.stamp:
+            weights = np.clip(out_b.value, 0.0, 1.0)
+        return BoxSample(out_c.stamp, _centre_size_to_box(out_c.value, out_s.value), out_e.value,
+                         weights)
 
     def flush_box(self) -> List[BoxSample]:
         """The pending stage-1 frame ("original" only), then stage 1 restarts."""
@@ -184,7 +199,8 @@ class TrackSmoother:
         if not f:
             return []
         cs, ss, es = f["box"].flush(), f["box_size"].flush(), f["eyes"].flush()
-        return [BoxSample(c.stamp, _centre_size_to_box(c.value, s.value), e.value)
+        bs = {b.stamp: np.clip(b.value, 0.0, 1.0) for b in f["blendshapes"].flush()}
+        return [BoxSample(c.stamp, _centre_size_to_box(c.value, s.value), e.value, bs.get(c.stamp))
                 for c, s, e in zip(cs, ss, es)]
 
     # -- stage 2 ------------------------------------------------------------------------------

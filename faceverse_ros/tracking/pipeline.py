@@ -12,6 +12,10 @@ Order per frame (each stage is one module):
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_mesh.face_meshes      mesh (only when asked)
 
+The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
+the legacy tesselation) are loaded here for the landmark-only views
+(views.face_mesh builds and renders that mesh).
+
 Without the FaceVerse files (landmark-only mode) the regressor, fitting and
 mesh stages are skipped; landmark_pose.estimate_head_pose gives the pose,
 which goes through the same stage-2 smoother (rotation as the angles block,
@@ -61,6 +65,7 @@ class FaceResult:
     crop_box: Optional[np.ndarray] = None     # (4,) true crop box, image pixels
     fit_rms_px: Optional[float] = None        # landmark fit residual (MODE_LANDMARK_FIT)
     mesh: Optional[object] = None             # core.face_mesh.FaceMesh (need_mesh)
+    blendshapes: Optional[np.ndarray] = None  # (52,) smoothed weights in [0, 1] (tasks detector)
 
 
 @dataclasses.dataclass
@@ -103,12 +108,15 @@ class FacePipeline:
             backend=config.detector, max_faces=config.max_faces, task_path=config.task_path,
             mode="video" if config.stream else "image",
             min_detection_confidence=config.min_detection_confidence)
+        self.log(f"detector: {self.detector.choice}")
+        self._told_blendshapes = False
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
         self.smoothing = SmootherSettings(**config.smoothing)
         self.model = self.regressor = self.fitter = None
         self.layout = V4
         self.landmark_only_reason = ""
         self._load_faceverse(config)
+        self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -143,6 +151,24 @@ class FacePipeline:
         if self.model.synthetic:
             self.log("FaceVerse files are SYNTHETIC test assets: outputs exercise the code paths "
                      "and are not face reconstructions")
+
+    def _load_canonical_mesh(self):
+        """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
+        detector's face_landmarker.task, else rebuilt from the legacy tesselation
+        (core.canonical_mesh); None (said once) when neither can be read."""
+        from faceverse_ros.core.canonical_mesh import CanonicalMeshError, load_mesh
+
+        try:
+            mesh = load_mesh(self.detector.task_path)
+        except CanonicalMeshError as exc:
+            self.log(f"no MediaPipe face mesh for the views: {exc}")
+            return None
+        if self.model is None:
+            where = "the .task bundle, with UVs" if mesh.source == "task" else \
+                "the legacy tesselation, no UVs"
+            self.log(f"landmark-only views: the MediaPipe face mesh, {mesh.n_triangles} "
+                     f"triangles from {where}")
+        return mesh
 
     @property
     def landmark_only(self):
@@ -186,6 +212,9 @@ class FacePipeline:
         height, width = rgb.shape[:2]
         cam = CameraIntrinsics.coerce(intrinsics, width, height)
         detections = self.detector.detect(rgb, stamp)
+        if self.detector.blendshape_problem and not self._told_blendshapes:
+            self._told_blendshapes = True
+            self.log(f"blendshapes not published: {self.detector.blendshape_problem}")
         t = _lap(timings, "detect", t)
         ids = self.ids.update([d.box for d in detections], stamp)
         ended = [self._tracks.pop(i) for i in ids.ended if i in self._tracks]
@@ -328,7 +357,8 @@ class FacePipeline:
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:
         return FaceResult(track.face_id, f.stamp, float(f.detection.confidence), f.box,
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
-                          f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px)
+                          f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
+                          blendshapes=f.blendshapes)
 
     def _add_mesh(self, faces, timings):
         from faceverse_ros.core.face_mesh import face_meshes

@@ -44,6 +44,7 @@ class TrackFrame:
     mode: Optional[int] = None
     fit_rms_px: Optional[float] = None
     coeffs: Optional[np.ndarray] = None     # smoothed coefficients (complete())
+    blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
 
 
 @dataclasses.dataclass
@@ -80,7 +81,8 @@ class FaceTrack:
         self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics)
         while len(self._frames) > HISTORY:
             self._frames.popitem(last=False)
-        sample = self.smoother.smooth_box(stamp, detection.box, detection.eyes)
+        sample = self.smoother.smooth_box(stamp, detection.box, detection.eyes,
+                                          getattr(detection, "blendshapes", None))
         return None if sample is None else self._boxed(sample)
 
     def _boxed(self, sample):
@@ -88,6 +90,8 @@ class FaceTrack:
         if frame is None:  # cannot happen with HISTORY >= 2 (one frame of delay)
             return None
         frame.box, frame.eyes = np.asarray(sample.box), np.asarray(sample.eyes)
+        frame.blendshapes = None if sample.blendshapes is None else \
+            np.asarray(sample.blendshapes, dtype=np.float32)
         return frame
 
     # -- stage 2 ------------------------------------------------------------------------------

@@ -8,6 +8,11 @@ optical frame in metres (x right, y down, z forward) using a
 Colours are per-vertex floats in [0, 1], written as 8-bit values truncated
 like the original (``(c * 255).astype(uint8)``).
 
+Texture coordinates (optional, e.g. the MediaPipe canonical mesh's UVs from
+``face_landmarker.task``): per vertex (u, v) in [0, 1], v up. PLY writes
+them as vertex properties ``float s, float t`` (the names Blender's and
+MeshLab's PLY readers take), OBJ as ``vt u v`` lines with ``f i/i j/j k/k``.
+
 Parameter files: ``np.save`` of a dict ``{'coeffs': float32 (1, 621),
 'bbox_list': int32 (1, 4)}`` (the crop box x0, y0, x1, y1 in image pixels),
 exactly what the original tracker writes; load them with :func:`load_params`.
@@ -20,6 +25,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+
+def _uv_array(uvs, n):
+    if uvs is None:
+        return None
+    uv = np.asarray(uvs, dtype=np.float64)
+    if uv.shape != (n, 2) or not np.all(np.isfinite(uv)):
+        raise ValueError(f"uvs must be finite (N, 2) with N = {n} vertices, got {uv.shape}")
+    return uv
 
 
 def _mesh_arrays(vertices, triangles, colors):
@@ -42,17 +56,21 @@ def _mesh_arrays(vertices, triangles, colors):
     return v, t.astype(np.int64), c8
 
 
-def save_ply(path, vertices, triangles, colors=None, binary: bool = False) -> Path:
-    """PLY mesh: float vertices, optional uchar RGB colours, triangle faces (0-based).
+def save_ply(path, vertices, triangles, colors=None, binary: bool = False, uvs=None) -> Path:
+    """PLY mesh: float vertices, optional float s, t texture coordinates, optional uchar
+    RGB colours, triangle faces (0-based).
 
     ASCII by default (like the original); ``binary=True`` writes
     binary_little_endian (smaller, faster).
     """
     v, t, c8 = _mesh_arrays(vertices, triangles, colors)
+    uv = _uv_array(uvs, len(v))
     path = Path(path)
     fmt = "binary_little_endian" if binary else "ascii"
     header = ["ply", f"format {fmt} 1.0", "comment faceverse_ros", f"element vertex {len(v)}",
               "property float x", "property float y", "property float z"]
+    if uv is not None:
+        header += ["property float s", "property float t"]
     if c8 is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header += [f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]
@@ -60,9 +78,12 @@ def save_ply(path, vertices, triangles, colors=None, binary: bool = False) -> Pa
     with open(path, "wb") as f:
         f.write(head)
         if binary:
-            fields = [("xyz", "<f4", (3,))] + ([("rgb", "u1", (3,))] if c8 is not None else [])
+            fields = [("xyz", "<f4", (3,))] + ([("st", "<f4", (2,))] if uv is not None else []) \
+                + ([("rgb", "u1", (3,))] if c8 is not None else [])
             rec = np.empty(len(v), dtype=fields)
             rec["xyz"] = v
+            if uv is not None:
+                rec["st"] = uv
             if c8 is not None:
                 rec["rgb"] = c8
             f.write(rec.tobytes())
@@ -71,20 +92,22 @@ def save_ply(path, vertices, triangles, colors=None, binary: bool = False) -> Pa
             frec["idx"] = t
             f.write(frec.tobytes())
         else:
+            rows = [f"{a:.6f} {b:.6f} {c:.6f}" for a, b, c in v.tolist()]
+            if uv is not None:
+                rows = [f"{row} {s:.6f} {tt:.6f}" for row, (s, tt) in zip(rows, uv.tolist())]
             if c8 is not None:
-                rows = [f"{a:.6f} {b:.6f} {c:.6f} {r} {g} {bb}"
-                        for (a, b, c), (r, g, bb) in zip(v.tolist(), c8.tolist())]
-            else:
-                rows = [f"{a:.6f} {b:.6f} {c:.6f}" for a, b, c in v.tolist()]
+                rows = [f"{row} {r} {g} {bb}" for row, (r, g, bb) in zip(rows, c8.tolist())]
             f.write(("\n".join(rows) + "\n").encode("ascii"))
             f.write(("\n".join(f"3 {i} {j} {k}" for i, j, k in t.tolist()) + "\n").encode("ascii"))
     return path
 
 
-def save_obj(path, vertices, triangles, colors=None) -> Path:
+def save_obj(path, vertices, triangles, colors=None, uvs=None) -> Path:
     """Wavefront OBJ: ``v x y z [r g b]`` (colours in [0, 1], the common
-    per-vertex-colour extension read by MeshLab/Blender) and 1-based ``f i j k``."""
+    per-vertex-colour extension read by MeshLab/Blender), ``vt u v`` when ``uvs``
+    are given, and 1-based ``f i j k`` (``f i/i j/j k/k`` with UVs)."""
     v, t, c8 = _mesh_arrays(vertices, triangles, colors)
+    uv = _uv_array(uvs, len(v))
     path = Path(path)
     with open(path, "w", encoding="ascii") as f:
         f.write("# faceverse_ros\n")
@@ -94,17 +117,22 @@ def save_obj(path, vertices, triangles, colors=None) -> Path:
                               for (a, b, c), (r, g, bb) in zip(v.tolist(), cf.tolist())) + "\n")
         else:
             f.write("\n".join(f"v {a:.6f} {b:.6f} {c:.6f}" for a, b, c in v.tolist()) + "\n")
-        f.write("\n".join(f"f {i + 1} {j + 1} {k + 1}" for i, j, k in t.tolist()) + "\n")
+        if uv is not None:
+            f.write("\n".join(f"vt {a:.6f} {b:.6f}" for a, b in uv.tolist()) + "\n")
+            f.write("\n".join(f"f {i + 1}/{i + 1} {j + 1}/{j + 1} {k + 1}/{k + 1}"
+                              for i, j, k in t.tolist()) + "\n")
+        else:
+            f.write("\n".join(f"f {i + 1} {j + 1} {k + 1}" for i, j, k in t.tolist()) + "\n")
     return path
 
 
-def save_mesh(path, vertices, triangles, colors=None, binary: bool = False) -> Path:
+def save_mesh(path, vertices, triangles, colors=None, binary: bool = False, uvs=None) -> Path:
     """PLY or OBJ by the file suffix (``.ply`` / ``.obj``)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".ply":
-        return save_ply(path, vertices, triangles, colors, binary)
+        return save_ply(path, vertices, triangles, colors, binary, uvs=uvs)
     if suffix == ".obj":
-        return save_obj(path, vertices, triangles, colors)
+        return save_obj(path, vertices, triangles, colors, uvs=uvs)
     raise ValueError(f"mesh file must end in .ply or .obj, got {path}")
 
 
@@ -132,17 +160,21 @@ def export_face(path, model, recon, index: int = 0, frame: str = "model", pose=N
 # --------------------------------------------------------------------------- parameter files
 @dataclass
 class ParamFile:
-    """Contents of a parameter file: coeffs float32 (1, n), bbox_list int32 (1, 4)."""
+    """Contents of a parameter file: coeffs float32 (1, n), bbox_list int32 (1, 4), and
+    the blendshapes {name: weight} when the file has them (else None)."""
 
     coeffs: np.ndarray
     bbox_list: np.ndarray
+    blendshapes: Optional[dict] = None
 
 
-def save_params(path, coeffs, bbox) -> Path:
+def save_params(path, coeffs, bbox, blendshapes=None) -> Path:
     """Save ``{'coeffs': float32 (1, n), 'bbox_list': int32 (1, 4)}`` with ``np.save``.
 
     Like the original, ``np.save`` appends ``.npy`` when ``path`` lacks it;
     returns the path written. ``bbox`` is the crop box (x0, y0, x1, y1).
+    ``blendshapes`` ({name: weight}, e.g. core.blendshapes.as_dict) adds a
+    ``'blendshapes'`` key; readers of the original's two keys are not affected.
     """
     c = np.asarray(coeffs, dtype=np.float32).reshape(1, -1)
     if not np.all(np.isfinite(c)):
@@ -153,7 +185,10 @@ def save_params(path, coeffs, bbox) -> Path:
     p = Path(path)
     if p.suffix != ".npy":
         p = p.with_name(p.name + ".npy")
-    np.save(p, {"coeffs": c, "bbox_list": b.astype(np.int32).reshape(1, 4)}, allow_pickle=True)
+    data = {"coeffs": c, "bbox_list": b.astype(np.int32).reshape(1, 4)}
+    if blendshapes is not None:
+        data["blendshapes"] = {str(k): float(v) for k, v in dict(blendshapes).items()}
+    np.save(p, data, allow_pickle=True)
     return p
 
 
@@ -181,4 +216,10 @@ def load_params(path, n_coeffs: Optional[int] = None) -> ParamFile:
     b = np.asarray(obj["bbox_list"]).reshape(-1)
     if b.shape != (4,):
         raise ValueError(f"{p}: 'bbox_list' has shape {np.shape(obj['bbox_list'])}, expected (1, 4)")
-    return ParamFile(coeffs=c, bbox_list=b.astype(np.int32).reshape(1, 4))
+    shapes = obj.get("blendshapes")
+    if shapes is not None and not isinstance(shapes, dict):
+        raise ValueError(f"{p}: 'blendshapes' must be a dict of name -> weight, got "
+                         f"{type(shapes).__name__}")
+    return ParamFile(coeffs=c, bbox_list=b.astype(np.int32).reshape(1, 4),
+                     blendshapes=None if shapes is None else {str(k): float(v)
+                                                              for k, v in shapes.items()})

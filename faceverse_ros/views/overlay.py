@@ -1,14 +1,17 @@
 """Debug views of tracking results: the overlay image and the decimated marker meshes.
 
 :func:`draw_overlay` draws, on the frame the faces describe, the rendered
-faces (when they carry a mesh and the model's triangles are given), boxes,
-landmarks, head axes (x red, y green, z blue) and ids, and optionally the
-rate. :class:`ViewBuilder` builds both views of one frame from a
+faces (when they carry a mesh and the triangles are given), boxes,
+landmarks, head axes (x red, y green, z blue), ids, the strongest few
+blendshapes (when the detector gave them), and optionally the rate.
+:class:`ViewBuilder` builds both views of one frame from a
 :class:`ViewRequest`, reconstructing the meshes it needs itself (the debug
-views run in their own worker, apart from the tracking).
+views run in their own worker, apart from the tracking): the FaceVerse mesh
+with the model, else (landmark-only mode) the MediaPipe face mesh
+(views.face_mesh) with the triangles of a core.canonical_mesh.CanonicalMesh.
 
 Faces are read by attribute (face_id, box, landmarks, pose, mode, coeffs,
-crop_box, mesh), as tracking.pipeline.FaceResult has them.
+crop_box, mesh, blendshapes), as tracking.pipeline.FaceResult has them.
 """
 import dataclasses
 from typing import Optional
@@ -21,6 +24,7 @@ from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
 BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
+BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
 
 
 def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None):
@@ -52,10 +56,32 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None):
         label = f"id {face.face_id}" + (" landmark-only" if face.mode == MODE_LANDMARK_ONLY else "")
         cv2.putText(out, label, (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     BOX_COLOUR, 1, cv2.LINE_AA)
+        draw_blendshapes(out, getattr(face, "blendshapes", None), (x0, y1))
     if fps is not None:
         cv2.putText(out, f"{fps:.1f} fps", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 2, cv2.LINE_AA)
     return out
+
+
+def draw_blendshapes(image, weights, corner, count=BLENDSHAPES_SHOWN):
+    """The ``count`` strongest blendshapes ("jawOpen 0.62"), one a line, from the pixel
+    ``corner`` (a box's bottom-left) down; kept inside the image. None draws nothing."""
+    if weights is None:
+        return
+    from faceverse_ros.core.blendshapes import strongest
+
+    h, w = image.shape[:2]
+    scale = max(0.4, min(1.2, h / 600.0))
+    step = int(round(22 * scale))
+    x = int(min(max(corner[0], 2), max(w - int(150 * scale), 2)))
+    y = int(min(max(corner[1] + step, step), h - 4 - step * (count - 1)))
+    for k, (name, value) in enumerate(strongest(weights, count)):
+        text = f"{name} {value:.2f}"
+        org = (x, y + k * step)
+        cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0),
+                    max(1, int(round(3 * scale))), cv2.LINE_AA)
+        cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (255, 255, 255),
+                    max(1, int(round(scale))), cv2.LINE_AA)
 
 
 def draw_axes(image, pose, cam, length_m=AXIS_LENGTH_M):
@@ -92,26 +118,47 @@ class Views:
 
 
 class ViewBuilder:
-    """Builds the Views of ViewRequests for one FaceVerse model (None: landmark-only mode,
-    no meshes). The decimated topology is computed once per decimation factor."""
+    """Builds the Views of ViewRequests for one FaceVerse model, or (model None,
+    landmark-only mode) for the MediaPipe face mesh with the triangles of ``canonical``
+    (a core.canonical_mesh.CanonicalMesh; None too: no meshes). The decimated FaceVerse
+    topology is computed once per decimation factor; the MediaPipe mesh (468 vertices)
+    is not decimated."""
 
-    def __init__(self, model=None):
+    def __init__(self, model=None, canonical=None):
         self.model = model
+        self.canonical = canonical
         self._decimators = {}
 
+    @property
+    def triangles(self):
+        """The triangles the faces' meshes are drawn with (None: no meshes)."""
+        if self.model is not None:
+            return self.model.tri
+        return None if self.canonical is None else self.canonical.triangles
+
     def build(self, req: ViewRequest) -> Views:
-        need = self.model is not None and (req.mesh or (req.debug and req.render))
+        need = self.triangles is not None and (req.mesh or (req.debug and req.render))
         if need:
-            self._add_meshes(req.faces)
+            self.add_meshes(req.faces, req.intrinsics)
         debug = draw_overlay(req.rgb, req.faces, req.intrinsics,
-                             self.model.tri if (self.model is not None and req.render) else None,
-                             req.fps) if req.debug else None
+                             self.triangles if req.render else None, req.fps) if req.debug else None
         meshes = self.marker_meshes(req.faces, req.decimation) if req.mesh else None
         return Views(req.tag, debug, meshes)
 
-    def _add_meshes(self, faces):
+    def add_meshes(self, faces, intrinsics=None):
+        """Give each face without one its mesh (FaceVerse faces: from the model; landmark-only
+        faces: the MediaPipe mesh, which needs the frame's intrinsics)."""
         from faceverse_ros.core.face_mesh import face_meshes
 
+        if self.model is None:
+            if self.canonical is not None and intrinsics is not None:
+                from faceverse_ros.views.face_mesh import landmark_mesh
+
+                for f in faces:
+                    if f.mode == MODE_LANDMARK_ONLY and getattr(f, "mesh", None) is None:
+                        f.mesh = landmark_mesh(f.landmarks, intrinsics, f.pose,
+                                               self.canonical.triangles)
+            return
         todo = [f for f in faces if f.mode != MODE_LANDMARK_ONLY and getattr(f, "mesh", None) is None]
         if todo:
             meshes = face_meshes(self.model, np.stack([f.coeffs for f in todo]),
@@ -120,9 +167,13 @@ class ViewBuilder:
                 face.mesh = mesh
 
     def marker_meshes(self, faces, decimation: int):
-        """[(face_id, vertices_m, triangles, colors)] decimated for RViz (faces with a mesh)."""
+        """[(face_id, vertices_m, triangles, colors)] for RViz (faces with a mesh): the
+        FaceVerse mesh decimated, the MediaPipe mesh whole."""
         if self.model is None:
-            return []
+            if self.canonical is None:
+                return []
+            return [(f.face_id, f.mesh.vertices_m, self.canonical.triangles, f.mesh.colors)
+                    for f in faces if getattr(f, "mesh", None) is not None]
         from faceverse_ros.views.mesh_decimate import MeshDecimator
 
         dec = self._decimators.get(decimation)
