@@ -27,6 +27,7 @@ when they changed kind (a reliable driver that started after the node, a best-ef
 replaced it).
 """
 import os
+import sys
 from pathlib import Path
 
 PROFILE_FILE_NAME = "fastdds_large_frames.xml"
@@ -60,7 +61,8 @@ def profile_variables(environ=None):
     if distro:
         return (FASTRTPS_VAR,) if distro in _FAST_DDS_2_DISTROS else (FASTDDS_VAR,)
     # no ROS_DISTRO (our PyPI environment): the library's name tells the major version
-    for prefix in filter(None, environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+    prefixes = environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) + [sys.prefix]
+    for prefix in filter(None, prefixes):
         lib = Path(prefix) / "lib"
         if any(lib.glob("libfastdds.so*")):
             return (FASTDDS_VAR,)
