@@ -158,13 +158,13 @@ def run_receiver(args):
 
 def hook_image_callback(node, record):
     """Record every image the node's own subscription delivers, then hand it on unchanged."""
-    original = node._on_image
+    original = node.image_callback  # the node's hook point for a frame in (ros/node.py)
 
     def on_image(msg, *rest):
         record(msg)
         return original(msg, *rest)
 
-    node._on_image = on_image
+    node.image_callback = on_image
 
 
 # -- the driver: one receiver per profile, one publisher process per run ----------------------
@@ -194,7 +194,8 @@ def one_setting(args, profile, combos, results):
             print(f"[{profile}] {size} {encoding} {kind} run {rep + 1}: "
                   f"{row['received']}/{row['published']} frames, {row['fps']:.1f} fps, "
                   f"latency p50 {row['latency_p50_ms']:.1f} ms" + (f" ({row['error']})"
-                                                                   if row.get("error") else ""),
+                                                                   if row.get("error") else "")
+                  + (f", missing {row['missing']}" if row["missing"] else ""),
                   file=sys.stderr)
     finally:
         if receiver.poll() is None:
@@ -214,7 +215,8 @@ def _read_json_line(proc, timeout):
     while result and result[0] and not result[0].lstrip().startswith("{"):
         result[0] = proc.stdout.readline()  # a stray line from a library
     if not result or not result[0]:
-        raise RuntimeError(f"the receiver did not answer within {timeout} s")
+        state = "exited" if proc.poll() is not None else f"did not answer within {timeout} s"
+        raise RuntimeError(f"the receiver {state}")
     return result[0]
 
 
@@ -227,7 +229,7 @@ def summarise(pub, arrivals, frames):
     pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
     return dict(published=published, received=len(indices), delivery=len(indices) / published
                 if published else 0.0, fps=fps, latency_p50_ms=pct(0.5), latency_p95_ms=pct(0.95),
-                error=pub.get("error"))
+                error=pub.get("error"), missing=sorted(set(range(published)) - indices))
 
 
 def table(results):

@@ -124,27 +124,32 @@ def test_auto_reliability_follows_the_publishers(rclpy_context):
     got = []
     try:
         sub = ImageSubscription(node, Image, "image_auto", got.append, "auto", recheck_period_s=0.1)
-        assert sub.reliability == "reliable"      # BEST_AVAILABLE with no publisher yet
-        pub = node.create_publisher(Image, "image_auto", QoSProfile(
-            depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        assert sub.reliability == "best_effort"   # no publisher yet: matches either kind
+        pub = node.create_publisher(Image, "image_auto", QoSProfile(depth=1))   # reliable
 
         def delivered(kind):
             pub.publish(Image(encoding=kind))
             return sub.reliability == kind and any(m.encoding == kind for m in got)
 
-        assert spin_until(node, lambda: delivered("best_effort"), 10.0, rclpy_context)
-        assert sub.recreated == 1
-        info = [i for i in node.get_subscriptions_info_by_topic("/image_auto")]
-        assert [i.qos_profile.reliability for i in info] == [ReliabilityPolicy.BEST_EFFORT]
-        node.destroy_publisher(pub)
-        pub = node.create_publisher(Image, "image_auto", QoSProfile(depth=1))   # reliable
         assert spin_until(node, lambda: delivered("reliable"), 10.0, rclpy_context)
+        assert sub.recreated == 1
+        info = node.get_subscriptions_info_by_topic("/image_auto")
+        assert [i.qos_profile.reliability for i in info] == [ReliabilityPolicy.RELIABLE]
+        node.destroy_publisher(pub)
+        pub = node.create_publisher(Image, "image_auto", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        assert spin_until(node, lambda: delivered("best_effort"), 10.0, rclpy_context)
         assert sub.recreated == 2
+        # a reliable publisher known at creation: BEST_AVAILABLE (or the Humble rule) picks reliable
+        early = node.create_publisher(Image, "image_early", QoSProfile(depth=1))
+        second = ImageSubscription(node, Image, "image_early", got.append, "auto")
+        assert second.reliability == "reliable" and second.recreated == 0
         fixed = ImageSubscription(node, Image, "image_fixed", got.append, "best_effort")
         assert fixed.reliability == "best_effort"
         with pytest.raises(ValueError, match="one of auto, reliable, best_effort"):
             ImageSubscription(node, Image, "image_x", got.append, "sometimes")
-        sub.destroy()
-        fixed.destroy()
+        for s in (sub, second, fixed):
+            s.destroy()
+        node.destroy_publisher(early)
     finally:
         node.destroy_node()

@@ -82,9 +82,10 @@ class FrameOutputs:
         self.tf.destroy()
 
     # -- one frame ------------------------------------------------------------------------------
-    def publish_frame(self, output):
+    def publish_frame(self, output, tf=True):
         """Publish one processed frame (runtime.workers.FrameOutput whose job.tag is the
-        image's header): params and TF per frame described, then the views."""
+        image's header): params and TF per frame described, then the views. tf False: no /tf
+        (the header's frame_id cannot be a tf2 parent)."""
         job, result = output.job, output.result
         p = self._p
         header = job.tag
@@ -97,7 +98,7 @@ class FrameOutputs:
             if p["publish.params"]:
                 self.params_pub.publish(params_array(frame_header, faces, result.image_size,
                                                      p["publish.landmarks"]))
-            if p["publish.tf"] and faces:
+            if p["publish.tf"] and faces and tf:
                 self.tf.send([t for f in faces for t in face_transforms(frame_header, f)])
             published.append((record, faces))
         done = time.monotonic()

@@ -20,7 +20,7 @@ RMW_FASTRTPS_USE_QOS_FROM_XML is left alone: QoS keeps coming from the code.
 The image subscription's reliability (parameter input.reliability): `reliable`,
 `best_effort`, or `auto` (default): match the publishers, as rclpy's BEST_AVAILABLE policy does
 where the distribution has it (Iron and newer): reliable when every publisher is reliable,
-else best effort. Humble has no BEST_AVAILABLE; there the same rule is applied to
+else best effort (and best effort while there is no publisher yet). Humble has no BEST_AVAILABLE; there the same rule is applied to
 get_publishers_info_by_topic. Either way the choice is made when the subscription is created,
 so `ImageSubscription` checks the publishers every few seconds and re-creates the subscription
 when they changed kind (a reliable driver that started after the node, a best-effort one that
@@ -154,9 +154,10 @@ def image_qos(reliability):
 class ImageSubscription:
     """The node's image subscription with the reliability of the input.reliability parameter.
 
-    setting 'reliable' / 'best_effort': that policy, fixed. 'auto': created with
-    BEST_AVAILABLE (or, on Humble, with the policy reliability_for_publishers gives, best
-    effort when no publisher is known yet); then every RECHECK_PERIOD_S the publishers are
+    setting 'reliable' / 'best_effort': that policy, fixed. 'auto': best effort while no
+    publisher is known (it matches either kind; BEST_AVAILABLE would pick reliable and refuse
+    a best-effort driver that starts later), else BEST_AVAILABLE (on Humble: the policy
+    reliability_for_publishers gives); then every RECHECK_PERIOD_S the publishers are
     compared with the policy in use and the subscription is re-created when they differ.
     `reliability` is the policy in use ('reliable' / 'best_effort').
     """
@@ -175,12 +176,14 @@ class ImageSubscription:
         self.recreated = 0
         self._timer = None
         if setting == "auto":
-            best = best_available_policy()
-            if best is not None:
+            best, wanted = best_available_policy(), self._wanted()
+            if wanted is None:      # no publisher yet: best effort matches either kind
+                self._create("best_effort")
+            elif best is not None:  # rmw resolves BEST_AVAILABLE from the publishers it knows
                 self._create(best)
-                self.reliability = self._resolved() or "reliable"
-            else:
-                self._create(self._wanted() or "best_effort")
+                self.reliability = self._resolved() or wanted
+            else:                   # Humble: the same rule, applied here
+                self._create(wanted)
             self._timer = node.create_timer(recheck_period_s, self.check)
         else:
             self._create(setting)
@@ -219,8 +222,9 @@ class ImageSubscription:
         self._node.destroy_subscription(self.subscription)
         self._create(wanted)
         self.recreated += 1
-        self._log(f"image publishers on {self._topic} are {'all reliable' if wanted == 'reliable' else 'not all reliable'}: "
-                  f"subscription changed from {old} to {wanted}")
+        kinds = "all reliable" if wanted == "reliable" else "not all reliable"
+        self._log(f"image publishers on {self._topic} are {kinds}: subscription changed from "
+                  f"{old} to {wanted}")
         return True
 
     def destroy(self):
