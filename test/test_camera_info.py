@@ -88,8 +88,12 @@ def test_warning_each_time_throttled_with_a_count():
     assert warnings[1] is None and warnings[2] is None and warnings[4] is None
     assert warnings[3].startswith("camera_info rejected (3 rejections)")   # 1.0, 2.0 and 5.5
     assert f.rejected == 5
+    # a good camera_info in between: the next rejection is said at once
+    f.choose(k_of(*GOOD), (W, H), (W, H), DEFAULT, now=6.5)
+    assert f.choose(bad, (W, H), (W, H), DEFAULT, now=7.0)[2].startswith("camera_info rejected:")
     # no camera_info at all is not a rejection
-    assert f.choose(None, (0, 0), (W, H), DEFAULT, now=20.0) == (DEFAULT, "default", None)
+    assert IntrinsicsFilter().choose(None, (0, 0), (W, H), DEFAULT, now=0.0) == \
+        (DEFAULT, "default", None)
 
 
 @pytest.mark.parametrize("frame_id, ok", [

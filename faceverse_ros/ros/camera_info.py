@@ -13,7 +13,8 @@ pixels of the image they are used with, W x H):
 A rejected camera_info never reaches the pose arithmetic: `IntrinsicsFilter` falls back to the
 last good intrinsics (rescaled to the current image), or to the defaults before any was good,
 and says why in a warning the first time and then at most every `warn_every_s` seconds while
-rejections go on, with their count.
+rejections go on, with their count (after a good camera_info the next rejection is warned at
+once).
 """
 import math
 
@@ -84,6 +85,7 @@ class IntrinsicsFilter:
             problem = str(exc)
         if problem is None:
             self._good = (tuple(float(v) for v in k), tuple(info_size))
+            self._last_warning, self._since_warning = None, 0  # the next rejection: warned at once
             return intrinsics, "camera_info", None
         self.rejected += 1
         self._since_warning += 1
