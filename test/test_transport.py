@@ -33,6 +33,10 @@ def test_shipped_profile_sizes_shared_memory_for_1080p():
              for d in root.findall(".//f:transport_descriptor", ns)}
     assert sorted(types[t] for t in used) == ["SHM", "UDPv4"]     # other hosts still reachable
     assert participant.find(".//f:useBuiltinTransports", ns).text == "false"
+    # readers free each sample once taken (the memory after one huge frame comes back)
+    reader = root.find(".//f:data_reader", ns)
+    assert reader.get("is_default_profile") == "true"
+    assert reader.find("f:historyMemoryPolicy", ns).text == "DYNAMIC"
 
 
 @pytest.mark.parametrize("environ, expected", [
@@ -56,6 +60,10 @@ def test_default_is_the_shipped_file():
     environ = {"ROS_DISTRO": "kilted"}
     line = apply_profile(environ)
     assert environ[FASTDDS_VAR] == str(SHIPPED.resolve()) and FASTRTPS_VAR not in environ
+    assert environ[transport.QOS_FROM_XML_VAR] == "1"     # rmw takes the file's memory policies
+    kept = {"ROS_DISTRO": "kilted", transport.QOS_FROM_XML_VAR: "0"}
+    apply_profile(kept)
+    assert kept[transport.QOS_FROM_XML_VAR] == "0"        # a user's choice is kept
     assert "DDS profile" in line and str(SHIPPED.resolve()) in line
 
 
@@ -76,7 +84,7 @@ def test_another_profile_by_path(tmp_path):
     mine.write_text("<dds/>")
     variables, _ = profile_plan({"ROS_DISTRO": "humble", SWITCH_VAR: str(mine),
                                  "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"})
-    assert variables == {FASTRTPS_VAR: str(mine.resolve())}
+    assert variables == {FASTRTPS_VAR: str(mine.resolve())}   # their file: no QoS switch
     with pytest.raises(ProfileError, match="no such file"):
         profile_plan({SWITCH_VAR: str(tmp_path / "missing.xml")})
 

@@ -15,7 +15,10 @@ before rclpy starts; `launch_actions()` does the same for every node of the laun
 (the camera driver included: the segment belongs to the sending process). It changes nothing
 when the user already set either variable (their profile wins), when RMW_IMPLEMENTATION is not
 Fast DDS, or when FACEVERSE_DDS_PROFILE=off. FACEVERSE_DDS_PROFILE=<file> uses another profile.
-RMW_FASTRTPS_USE_QOS_FROM_XML is left alone: QoS keeps coming from the code.
+With the shipped file it also sets RMW_FASTRTPS_USE_QOS_FROM_XML=1 (unless already set), so
+that rmw_fastrtps takes the memory policies from the file: readers free each frame's buffer once
+it is taken instead of keeping buffers at the largest frame seen (see the file's comment); the
+ROS QoS of every publisher and subscription still comes from the code.
 
 The image subscription's reliability (parameter input.reliability): `reliable`,
 `best_effort`, or `auto` (default): match the publishers, as rclpy's BEST_AVAILABLE policy does
@@ -34,6 +37,7 @@ PROFILE_FILE_NAME = "fastdds_large_frames.xml"
 SWITCH_VAR = "FACEVERSE_DDS_PROFILE"
 FASTDDS_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 FASTRTPS_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"
+QOS_FROM_XML_VAR = "RMW_FASTRTPS_USE_QOS_FROM_XML"
 OFF_VALUES = ("off", "none", "0", "false", "no")
 _FAST_DDS_2_DISTROS = ("foxy", "galactic", "humble", "iron", "jazzy")
 
@@ -98,6 +102,8 @@ def profile_plan(environ=None):
             return {}, f"DDS profile: {PROFILE_FILE_NAME} not found; Fast DDS defaults"
     path = str(path.resolve())
     variables = {var: path for var in profile_variables(environ)}
+    if not switch and QOS_FROM_XML_VAR not in environ:  # the shipped file's memory policies
+        variables[QOS_FROM_XML_VAR] = "1"
     return variables, f"DDS profile: {path} ({', '.join(variables)})"
 
 
