@@ -107,7 +107,8 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     try:
         return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
     except cv2.error as exc:
-        raise ImageConversionError(f"{encoding} conversion failed: {opencv_error_line(exc)}") from None
+        raise ImageConversionError(
+            f"{encoding} conversion failed: {opencv_error_line(exc)}") from None
 
 
 def opencv_error_line(exc):

@@ -23,8 +23,8 @@ ROS QoS of every publisher and subscription still comes from the code.
 The image subscription's reliability (parameter input.reliability): `reliable`,
 `best_effort`, or `auto` (default): match the publishers, as rclpy's BEST_AVAILABLE policy does
 where the distribution has it (Iron and newer): reliable when every publisher is reliable,
-else best effort (and best effort while there is no publisher yet). Humble has no BEST_AVAILABLE; there the same rule is applied to
-get_publishers_info_by_topic. Either way the choice is made when the subscription is created,
+else best effort (and best effort while there is no publisher yet). Humble has no
+BEST_AVAILABLE; there the same rule is applied to get_publishers_info_by_topic. Either way the choice is made when the subscription is created,
 so `ImageSubscription` checks the publishers every few seconds and re-creates the subscription
 when they changed kind (a reliable driver that started after the node, a best-effort one that
 replaced it).
@@ -129,7 +129,8 @@ def launch_actions():
 
 # -- the image subscription's reliability -----------------------------------------------------
 def best_available_policy():
-    """rclpy's ReliabilityPolicy.BEST_AVAILABLE, or None where the distribution lacks it (Humble)."""
+    """rclpy's ReliabilityPolicy.BEST_AVAILABLE, or None where the distribution lacks it
+    (Humble)."""
     from rclpy.qos import ReliabilityPolicy
 
     return getattr(ReliabilityPolicy, "BEST_AVAILABLE", None)
