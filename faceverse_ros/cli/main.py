@@ -186,7 +186,7 @@ def cmd_node(args):
     if args.localhost:  # must be set before rclpy starts
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         os.environ["ROS_LOCALHOST_ONLY"] = "1"
-    _apply_dds_profile(args)
+    dds_profile = _apply_dds_profile(args)
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
@@ -222,8 +222,8 @@ def cmd_node(args):
         executor = SingleThreadedExecutor()
         for n in nodes:
             executor.add_node(n)
-        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; Ctrl-C stops",
-              file=sys.stderr)
+        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
+              "Ctrl-C stops", file=sys.stderr)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -241,7 +241,7 @@ def _apply_dds_profile(args):
     if args.dds_profile:
         os.environ[transport.SWITCH_VAR] = args.dds_profile
     try:
-        print(f"[node] {transport.apply_profile()}", file=sys.stderr)
+        return transport.apply_profile()
     except transport.ProfileError as exc:
         raise CliError(str(exc)) from None
 
