@@ -70,7 +70,7 @@ publish = lambda seq: subprocess.run([sys.executable, "-c", sys.argv[1], seq], c
 publish("s:20")
 time.sleep(1.0)
 baseline = rss_mb()
-publish("b:1,s:20")
+publish("b:3,s:20")
 time.sleep(1.0)
 after = rss_mb()
 print(json.dumps(dict(baseline=baseline, after=after, counts=node.counts.snapshot())))
@@ -103,13 +103,13 @@ for part in sys.argv[1].split(","):
     msg = small if kind == "s" else image(7680, 4320)   # 8K rgb8: 99.5 MB
     for _ in range(int(count)):
         pub.publish(msg)
-        time.sleep(0.1)
+        time.sleep(0.1 if kind == "s" else 1.5)   # time for the 1500 fragments of an 8K frame
 time.sleep(1.0)
 """
 
 
 def test_memory_comes_back_after_one_8k_frame():
-    """One 7680x4320 frame from another process (refused by input.max_pixels): the node's RSS
+    """7680x4320 frames from another process (refused by input.max_pixels): the node's RSS
     returns to its level. With rmw_fastrtps's own reader memory policy the reader kept buffers
     of the largest frame: +126 MB measured; what remains is the camera's shared-memory segment
     mapped in (at most its 32 MiB)."""
@@ -121,6 +121,6 @@ def test_memory_comes_back_after_one_8k_frame():
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["counts"]["bad"] == 1          # the 8K frame arrived and was refused
+    assert 1 <= out["counts"]["bad"] <= 3     # 8K frames arrived (of 3 sent) and were refused
     assert out["counts"]["processed"] >= 35   # the small ones went through
     assert out["after"] - out["baseline"] < 48.0, out
