@@ -161,3 +161,28 @@ def test_auto_reliability_follows_the_publishers(rclpy_context):
         node.destroy_publisher(early)
     finally:
         node.destroy_node()
+
+
+def test_humble_fallback_without_best_available(rclpy_context, monkeypatch):
+    """Humble's rclpy has no BEST_AVAILABLE: the rule is applied to the publishers found."""
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from faceverse_ros.ros.transport import ImageSubscription
+
+    monkeypatch.setattr(transport, "best_available_policy", lambda: None)
+    node = rclpy.create_node("faceverse_node_humble", context=rclpy_context)
+    try:
+        pubs = [node.create_publisher(Image, "image_humble", QoSProfile(depth=1)),
+                node.create_publisher(Image, "image_humble", QoSProfile(
+                    depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))]
+        sub = ImageSubscription(node, Image, "image_humble", lambda m: None, "auto")
+        assert sub.reliability == "best_effort"   # one publisher is best effort
+        info = node.get_subscriptions_info_by_topic("/image_humble")
+        assert [i.qos_profile.reliability for i in info] == [ReliabilityPolicy.BEST_EFFORT]
+        node.destroy_publisher(pubs.pop())
+        assert sub.check() and sub.reliability == "reliable"   # the best-effort one left
+        sub.destroy()
+    finally:
+        node.destroy_node()
