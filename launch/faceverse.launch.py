@@ -18,6 +18,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from faceverse_ros.ros.transport import launch_actions as dds_profile  # Fast DDS profile, issue 16
+
 
 def generate_launch_description():
     share = FindPackageShare("faceverse_ros")
@@ -61,4 +63,4 @@ def generate_launch_description():
         arguments=["-d", PathJoinSubstitution([share, "rviz", "faceverse.rviz"])],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription(args + [camera, tracker, rviz])
+    return LaunchDescription(args + dds_profile() + [camera, tracker, rviz])

@@ -149,3 +149,61 @@ def test_two_real_faces_side_by_side_get_two_stable_ids():
                 side = "left" if (d.box[0] + d.box[2]) / 2 < a.shape[1] + dx else "right"
                 seen.setdefault(face_id, set()).add(side)
     assert len(seen) == 2 and all(len(sides) == 1 for sides in seen.values())
+
+
+# -- duplicate faces (issue 16) -----------------------------------------------------------------
+# Measured with FaceDetector(max_faces=3): 10 frames of frontal_1080p.jpg, then the first frame of
+# portrait_small.jpg reports the real face and a duplicate (IoU 0.416).
+OLD_FACE = [665, 326, 1187, 848]            # the face of frontal_1080p.jpg
+REAL_FACE, DUPLICATE = [107, 120, 306, 319], [63, 147, 341, 424]
+
+
+def test_iou_of_the_measured_duplicate_by_hand():
+    # overlap 199 x 172 = 34228; areas 199^2 = 39601 and 278 x 277 = 77006
+    expected = 34228 / (39601 + 77006 - 34228)
+    assert box_iou([REAL_FACE], [DUPLICATE])[0, 0] == pytest.approx(expected)
+    assert 0.41 < expected < 0.42
+
+
+def test_a_new_face_overlapping_a_kept_one_gets_no_id():
+    trk = IdTracker()
+    assert trk.update([OLD_FACE]).ids == [0]
+    res = trk.update([REAL_FACE, DUPLICATE])
+    assert res.ids == [1, None] and res.suppressed == [1]
+    assert sorted(trk.active_ids) == [0, 1]      # the old face coasts; no track for the duplicate
+    # next frame: only the real face; nothing is born late from the duplicate
+    assert trk.update([REAL_FACE]).ids == [1]
+    # switched off, the duplicate gets an id of its own (the bug)
+    off = IdTracker(duplicate_iou=1.0)
+    off.update([OLD_FACE])
+    assert off.update([REAL_FACE, DUPLICATE]).ids == [1, 2]
+
+
+def test_duplicate_of_a_tracked_face_is_suppressed_but_separate_faces_are_not():
+    trk = IdTracker()
+    trk.update([box(100, 100), box(400, 100)])
+    # a third detection over the first face (IoU 0.6) and a real new face elsewhere
+    res = trk.update([box(100, 100), box(400, 100), box(120, 110), box(700, 100)])
+    assert res.ids == [0, 1, None, 2] and res.suppressed == [2]
+
+
+def test_scene_change_frames_give_one_face_not_two():
+    from faceverse_ros.tracking.detector import FaceDetector
+
+    frontal = cv2.imread(str(shared_path("testdata/faces/frontal_1080p.jpg")))[:, :, ::-1].copy()
+    portrait = cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg")))[:, :, ::-1].copy()
+    with FaceDetector(max_faces=1, mode="image") as single:
+        expected = single.detect(portrait)
+    assert len(expected) == 1
+    trk = IdTracker()
+    with FaceDetector(max_faces=3, mode="video") as det:
+        for k in range(10):
+            assert trk.update([d.box for d in det.detect(frontal, k / 30.0)]).ids == [0]
+        found = det.detect(portrait, 10 / 30.0)
+        res = trk.update([d.box for d in found])
+    # the frames still show MediaPipe's duplicate (else this test shows nothing) ...
+    assert len(found) == 2, f"the detector gave {len(found)} faces; the duplicate frame changed"
+    # ... and exactly one face gets an id: the one the detector finds in the picture alone
+    born = [d for d, i in zip(found, res.ids) if i is not None]
+    assert len(born) == 1 and len(res.suppressed) == 1
+    assert box_iou([born[0].box], [expected[0].box])[0, 0] > 0.9

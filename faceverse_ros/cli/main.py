@@ -223,6 +223,7 @@ def cmd_node(args):
     if args.localhost:  # must be set before rclpy starts
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         os.environ["ROS_LOCALHOST_ONLY"] = "1"
+    dds_profile = _apply_dds_profile(args)
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
@@ -258,8 +259,8 @@ def cmd_node(args):
         executor = SingleThreadedExecutor()
         for n in nodes:
             executor.add_node(n)
-        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; Ctrl-C stops",
-              file=sys.stderr)
+        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
+              "Ctrl-C stops", file=sys.stderr)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -268,6 +269,18 @@ def cmd_node(args):
             n.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def _apply_dds_profile(args):
+    """The shipped Fast DDS profile for large frames (ros/transport.py), before rclpy starts."""
+    from faceverse_ros.ros import transport
+
+    if args.dds_profile:
+        os.environ[transport.SWITCH_VAR] = args.dds_profile
+    try:
+        return transport.apply_profile()
+    except transport.ProfileError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _split_assignment(text):
@@ -349,6 +362,9 @@ def build_parser():
                       "activate at start")
     node.add_argument("--localhost", action="store_true", help="keep DDS discovery on this "
                       "machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)")
+    node.add_argument("--dds-profile", default=None, metavar="FILE|off", help="Fast DDS profile "
+                      "(default: config/fastdds_large_frames.xml, for frames up to 1080p between "
+                      "processes; 'off': Fast DDS defaults; FACEVERSE_DDS_PROFILE does the same)")
     node.set_defaults(func=cmd_node)
 
     export = sub.add_parser("export-onnx", add_help=False, help="export the regressor to ONNX "

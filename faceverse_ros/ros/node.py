@@ -12,6 +12,7 @@ Hook points (stable names): image_callback (a frame in), choose_intrinsics
 (camera_info or the camera.* parameters for one frame), publish_frame (one
 processed frame's params, TF, views and statistics, with that frame's header).
 """
+import functools
 import sys
 import time
 
@@ -24,8 +25,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.ros import transport
+from faceverse_ros.ros.camera_info import FrameIdCheck, IntrinsicsFilter
 from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
-    intrinsics_from_camera_info, stamp_to_seconds
+    stamp_to_seconds
 from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
 from faceverse_ros.ros.params import BY_NAME, PARAMS
@@ -33,8 +36,8 @@ from faceverse_ros.runtime.workers import FrameJob, PipelineWorker
 from faceverse_ros.tracking.config import config_from_params, smoother_change
 from faceverse_ros.tracking.pipeline import FacePipeline
 
-# Camera input: newest frame wins, never queue stale frames; best effort
-# accepts both reliable and best-effort camera drivers.
+# camera_info: newest wins; best effort accepts both kinds of drivers. The image subscription's
+# reliability is the input.reliability parameter (ros/transport.py).
 SENSOR_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
@@ -71,6 +74,8 @@ class _FaceVerseBehaviour:
         self.pipeline = self.outputs = None
         self._camera_info = None
         self._warned_default_intrinsics = False
+        self._intrinsics_filter = IntrinsicsFilter(warn_every_s=WARN_EVERY_S)
+        self.frame_ids = FrameIdCheck()
         self._active = []   # subscriptions and the timer of the active state
         self._worker = None
 
@@ -94,14 +99,18 @@ class _FaceVerseBehaviour:
     def _activate(self):
         """Start the worker threads, subscribe to the camera, publish diagnostics."""
         self._worker = PipelineWorker(self.pipeline, self.publish_frame, self._stage_failed)
-        self.outputs.start(self._stage_failed)
+        self.outputs.start(self._view_failed)
+        max_pixels, warn = self._p["input.max_pixels"], self._input_warning
         if self._p["input.compressed"]:
-            image = self.create_subscription(
-                CompressedImage, "image/compressed",
-                lambda m: self.image_callback(m, compressed_to_rgb), SENSOR_QOS)
+            convert = functools.partial(compressed_to_rgb, max_pixels=max_pixels, on_warning=warn)
+            image = transport.ImageSubscription(
+                self, CompressedImage, "image/compressed", lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"])
         else:
-            image = self.create_subscription(
-                Image, "image", lambda m: self.image_callback(m, image_to_rgb), SENSOR_QOS)
+            convert = functools.partial(image_to_rgb, max_pixels=max_pixels)
+            image = transport.ImageSubscription(
+                self, Image, "image", lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"])
         self._active = [
             image,
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS),
@@ -111,11 +120,14 @@ class _FaceVerseBehaviour:
         self.get_logger().info(
             f"faceverse_node active: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
-            f"{self._p['detector']}, smoother {self._p['smoother.kind']}")
+            f"{self._p['detector']}, smoother {self._p['smoother.kind']}, {image.reliability} "
+            f"image subscription (input.reliability {self._p['input.reliability']})")
 
     def _deactivate(self):
         for entity in self._active:
-            if hasattr(entity, "cancel"):
+            if isinstance(entity, transport.ImageSubscription):
+                entity.destroy()
+            elif hasattr(entity, "cancel"):
                 self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
@@ -174,26 +186,30 @@ class _FaceVerseBehaviour:
             self.get_logger().warning(f"skipping image: {exc}", throttle_duration_sec=WARN_EVERY_S)
             return None
 
+    def _input_warning(self, text):  # decoder noise (libjpeg, OpenCV) as one line
+        self.get_logger().warning(f"image input: {text}", throttle_duration_sec=WARN_EVERY_S)
+
     def choose_intrinsics(self, width, height) -> CameraIntrinsics:
         """Hook: the intrinsics of one (width x height) frame: the latest camera_info (scaled
-        to the image size when the stream is binned or resized), else the camera.*
-        parameters over the documented default (core/camera.py), warned once."""
+        to the image size when the stream is binned or resized) when it passes the bounds of
+        ros/camera_info.py, else the last good one, else the camera.* parameters over the
+        documented default (core/camera.py); rejections are warned (throttled)."""
+        p = self._p
+        default = CameraIntrinsics.from_settings(width, height, p["camera.fx"], p["camera.fy"],
+                                                 p["camera.cx"], p["camera.cy"])
         info = self._camera_info
-        if info is not None:
-            k = intrinsics_from_camera_info(info)
-            if k is not None:
-                cam = CameraIntrinsics(*k)
-                if info.width and info.height and (info.width, info.height) != (width, height):
-                    cam = cam.scaled((info.width, info.height), (width, height))
-                return cam
-        if not self._warned_default_intrinsics:
+        k, size = (info.k, (info.width, info.height)) if info is not None else (None, (0, 0))
+        chosen, source, warning = self._intrinsics_filter.choose(
+            k, size, (width, height), (default.fx, default.fy, default.cx, default.cy),
+            time.monotonic())
+        if warning:
+            self.get_logger().warning(warning)  # throttled by the filter, with a count
+        if source == "default" and not self._warned_default_intrinsics:
             self._warned_default_intrinsics = True
             self.get_logger().warning(
                 "no valid camera_info yet: using the camera.* parameters / defaults (fx = image "
                 "width, principal point at the centre); metric head positions are approximate")
-        p = self._p
-        return CameraIntrinsics.from_settings(width, height, p["camera.fx"], p["camera.fy"],
-                                              p["camera.cx"], p["camera.cy"])
+        return default if source == "default" else CameraIntrinsics(*chosen)
 
     # -- output ---------------------------------------------------------------------------------
     def publish_frame(self, output):
@@ -201,12 +217,26 @@ class _FaceVerseBehaviour:
         for problem in output.result.problems:
             self.outputs.counts.add("bad")
             self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
-        self.outputs.publish_frame(output)
+        ok, warning = self.frame_ids.check(output.job.tag.frame_id)
+        if warning:
+            self.get_logger().warning(warning)  # once per bad frame_id
+        self.outputs.publish_frame(output, tf=ok)
+
+    # where a failure happened: the worker's stages, then the views (drawn after publishing)
+    _STAGES = {"first": "the first stage (decoding, detection)",
+               "second": "the second stage (faces, publishing)"}
 
     def _stage_failed(self, stage, exc):  # the node goes on; say what happened
         self.outputs.counts.add("bad")
-        self.get_logger().error(f"frame failed in the {stage} stage: {type(exc).__name__}: {exc}",
+        self.get_logger().error(f"frame failed in {self._STAGES.get(stage, stage)}: "
+                                f"{type(exc).__name__}: {_one_line(exc)}",
                                 throttle_duration_sec=WARN_EVERY_S)
+
+    def _view_failed(self, stage, exc):  # the frame's params and TF are out already: not bad
+        what = "drawing" if stage == "first" else "publishing"
+        self.get_logger().warning(f"debug view failed ({what}; the frame's params were "
+                                  f"published): {type(exc).__name__}: {_one_line(exc)}",
+                                  throttle_duration_sec=WARN_EVERY_S)
 
     def destroy_node(self):
         # also called by rclpy's shutdown on a node whose __init__ failed half-way
@@ -214,6 +244,10 @@ class _FaceVerseBehaviour:
             self._deactivate()
             self._cleanup()
         return super().destroy_node()
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())
 
 
 class FaceVerseNode(_FaceVerseBehaviour, Node):
@@ -264,6 +298,11 @@ class FaceVerseLifecycleNode(_FaceVerseBehaviour, LifecycleNode):
 
 def main(argv=None, lifecycle=False):
     """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
+    try:  # the Fast DDS profile for large frames, before rclpy starts (ros/transport.py)
+        transport.apply_profile()
+    except transport.ProfileError as exc:
+        print(f"faceverse_node: error: {exc}", file=sys.stderr)
+        return 1
     rclpy.init(args=sys.argv if argv is None else argv)
     try:
         node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()

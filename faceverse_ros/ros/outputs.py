@@ -91,9 +91,10 @@ class FrameOutputs:
             self.hri.destroy()
 
     # -- one frame ------------------------------------------------------------------------------
-    def publish_frame(self, output):
+    def publish_frame(self, output, tf=True):
         """Publish one processed frame (runtime.workers.FrameOutput whose job.tag is the
-        image's header): params and TF per frame described, then the views."""
+        image's header): params and TF per frame described, then the views. tf False: no /tf
+        (the header's frame_id cannot be a tf2 parent)."""
         job, result = output.job, output.result
         p = self._p
         header = job.tag
@@ -106,7 +107,7 @@ class FrameOutputs:
             if p["publish.params"]:
                 self.params_pub.publish(params_array(frame_header, faces, result.image_size,
                                                      p["publish.landmarks"], self.id_prefix))
-            if p["publish.tf"] and faces:
+            if p["publish.tf"] and faces and tf:
                 self.tf.send([t for f in faces for t in face_transforms(frame_header, f,
                                                                         self.id_prefix)])
             if self.hri is not None and record is not None:  # ROS4HRI needs that frame's image

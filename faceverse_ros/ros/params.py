@@ -94,6 +94,13 @@ PARAMS = [
     # input
     ParamSpec("input.compressed", False, "Subscribe to image/compressed (sensor_msgs/"
               "CompressedImage) instead of image (sensor_msgs/Image)."),
+    ParamSpec("input.reliability", "auto", "Reliability of the image subscription: auto (match "
+              "the publishers: reliable when all of them are, else best effort; re-checked every "
+              "2 s), reliable, best_effort.", choices=("auto", "reliable", "best_effort")),
+    ParamSpec("input.max_pixels", 4096 * 2160, "Largest image accepted (width x height, raw and "
+              "compressed; compressed sizes are read from the JPEG/PNG header before decoding); "
+              "larger ones are refused with a warning. Default: 4K (4096x2160).",
+              range=(1, 1 << 31)),
     ParamSpec("camera.fx", 0.0, "Focal length x (px) used without camera_info; 0 = image width.",
               range=(0.0, 100000.0)),
     ParamSpec("camera.fy", 0.0, "Focal length y (px) used without camera_info; 0 = fx.",
