@@ -142,8 +142,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
         publish(result)
         t2 = time.perf_counter()
         if render:
-            for stamp, faces in result.groups()[-1:]:  # drawn on the frame the faces describe
-                draw_overlay(frame_of[stamp], faces, result.intrinsics, pipe.model.tri)
+            for stamp, group in result.groups()[-1:]:  # drawn on the frame the faces describe
+                draw_overlay(frame_of[stamp], group, result.intrinsics, pipe.model.tri)
         t3 = time.perf_counter()
         with lock:
             for name, ms in result.timings.items():

@@ -7,8 +7,11 @@ one place a processed frame is published: every group of faces of one frame
 (tracking.pipeline.FrameResult.groups) goes out with THAT frame's header (a
 face describing an earlier frame, as with smoother kind "original", gets the
 earlier frame's header); a frame without faces gets an empty array with its
-own header. The debug image and the mesh markers are drawn on / for the
-newest frame of the result, in the views worker, at most views.max_rate_hz.
+own header. A frame older than the history (a track ended after more than
+HISTORY_FRAMES frames unseen) gets a header rebuilt from its stamp in the
+current frame_id, and no debug view. The debug image and the mesh markers are
+drawn on / for the newest frame of the result, in the views worker, at most
+views.max_rate_hz.
 """
 import time
 
