@@ -1,7 +1,8 @@
 """The `faceverse-ros` command line.
 
-    faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N] [--output DIR] [--save-params]
-                      [--save-ply] [--smooth one_euro|original|none] ...
+    faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N]|BAG [--output DIR] [--save-params]
+                      [--save-ply] [--smooth one_euro|original|none] [--topic T]
+                      [--output-bag OUT_DIR [--storage mcap|sqlite3]] ...
     faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
                        [--set NAME=VALUE ...]
     faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
@@ -78,12 +79,13 @@ class _Progress:
 def cmd_run(args):
     import cv2
 
+    from faceverse_ros.cli.run_io import StopOnSigint, frame_header, open_output_bag, open_source
+    from faceverse_ros.io.bag_types import BagError
     from faceverse_ros.tracking.pipeline import FacePipeline
-    from faceverse_ros.io.sources import FrameSource
 
-    source = FrameSource(args.input)
-    stream = source.kind in ("video", "webcam")
-    name = Path(args.input).stem or "webcam"
+    source = open_source(args)
+    stream = source.kind in ("video", "webcam", "bag")
+    name = Path(args.input.rstrip("/")).stem or "webcam"
     out_dir = Path(args.output or Path("out") / name)
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
@@ -98,48 +100,73 @@ def cmd_run(args):
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
-    need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
-    writer = None
+    markers = args.output_bag and args.bag_mesh and not pipeline.landmark_only
+    need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply or markers)
+    writer = bag = error = None
     frames = faces_total = 0
     start = time.monotonic()
+    bag = open_output_bag(args) if args.output_bag else None
     try:
-        for frame in source:
-            if args.max_frames and frames >= args.max_frames:
-                break
-            result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
-            for problem in result.problems:
-                print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
-            frames += 1
-            faces_total += len(result.faces)
-            for face in result.faces:
-                stem = f"{frame.name}_face{face.face_id}"
-                if args.save_params:
-                    _save_face_params(out_dir / stem, face)
-                if args.save_ply and face.vertices is not None:
-                    _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
-            overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
-            if stream:
-                if writer is None:
-                    h, w = overlay.shape[:2]
-                    path = out_dir / f"{name}_overlay.mp4"
-                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                             float(source.fps or 30.0), (w, h))
-                    if not writer.isOpened():
-                        raise CliError(f"cannot write video {path}")
-                writer.write(overlay[:, :, ::-1])
-            else:
-                cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
-            progress.update(frames, faces_total)
+        with StopOnSigint() as stop:
+            for frame in source:
+                if args.max_frames and frames >= args.max_frames:
+                    break
+                result = pipeline.process(frame.rgb, frame.stamp,
+                                          intrinsics=getattr(frame, "intrinsics", None),
+                                          need_mesh=need_mesh)
+                for problem in result.problems:
+                    print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+                frames += 1
+                faces_total += len(result.faces)
+                for face in result.faces:
+                    stem = f"{frame.name}_face{face.face_id}"
+                    if args.save_params:
+                        _save_face_params(out_dir / stem, face)
+                    if args.save_ply and face.vertices is not None:
+                        _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+                overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
+                if bag is not None:
+                    stamp, frame_id, time_ns = frame_header(frame, args.frame_id)
+                    meshes = pipeline.mesh_for_markers(result, args.mesh_decimation) \
+                        if markers else ()
+                    bag.write(stamp, frame_id, time_ns, result.faces, result.image_size,
+                              debug_rgb=overlay if args.bag_debug_image else None, meshes=meshes)
+                if stream:
+                    if writer is None:
+                        h, w = overlay.shape[:2]
+                        path = out_dir / f"{name}_overlay.mp4"
+                        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                                 float(source.fps or 30.0), (w, h))
+                        if not writer.isOpened():
+                            raise CliError(f"cannot write video {path}")
+                    writer.write(overlay[:, :, ::-1])
+                else:
+                    cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
+                progress.update(frames, faces_total)
+                if stop.requested:
+                    print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
+                    break
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
+    except BagError as exc:  # the input bag broke off: keep what was done, then say so
+        error = exc
     finally:
         if writer is not None:
             writer.release()
+        if bag is not None:
+            bag.close()
+        if hasattr(source, "close"):
+            source.close()
         pipeline.close()
     elapsed = max(time.monotonic() - start, 1e-9)
     mode = "landmark-only" if pipeline.landmark_only else "faceverse"
+    for reason, count in sorted(getattr(source, "skipped", {}).items()):
+        print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
-          f"results in {out_dir}")
+          f"results in {out_dir}" + (f", bag {bag.path} ({bag.frames} frames)" if bag is not None
+                                     else ""))
+    if error is not None:
+        raise error
     return 0
 
 
@@ -264,10 +291,10 @@ def build_parser():
     ap = argparse.ArgumentParser(prog="faceverse-ros", description="Real-time FaceVerse V4 face "
                                  "tracking: files and webcams (run), the ROS 2 node (node).")
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="track faces in a video, image, folder or webcam; write "
-                         "results to disk")
+    run = sub.add_parser("run", help="track faces in a video, image, folder, webcam or "
+                         "rosbag2 bag; write results to disk (and to a bag)")
     run.add_argument("--input", required=True, help="video file, image, folder of images, "
-                     "webcam or webcam:N")
+                     "webcam or webcam:N, or a rosbag2 bag (folder, .mcap or .db3 file)")
     run.add_argument("--output", default=None, help="output folder (default out/<input name>)")
     run.add_argument("--save-params", action="store_true", help="per face and frame: the "
                      "original's parameter file (.npy) or, landmark-only, a .json")
@@ -276,6 +303,25 @@ def build_parser():
     run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    bag = run.add_argument_group("rosbag2 input and output")
+    bag.add_argument("--topic", default=None, help="bag input: the sensor_msgs/Image or "
+                     "CompressedImage topic (default: the bag's only image topic)")
+    bag.add_argument("--camera-info-topic", default=None, help="bag input: the CameraInfo "
+                     "topic (default: the only one, or the one beside the image topic)")
+    bag.add_argument("--output-bag", default=None, metavar="OUT_DIR", help="also write the "
+                     "results as a rosbag2 bag: /faceverse/params and /tf (a new folder)")
+    bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                     help="storage of --output-bag (default mcap)")
+    bag.add_argument("--bag-debug-image", action="store_true", help="--output-bag: also the "
+                     "overlay image on /faceverse/debug_image")
+    bag.add_argument("--bag-mesh", action="store_true", help="--output-bag: also the mesh "
+                     "markers on /faceverse/mesh (needs the FaceVerse files)")
+    bag.add_argument("--mesh-decimation", type=int, default=16, help="--bag-mesh: keep one "
+                     "vertex in N (like the node's mesh.decimation)")
+    bag.add_argument("--frame-id", default="camera_optical_frame", help="--output-bag with a "
+                     "video, image or webcam input: the header frame_id (bags keep their own)")
+    bag.add_argument("--face-id-prefix", default="", help="--output-bag: prefix of the face id "
+                     "strings (default 'f', the node's rule at the root namespace)")
     _add_pipeline_args(run)
     run.set_defaults(func=cmd_run)
 

@@ -1,58 +1,42 @@
-"""Pipeline results -> faceverse_ros messages and TF transforms (ROS layer)."""
-import numpy as np
+"""Pipeline results -> faceverse_ros messages and TF transforms (ROS layer).
 
+The field values come from faceverse_ros.core.face_fields (shared with the
+bag writer); this module only puts them into the rclpy message classes.
+"""
+from faceverse_ros.core.face_fields import BLOCKS, ROOT_PREFIX, face_fields, face_frames
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
 from faceverse_ros.ros.tf import make_transform
 
-_BLOCKS = (("shape", 0, 156), ("expression", 156, 333), ("texture", 333, 584),
-           ("lighting", 584, 611), ("rotation", 611, 614), ("translation", 614, 617),
-           ("eyes", 617, 621))
 
-
-def face_to_msg(face, image_size, with_landmarks=True):
+def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     """One pipeline FaceResult -> FaceVerseParams.
 
     The ROI is the face's squared box clipped to the image (RegionOfInterest
     cannot hold negative offsets).
     """
-    width, height = image_size
+    v = face_fields(face, image_size, id_prefix, with_landmarks)
     msg = FaceVerseParams()
-    msg.face_id = int(face.face_id)
-    msg.confidence = float(face.confidence)
-    msg.mode = int(face.mode)
-    x0, y0, x1, y1 = face.box
-    cx0, cy0 = int(np.clip(np.floor(x0), 0, width)), int(np.clip(np.floor(y0), 0, height))
-    cx1, cy1 = int(np.clip(np.ceil(x1), 0, width)), int(np.clip(np.ceil(y1), 0, height))
-    msg.roi.x_offset, msg.roi.y_offset = cx0, cy0
-    msg.roi.width, msg.roi.height = max(cx1 - cx0, 0), max(cy1 - cy0, 0)
-    coeffs = np.asarray(face.coeffs, dtype=np.float32)
-    for name, start, stop in _BLOCKS:
-        setattr(msg, name, coeffs[start:stop])
-    pose = face.pose
-    p = msg.head_pose.position
-    p.x, p.y, p.z = (float(v) for v in pose.position)
-    q = msg.head_pose.orientation
-    q.x, q.y, q.z, q.w = (float(v) for v in pose.quaternion)
-    g = msg.gaze_direction
-    g.x, g.y, g.z = (float(v) for v in pose.gaze_direction)
-    if with_landmarks:
-        msg.landmarks = np.asarray(face.landmarks[:, :2], dtype=np.float32).reshape(-1)
+    msg.face_id, msg.id, msg.confidence, msg.mode = v["face_id"], v["id"], v["confidence"], v["mode"]
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = v["roi"]
+    for name, _, _ in BLOCKS:
+        setattr(msg, name, v[name])
+    p, q, g = msg.head_pose.position, msg.head_pose.orientation, msg.gaze_direction
+    p.x, p.y, p.z = v["head_position"]
+    q.x, q.y, q.z, q.w = v["head_orientation"]
+    g.x, g.y, g.z = v["gaze_direction"]
+    msg.landmarks = v["landmarks"]
+    msg.blendshapes = v["blendshapes"]
     return msg
 
 
-def params_array(header, faces, image_size, with_landmarks=True):
+def params_array(header, faces, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     out = FaceVerseParamsArray()
     out.header = header
-    out.faces = [face_to_msg(f, image_size, with_landmarks) for f in faces]
+    out.faces = [face_to_msg(f, image_size, with_landmarks, id_prefix) for f in faces]
     return out
 
 
 def face_transforms(header, face):
     """face_<id> and gaze_<id>, both with the image's optical frame as parent."""
-    pose = face.pose
-    return [
-        make_transform(header.stamp, header.frame_id, f"face_{face.face_id}", pose.position,
-                       pose.quaternion),
-        make_transform(header.stamp, header.frame_id, f"gaze_{face.face_id}", pose.position,
-                       pose.gaze_quaternion),
-    ]
+    return [make_transform(header.stamp, header.frame_id, child, translation, quaternion)
+            for child, translation, quaternion in face_frames(face)]
