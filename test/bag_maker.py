@@ -10,7 +10,13 @@ import cv2
 import numpy as np
 
 T0_NS = 1_700_000_000_123_456_789       # header stamp of the first frame
-RECORD_DELAY_NS = 4_000_000             # the recorder receives each frame 4 ms later
+
+
+def record_delay_ns(index):
+    """The recorder receives frame `index` 4-22 ms after its header stamp (varying, like a
+    real transport), so record times and header stamps are different time axes."""
+    return 4_000_000 + (index * 7_000_000) % 19_000_000
+
 FRAME_ID = "camera_color_optical_frame"
 
 
@@ -90,13 +96,13 @@ def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/cam
                                       typestore=store) if extra_image_topic else None
         for i, (ns, rgb) in enumerate(zip(stamps, frames)):
             if info_conn is not None and i % 10 == 0:
-                writer.write(info_conn, ns + RECORD_DELAY_NS - 1,
+                writer.write(info_conn, ns + record_delay_ns(i) - 1,
                              store.serialize_cdr(camera_info(ns), "sensor_msgs/msg/CameraInfo"))
             bad = bool(bad_every) and i % bad_every == bad_every - 1
             msg = image(ns, rgb, bad)
-            writer.write(image_conn, ns + RECORD_DELAY_NS,
+            writer.write(image_conn, ns + record_delay_ns(i),
                          store.serialize_cdr(msg, msg.__msgtype__))
             if extra is not None:
-                writer.write(extra, ns + RECORD_DELAY_NS + 1,
+                writer.write(extra, ns + record_delay_ns(i) + 1,
                              store.serialize_cdr(image(ns, rgb, False), "sensor_msgs/msg/Image"))
     return topic, stamps

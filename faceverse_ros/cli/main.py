@@ -87,6 +87,8 @@ def cmd_run(args):
     stream = source.kind in ("video", "webcam", "bag")
     name = Path(args.input.rstrip("/")).stem or "webcam"
     out_dir = Path(args.output or Path("out") / name)
+    if args.output_bag and Path(args.output_bag).exists():  # before the models load
+        raise CliError(f"output bag '{args.output_bag}' exists already; name a new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
     if pipeline.landmark_only:

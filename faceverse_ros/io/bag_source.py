@@ -13,6 +13,7 @@ read on raises BagError with one readable line.
 """
 import collections
 import dataclasses
+import re
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -78,10 +79,7 @@ class BagSource:
             self._reader = Reader(path)
             self._reader.open()
         except Exception as exc:  # rosbags raises ReaderError, YAML, sqlite and struct errors
-            hint = ""
-            if path.is_dir() and not (path / "metadata.yaml").is_file():
-                hint = " (a bag folder needs its metadata.yaml; give the .mcap/.db3 file itself)"
-            raise BagError(f"cannot open bag '{self.spec}': {_one_line(exc)}{hint}") from None
+            raise BagError(_open_error(self.spec, path, exc)) from None
         try:
             self._select(topic, camera_info_topic)
         except BagError:
@@ -138,7 +136,7 @@ class BagSource:
         store = typestore()
         stem = Path(self.spec.rstrip("/")).stem
         decode = image_to_rgb if self.msgtype == IMAGE else compressed_to_rgb
-        intrinsics, index, read, warned_zero = None, 0, 0, False
+        intrinsics, index, read, seen, warned_zero = None, 0, 0, 0, False
         messages = self._reader.messages(connections=self._image_conns + self._info_conns)
         while True:
             try:
@@ -147,8 +145,12 @@ class BagSource:
                 raise BagError(f"bag '{self.spec}' is corrupt after {read} images: "
                                f"{_one_line(exc)}") from None
             if item is None:
+                missing = self._count - seen
+                if missing > 0:  # listed in the bag's index, never delivered by the storage
+                    self.skipped["listed in the bag but unreadable (corrupt storage)"] += missing
                 return
             conn, log_time, raw = item
+            seen += conn.msgtype != CAMERA_INFO
             try:
                 msg = store.deserialize_cdr(raw, conn.msgtype)
             except Exception:
@@ -178,6 +180,19 @@ class BagSource:
                            frame_id=msg.header.frame_id, log_time_ns=int(log_time),
                            intrinsics=intrinsics)
             index += 1
+
+
+def _open_error(spec, path, exc):
+    """One readable line for a bag that rosbags cannot open."""
+    text = _one_line(exc)
+    unknown = re.search(r"Storage plugin '([^']*)' not supported", text)
+    if unknown:
+        return (f"bag '{spec}' has the unknown storage id '{unknown.group(1)}' (metadata.yaml); "
+                f"readable storages: mcap, sqlite3")
+    if path.is_dir() and not (path / "metadata.yaml").is_file():
+        return (f"bag folder '{spec}' has no metadata.yaml (a recording that did not finish?): "
+                f"give its .mcap or .db3 file itself")
+    return f"cannot open bag '{spec}': {text.rstrip('.')} (truncated or corrupt?)"
 
 
 def _one_line(exc):
