@@ -40,11 +40,13 @@ def stamps_ns(count, fps):
 
 
 def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/camera/image_raw",
-                     info_topic="/camera/camera_info", extra_image_topic=None, bad_every=0):
+                     info_topic="/camera/camera_info", extra_image_topic=None, bad_every=0,
+                     info=None):
     """A bag of `frames` on `topic`: kind 'rgb8'/'bgr8' (sensor_msgs/Image) or 'png'/'jpeg'
     (CompressedImage on topic + '/compressed'), with CameraInfo (fx = fy = width, principal
     point ((W-1)/2, (H-1)/2)) on `info_topic` before the first frame and every 10 frames.
-    bad_every > 0 (raw kinds): every such frame is a 'bayer_rggb8' Image (unsupported).
+    info: (fx, fy, cx, cy, width, height) of the CameraInfo instead (a calibration of
+    another size: a binned stream). bad_every > 0 (raw kinds): every such frame is a 'bayer_rggb8' Image (unsupported).
     Returns (image topic, header stamps in ns)."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -65,12 +67,13 @@ def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/cam
             sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000), frame_id=FRAME_ID)
 
     def camera_info(ns):
-        k = np.array([w, 0, (w - 1) / 2, 0, w, (h - 1) / 2, 0, 0, 1], dtype=np.float64)
-        p = np.array([w, 0, (w - 1) / 2, 0, 0, w, (h - 1) / 2, 0, 0, 0, 1, 0], dtype=np.float64)
+        fx, fy, cx, cy, iw, ih = info or (w, w, (w - 1) / 2, (h - 1) / 2, w, h)
+        k = np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], dtype=np.float64)
+        p = np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], dtype=np.float64)
         roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
                                                     do_rectify=False)
         return T["sensor_msgs/msg/CameraInfo"](
-            header=header(ns), height=h, width=w, distortion_model="plumb_bob",
+            header=header(ns), height=ih, width=iw, distortion_model="plumb_bob",
             d=np.zeros(5), k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi)
 
     def image(ns, rgb, bad):

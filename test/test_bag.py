@@ -168,6 +168,26 @@ def test_unsupported_encodings_are_skipped_and_counted(tmp_path, video):
     assert all(f.mode == f.MODE_LANDMARK_ONLY for _, m in params for f in m.faces)
 
 
+def test_camera_info_sets_the_intrinsics(tmp_path, video):
+    """Pinhole: doubling fx and fy doubles the head's depth; a calibration at twice the image
+    size (fx = 4 W at 2W x 2H) is scaled to the image, so it gives the same depth again."""
+    frames, fps = video
+    depths = []
+    for name, info in (("default", None), ("long", (512, 512, 127.5, 127.5, 256, 256)),
+                       ("binned", (1024, 1024, 255.5, 255.5, 512, 512))):
+        write_camera_bag(tmp_path / name, frames[:3], fps, info=info)
+        res = _cli("run", "--input", tmp_path / name, "--output", tmp_path / f"{name}_files",
+                   "--output-bag", tmp_path / f"{name}_out", "--landmark-only", "--quiet",
+                   "--smooth", "none")
+        assert res.returncode == 0, res.stderr[-2000:]
+        tf = read_bag(tmp_path / f"{name}_out")[0]["/tf"]
+        depths.append(np.array([next(t.transform.translation.z for t in m.transforms
+                                     if t.child_frame_id == "face_0") for _, m in tf]))
+    default, long, binned = depths
+    np.testing.assert_allclose(long, 2 * default, rtol=0.05)
+    np.testing.assert_allclose(binned, long, rtol=1e-6)
+
+
 def _one_error_line(capsys, code):
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code != 0
@@ -269,3 +289,37 @@ def test_roi_clipping_hand_worked():
     # box (-3.2, 10.5)-(100.2, 300.0) in a 256x256 image: floor/ceil, then cut at the border
     assert clipped_roi((-3.2, 10.5, 100.2, 300.0), (256, 256)) == (0, 10, 101, 246)
     assert clipped_roi((300, 300, 310, 320), (256, 256)) == (256, 256, 0, 0)
+
+
+def test_node_messages_and_bag_messages_hold_the_same_fields(tmp_path):
+    """One face through the node's message builder (rclpy) and the bag writer (rosbags)."""
+    from types import SimpleNamespace
+
+    pytest.importorskip("rclpy")
+    from faceverse_ros.io.bag_writer import BagWriter
+    from faceverse_ros.ros.messages import face_to_msg
+
+    rng = np.random.default_rng(3)
+    pose = SimpleNamespace(position=np.array([0.1, -0.2, 0.9]),
+                           quaternion=np.array([0.5, 0.5, 0.5, 0.5]),
+                           gaze_direction=np.array([0.0, 0.6, -0.8]),
+                           gaze_quaternion=np.array([0.0, 0.0, 0.0, 1.0]))
+    face = SimpleNamespace(face_id=7, confidence=0.75, mode=1, box=np.array([-5.5, 20.2, 90.1, 300.0]),
+                           coeffs=rng.normal(size=621).astype(np.float32), pose=pose,
+                           landmarks=rng.uniform(0, 200, size=(478, 3)),
+                           blendshapes=rng.uniform(0, 1, size=52))
+    ros = face_to_msg(face, (256, 240), id_prefix="robot1_f")
+    writer = BagWriter(tmp_path / "b", id_prefix="robot1_f")
+    bag = writer._face(face, (256, 240))
+    writer.close()
+    assert (ros.id, bag.id) == ("robot1_f7", "robot1_f7")
+    assert (ros.roi.x_offset, ros.roi.y_offset, ros.roi.width, ros.roi.height) == (0, 20, 91, 220)
+    for name in ("face_id", "confidence", "mode"):
+        assert getattr(ros, name) == getattr(bag, name), name
+    for name in BLOCKS + ("landmarks", "blendshapes"):
+        np.testing.assert_array_equal(np.asarray(getattr(ros, name)), getattr(bag, name), name)
+    np.testing.assert_array_equal(np.concatenate([getattr(bag, b) for b in BLOCKS]), face.coeffs)
+    for part in ("x", "y", "z", "w"):
+        assert getattr(ros.head_pose.orientation, part) == getattr(bag.head_pose.orientation, part)
+    assert (bag.head_pose.position.z, bag.gaze_direction.y) == (0.9, 0.6)
+    assert (ros.head_pose.position.z, ros.gaze_direction.y) == (0.9, 0.6)

@@ -104,55 +104,56 @@ def cmd_run(args):
     progress = _Progress(total, not args.quiet)
     markers = args.output_bag and args.bag_mesh and not pipeline.landmark_only
     need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply or markers)
-    writer = bag = error = None
+    writer = error = None
     frames = faces_total = 0
-    start = time.monotonic()
     bag = open_output_bag(args) if args.output_bag else None
+    stop = StopOnSigint()
+    start = time.monotonic()
     try:
-        with StopOnSigint() as stop:
-            for frame in source:
-                if args.max_frames and frames >= args.max_frames:
-                    break
-                result = pipeline.process(frame.rgb, frame.stamp,
-                                          intrinsics=getattr(frame, "intrinsics", None),
-                                          need_mesh=need_mesh)
-                for problem in result.problems:
-                    print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
-                frames += 1
-                faces_total += len(result.faces)
-                for face in result.faces:
-                    stem = f"{frame.name}_face{face.face_id}"
-                    if args.save_params:
-                        _save_face_params(out_dir / stem, face)
-                    if args.save_ply and face.vertices is not None:
-                        _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
-                overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
-                if bag is not None:
-                    stamp, frame_id, time_ns = frame_header(frame, args.frame_id)
-                    meshes = pipeline.mesh_for_markers(result, args.mesh_decimation) \
-                        if markers else ()
-                    bag.write(stamp, frame_id, time_ns, result.faces, result.image_size,
-                              debug_rgb=overlay if args.bag_debug_image else None, meshes=meshes)
-                if stream:
-                    if writer is None:
-                        h, w = overlay.shape[:2]
-                        path = out_dir / f"{name}_overlay.mp4"
-                        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                                 float(source.fps or 30.0), (w, h))
-                        if not writer.isOpened():
-                            raise CliError(f"cannot write video {path}")
-                    writer.write(overlay[:, :, ::-1])
-                else:
-                    cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
-                progress.update(frames, faces_total)
-                if stop.requested:
-                    print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
-                    break
+        for frame in source:
+            if args.max_frames and frames >= args.max_frames:
+                break
+            result = pipeline.process(frame.rgb, frame.stamp,
+                                      intrinsics=getattr(frame, "intrinsics", None),
+                                      need_mesh=need_mesh)
+            for problem in result.problems:
+                print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+            frames += 1
+            faces_total += len(result.faces)
+            for face in result.faces:
+                stem = f"{frame.name}_face{face.face_id}"
+                if args.save_params:
+                    _save_face_params(out_dir / stem, face)
+                if args.save_ply and face.vertices is not None:
+                    _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+            overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
+            if bag is not None:
+                stamp, frame_id, time_ns = frame_header(frame, args.frame_id)
+                meshes = pipeline.mesh_for_markers(result, args.mesh_decimation) \
+                    if markers else ()
+                bag.write(stamp, frame_id, time_ns, result.faces, result.image_size,
+                          debug_rgb=overlay if args.bag_debug_image else None, meshes=meshes)
+            if stream:
+                if writer is None:
+                    h, w = overlay.shape[:2]
+                    path = out_dir / f"{name}_overlay.mp4"
+                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                             float(source.fps or 30.0), (w, h))
+                    if not writer.isOpened():
+                        raise CliError(f"cannot write video {path}")
+                writer.write(overlay[:, :, ::-1])
+            else:
+                cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
+            progress.update(frames, faces_total)
+            if stop.requested:
+                print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
+                break
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
     except BagError as exc:  # the input bag broke off: keep what was done, then say so
         error = exc
     finally:
+        stop.restore()
         if writer is not None:
             writer.release()
         if bag is not None:

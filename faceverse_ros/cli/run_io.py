@@ -38,22 +38,23 @@ def frame_header(frame, frame_id):
 
 
 class StopOnSigint:
-    """Ctrl-C asks the frame loop to stop after the current frame, so that every output
-    (overlay video, output bag) is closed properly; a second Ctrl-C interrupts at once."""
+    """From construction until restore(), Ctrl-C asks the frame loop to stop after the
+    current frame (`requested`), so that every output (overlay video, output bag) is closed
+    properly; a second Ctrl-C interrupts at once (KeyboardInterrupt)."""
 
-    def __enter__(self):
+    def __init__(self):
         self.requested, self._old = False, None
         try:
             self._old = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread: keep Python's KeyboardInterrupt
             pass
-        return self
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __exit__(self, *exc):
+    def restore(self):
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+            self._old = None

@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 
 from faceverse_ros.io.bag_types import BagError, typestore
 from faceverse_ros.io.image_msgs import (ImageConversionError, compressed_to_rgb, image_to_rgb,
-                                          intrinsics_from_camera_info)
+                                          intrinsics_for_image)
 from faceverse_ros.io.sources import Frame
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -111,6 +111,9 @@ class BagSource:
                                f"topics: {', '.join(infos) or 'none'})")
         elif len(infos) == 1:
             camera_info_topic = infos[0]
+        elif not infos:
+            self.log(f"bag '{self.spec}' has no CameraInfo: using default intrinsics (fx = fy = "
+                     f"image width, principal point at the centre)")
         else:
             camera_info_topic = _sibling_info_topic(topic, infos)
             if infos and camera_info_topic is None:
@@ -136,7 +139,7 @@ class BagSource:
         store = typestore()
         stem = Path(self.spec.rstrip("/")).stem
         decode = image_to_rgb if self.msgtype == IMAGE else compressed_to_rgb
-        intrinsics, index, read, seen, warned_zero = None, 0, 0, 0, False
+        info, index, read, seen, warned_zero = self._first_camera_info(), 0, 0, 0, False
         messages = self._reader.messages(connections=self._image_conns + self._info_conns)
         while True:
             try:
@@ -157,7 +160,7 @@ class BagSource:
                 self.skipped[f"undecodable {conn.msgtype.rsplit('/', 1)[-1]} message"] += 1
                 continue
             if conn.msgtype == CAMERA_INFO:
-                intrinsics = intrinsics_from_camera_info(msg) or intrinsics
+                info = msg
                 continue
             read += 1
             try:
@@ -178,8 +181,21 @@ class BagSource:
                 seconds = log_time * 1e-9
             yield BagFrame(index, seconds, rgb, f"{stem}_{index:06d}", header_stamp=stamp,
                            frame_id=msg.header.frame_id, log_time_ns=int(log_time),
-                           intrinsics=intrinsics)
+                           intrinsics=intrinsics_for_image(info, rgb.shape[1], rgb.shape[0])
+                           if info is not None else None)
             index += 1
+
+    def _first_camera_info(self):
+        """The first CameraInfo of the bag, so that images recorded just before it (a driver
+        publishes the image first) already use its intrinsics."""
+        if not self._info_conns:
+            return None
+        try:
+            first = next(self._reader.messages(connections=self._info_conns), None)
+            return None if first is None else typestore().deserialize_cdr(first[2],
+                                                                          first[0].msgtype)
+        except Exception:  # read on without it: the main loop reports a broken bag
+            return None
 
 
 def _open_error(spec, path, exc):

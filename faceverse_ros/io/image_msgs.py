@@ -94,6 +94,19 @@ def intrinsics_from_camera_info(msg):
     return fx, fy, cx, cy
 
 
+def intrinsics_for_image(msg, width, height):
+    """(fx, fy, cx, cy) of a CameraInfo for an image of width x height: K scaled when the
+    image is a binned or resized version of the calibrated size; None if K is unset/invalid."""
+    k = intrinsics_from_camera_info(msg)
+    if k is None:
+        return None
+    fx, fy, cx, cy = k
+    if msg.width and msg.height and (int(msg.width), int(msg.height)) != (width, height):
+        sx, sy = width / float(msg.width), height / float(msg.height)
+        fx, cx, fy, cy = fx * sx, cx * sx, fy * sy, cy * sy
+    return fx, fy, cx, cy
+
+
 def stamp_to_seconds(stamp):
     """builtin_interfaces/Time -> float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
