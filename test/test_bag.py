@@ -170,11 +170,12 @@ def test_unsupported_encodings_are_skipped_and_counted(tmp_path, video):
 
 def test_camera_info_sets_the_intrinsics(tmp_path, video):
     """Pinhole: doubling fx and fy doubles the head's depth; a calibration at twice the image
-    size (fx = 4 W at 2W x 2H) is scaled to the image, so it gives the same depth again."""
+    size (fx = 4 W, cx = 255 at 2W x 2H) is scaled by 1/2 to the image (fx = 2 W, cx = 127.5),
+    so it gives the same depth again."""
     frames, fps = video
     depths = []
     for name, info in (("default", None), ("long", (512, 512, 127.5, 127.5, 256, 256)),
-                       ("binned", (1024, 1024, 255.5, 255.5, 512, 512))):
+                       ("binned", (1024, 1024, 255.0, 255.0, 512, 512))):
         write_camera_bag(tmp_path / name, frames[:3], fps, info=info)
         res = _cli("run", "--input", tmp_path / name, "--output", tmp_path / f"{name}_files",
                    "--output-bag", tmp_path / f"{name}_out", "--landmark-only", "--quiet",
@@ -271,7 +272,7 @@ def test_sigint_midway_leaves_a_closed_bag_with_the_frames_done(tmp_path, video)
     params = read_bag(out_bag)[0]["/faceverse/params"]
     assert len(params) == done
     assert [_ns(m.header.stamp) for _, m in params] == stamps[:done]
-    assert f"bag {out_bag} ({done} frames)" in out
+    assert f"bag {out_bag} ({done} params messages)" in out
 
 
 def test_message_definitions_come_from_msg_and_match_the_ros_build():

@@ -46,14 +46,16 @@ def _add_pipeline_args(ap):
 
 
 def _pipeline_config(args, stream):
-    from faceverse_ros.tracking.pipeline import PipelineConfig
+    """The options under the node's parameter names, through the one mapping to PipelineConfig."""
+    from faceverse_ros.tracking.config import config_from_params
 
-    return PipelineConfig(
-        model_path=args.model, checkpoint_path=args.checkpoint, engine=args.engine,
-        onnx_path=args.onnx, device=args.device, threads=args.threads, detector=args.detector,
-        task_path=args.task, max_faces=args.max_faces,
-        smoothing={"kind": args.smooth if stream else "none"},
-        keyframe_interval=args.keyframe_interval, landmark_only=args.landmark_only, stream=stream)
+    return config_from_params({
+        "model_path": args.model, "checkpoint_path": args.checkpoint, "engine": args.engine,
+        "onnx_path": args.onnx, "device": args.device, "threads": args.threads,
+        "detector": args.detector, "task_path": args.task, "max_faces": args.max_faces,
+        "smoother.kind": args.smooth if stream else "none",
+        "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only},
+        stream=stream)
 
 
 class _Progress:
@@ -82,6 +84,7 @@ def cmd_run(args):
     from faceverse_ros.cli.run_io import StopOnSigint, frame_header, open_output_bag, open_source
     from faceverse_ros.io.bag_types import BagError
     from faceverse_ros.tracking.pipeline import FacePipeline
+    from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
 
     source = open_source(args)
     stream = source.kind in ("video", "webcam", "bag")
@@ -102,10 +105,13 @@ def cmd_run(args):
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
-    markers = args.output_bag and args.bag_mesh and not pipeline.landmark_only
+    markers = bool(args.output_bag and args.bag_mesh and not pipeline.landmark_only)
     need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply or markers)
+    triangles = pipeline.model.tri if (pipeline.model is not None and not args.no_render) else None
+    views = ViewBuilder(pipeline.model) if markers else None
     writer = error = None
     frames = faces_total = 0
+    recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     bag = open_output_bag(args) if args.output_bag else None
     stop = StopOnSigint()
     start = time.monotonic()
@@ -113,6 +119,9 @@ def cmd_run(args):
         for frame in source:
             if args.max_frames and frames >= args.max_frames:
                 break
+            recent[frame.stamp] = frame
+            for old in sorted(recent)[:-16]:
+                del recent[old]
             result = pipeline.process(frame.rgb, frame.stamp,
                                       intrinsics=getattr(frame, "intrinsics", None),
                                       need_mesh=need_mesh)
@@ -120,19 +129,27 @@ def cmd_run(args):
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
             frames += 1
             faces_total += len(result.faces)
-            for face in result.faces:
-                stem = f"{frame.name}_face{face.face_id}"
-                if args.save_params:
-                    _save_face_params(out_dir / stem, face)
-                if args.save_ply and face.vertices is not None:
-                    _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
-            overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
-            if bag is not None:
-                stamp, frame_id, time_ns = frame_header(frame, args.frame_id)
-                meshes = pipeline.mesh_for_markers(result, args.mesh_decimation) \
-                    if markers else ()
-                bag.write(stamp, frame_id, time_ns, result.faces, result.image_size,
-                          debug_rgb=overlay if args.bag_debug_image else None, meshes=meshes)
+            shown, shown_faces = frame, []
+            for stamp, faces in result.groups():
+                described = recent.get(stamp, frame)
+                shown, shown_faces = described, faces
+                for face in faces:
+                    stem = f"{described.name}_face{face.face_id}"
+                    if args.save_params:
+                        _save_face_params(out_dir / stem, face)
+                    if args.save_ply and face.mesh is not None:
+                        _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+                if bag is not None:  # each group with the header of the frame it describes
+                    bag.write(*frame_header(described, args.frame_id), faces, result.image_size)
+            if bag is not None and not result.faces:  # an empty array for a frame without faces
+                bag.write(*frame_header(frame, args.frame_id), [], result.image_size)
+            # the overlay of the newest frame the faces describe, drawn on that frame
+            overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
+            if bag is not None and (args.bag_debug_image or markers):
+                bag.write_views(*frame_header(shown, args.frame_id),
+                                debug_rgb=overlay if args.bag_debug_image else None,
+                                meshes=views.marker_meshes(shown_faces, args.mesh_decimation)
+                                if markers else None)
             if stream:
                 if writer is None:
                     h, w = overlay.shape[:2]
@@ -166,7 +183,8 @@ def cmd_run(args):
     for reason, count in sorted(getattr(source, "skipped", {}).items()):
         print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
-          f"results in {out_dir}" + (f", bag {bag.path} ({bag.frames} frames)" if bag is not None
+          f"results in {out_dir}" + (f", bag {bag.path} ({bag.params_written} params messages)"
+                                     if bag is not None
                                      else ""))
     if error is not None:
         raise error
@@ -176,7 +194,7 @@ def cmd_run(args):
 def _save_face_params(stem, face):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known."""
     from faceverse_ros.views.export import save_params
-    from faceverse_ros.tracking.pipeline import MODE_LANDMARK_ONLY
+    from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
 
     if face.mode != MODE_LANDMARK_ONLY:
         save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box)
@@ -193,7 +211,7 @@ def _save_face_mesh(path, pipeline, face):
     """Unposed mesh in model units with the lit colours, like the original's PLY."""
     from faceverse_ros.views.export import save_ply
 
-    save_ply(path, face.vertices, pipeline.model.tri, face.colors)
+    save_ply(path, face.mesh.vertices, pipeline.model.tri, face.mesh.colors)
 
 
 # ------------------------------------------------------------------------------------ node

@@ -12,11 +12,14 @@ box, coeffs, pose, landmarks and, when the detector gives them, blendshapes).
 import numpy as np
 
 from faceverse_ros.core.ids import face_id_string
+from faceverse_ros.core.layout import V4
 
-# name, first index, end index in the 621-value FaceVerse V4 vector (FaceVerseParams order)
-BLOCKS = (("shape", 0, 156), ("expression", 156, 333), ("texture", 333, 584),
-          ("lighting", 584, 611), ("rotation", 611, 614), ("translation", 614, 617),
-          ("eyes", 617, 621))
+#: coefficient layout block -> FaceVerseParams field
+FIELDS = {"id": "shape", "exp": "expression", "tex": "texture", "gamma": "lighting",
+          "angles": "rotation", "trans": "translation", "eyes": "eyes"}
+#: (FaceVerseParams field, slice of the coefficient vector) in vector order, from the one
+#: layout (core.layout.V4; ros/messages.py checks it against the .msg size constants)
+BLOCKS = tuple((FIELDS[name], sl) for name, sl in V4.slices.items())
 
 # the prefix of ids at the root namespace (faceverse_ros.core.ids.default_prefix("/"))
 ROOT_PREFIX = "f"
@@ -61,8 +64,8 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
         blendshapes=(np.asarray(blendshapes, dtype=np.float32).reshape(-1)
                      if blendshapes is not None else np.zeros(0, np.float32)),
     )
-    for name, start, stop in BLOCKS:
-        fields[name] = coeffs[start:stop].copy()
+    for name, sl in BLOCKS:
+        fields[name] = coeffs[sl].copy()
     return fields
 
 

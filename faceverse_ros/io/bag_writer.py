@@ -1,7 +1,8 @@
 """Results written as a rosbag2 bag (MCAP or sqlite3), without ROS.
 
 One frame's results become the messages the node would publish for it, each
-stamped with the source image's header (stamp and frame_id copied):
+stamped with the header of the source image the values describe (stamp and
+frame_id copied; with smoother kind "original" that is an earlier frame):
 faceverse_ros/msg/FaceVerseParamsArray on /faceverse/params (every frame, an
 empty array when no face is tracked), tf2_msgs/msg/TFMessage on /tf
 (face_<id>, gaze_<id>; frames with faces), and when asked the debug image
@@ -112,8 +113,8 @@ class BagWriter:
             add(MESH_TOPIC, "visualization_msgs/msg/MarkerArray", _qos(reliable=False, depth=1))
 
     @property
-    def frames(self):
-        """Frames written so far (one params message each)."""
+    def params_written(self):
+        """Params messages written so far (one per frame, see the module doc)."""
         return self.counts[PARAMS_TOPIC]
 
     def _put(self, topic, time_ns, msg):
@@ -121,13 +122,11 @@ class BagWriter:
         self._writer.write(self._conns[topic], int(time_ns), data)
         self.counts[topic] += 1
 
-    def write(self, stamp, frame_id, time_ns, faces, image_size, debug_rgb=None, meshes=()):
-        """One frame: stamp (sec, nanosec) and frame_id of the source image header, the
-        time it was recorded (ns), pipeline FaceResults, (width, height), and optionally
-        the debug overlay (uint8 RGB) and meshes [(face_id, vertices_m, triangles, colours)]."""
-        header = make("std_msgs/msg/Header", frame_id=frame_id,
-                      stamp=make("builtin_interfaces/msg/Time", sec=int(stamp[0]),
-                                 nanosec=int(stamp[1])))
+    def write(self, stamp, frame_id, time_ns, faces, image_size):
+        """The params (and, with faces, TF) of one frame: stamp (sec, nanosec) and frame_id
+        of the image header the faces describe, the time that image was recorded (ns),
+        pipeline FaceResults of that frame and the image's (width, height)."""
+        header = _header(stamp, frame_id)
         self._put(PARAMS_TOPIC, time_ns, make(
             "faceverse_ros/msg/FaceVerseParamsArray", header=header,
             faces=[self._face(f, image_size) for f in faces]))
@@ -138,19 +137,24 @@ class BagWriter:
                       for f in faces for child, t, q in face_frames(f)]
         if transforms:
             self._put(TF_TOPIC, time_ns, make("tf2_msgs/msg/TFMessage", transforms=transforms))
+
+    def write_views(self, stamp, frame_id, time_ns, debug_rgb=None, meshes=None):
+        """The debug overlay (uint8 RGB) and the mesh markers ([(face_id, vertices_m,
+        triangles, colours)]) of one frame, on the topics this writer was asked for."""
+        header = _header(stamp, frame_id)
         if debug_rgb is not None and DEBUG_TOPIC in self._conns:
             rgb = np.ascontiguousarray(debug_rgb, dtype=np.uint8)
             self._put(DEBUG_TOPIC, time_ns, make(
                 "sensor_msgs/msg/Image", header=header, height=rgb.shape[0], width=rgb.shape[1],
                 encoding="rgb8", is_bigendian=0, step=rgb.shape[1] * 3, data=rgb.reshape(-1)))
-        if MESH_TOPIC in self._conns:
+        if meshes is not None and MESH_TOPIC in self._conns:
             self._put(MESH_TOPIC, time_ns, self._markers(header, meshes))
 
     def _face(self, face, image_size):
         v = face_fields(face, image_size, self.id_prefix, self.with_landmarks)
         x, y, w, h = v["roi"]
         pos, ori, gaze = v["head_position"], v["head_orientation"], v["gaze_direction"]
-        blocks = {name: v[name] for name, _, _ in BLOCKS}
+        blocks = {name: v[name] for name, _ in BLOCKS}
         return make("faceverse_ros/msg/FaceVerseParams", face_id=v["face_id"], id=v["id"],
                     confidence=v["confidence"], mode=v["mode"],
                     roi=make("sensor_msgs/msg/RegionOfInterest", x_offset=x, y_offset=y,
@@ -190,6 +194,11 @@ class BagWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _header(stamp, frame_id):
+    return make("std_msgs/msg/Header", frame_id=frame_id, stamp=make(
+        "builtin_interfaces/msg/Time", sec=int(stamp[0]), nanosec=int(stamp[1])))
 
 
 def _vector3(v):

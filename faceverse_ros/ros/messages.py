@@ -1,11 +1,32 @@
 """Pipeline results -> faceverse_ros messages and TF transforms (ROS layer).
 
 The field values come from faceverse_ros.core.face_fields (shared with the
-bag writer); this module only puts them into the rclpy message classes.
+bag writer); this module puts them into the rclpy message classes and holds
+the one check of the coefficient layout against the message definition.
 """
-from faceverse_ros.core.face_fields import BLOCKS, ROOT_PREFIX, face_fields, face_frames
+from faceverse_ros.core.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
+from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
 from faceverse_ros.ros.tf import make_transform
+
+
+def check_layout(layout=V4):
+    """The one check of the coefficient layout against FaceVerseParams.msg's size
+    constants and modes; raises ValueError naming the block that differs. Returns the
+    (field, slice) pairs messages are filled with."""
+    sizes = {f"{FIELDS[name].upper()}_SIZE": size for name, size in layout.sizes}
+    sizes["COEFFICIENT_COUNT"] = layout.total
+    sizes.update(MODE_REGRESSOR=MODE_REGRESSOR, MODE_LANDMARK_FIT=MODE_LANDMARK_FIT,
+                 MODE_LANDMARK_ONLY=MODE_LANDMARK_ONLY)
+    for constant, value in sizes.items():
+        if getattr(FaceVerseParams, constant) != value:
+            raise ValueError(f"coefficient layout does not fit FaceVerseParams.msg: {constant} is "
+                             f"{getattr(FaceVerseParams, constant)}, the layout has {value}")
+    return tuple((FIELDS[name], sl) for name, sl in layout.slices.items())
+
+
+_BLOCKS = check_layout(V4)
+assert _BLOCKS == BLOCKS  # face_fields fills the messages with this same layout
 
 
 def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
@@ -18,7 +39,7 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     msg = FaceVerseParams()
     msg.face_id, msg.id, msg.confidence, msg.mode = v["face_id"], v["id"], v["confidence"], v["mode"]
     msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = v["roi"]
-    for name, _, _ in BLOCKS:
+    for name, _ in BLOCKS:
         setattr(msg, name, v[name])
     p, q, g = msg.head_pose.position, msg.head_pose.orientation, msg.gaze_direction
     p.x, p.y, p.z = v["head_position"]
