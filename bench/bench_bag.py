@@ -105,12 +105,15 @@ def main(argv=None):
         print(f"\n2. faceverse-ros run, {args.frames} frames ({'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'}),"
               f" frames/s over the frame loop, median of {args.runs} runs")
         whole = {label: [] for label in cases}
+        labels = list(cases)
         for r in range(args.runs):
-            for label, input_args in cases.items():
-                extra = ["--output", tmp / f"out_{r}_{len(whole[label])}"]
+            # interleaved, the order rotated each run, so a change of machine load between
+            # runs does not favour one input
+            for k, label in enumerate(labels[r % 3:] + labels[:r % 3]):
+                extra = ["--output", tmp / f"out_{r}_{k}"]
                 if "--output-bag" in label:
                     extra += ["--output-bag", tmp / f"outbag_{r}"]
-                whole[label].append(run_fps(["--input", *input_args, *common, *extra])[0])
+                whole[label].append(run_fps(["--input", *cases[label], *common, *extra])[0])
         base = statistics.median(whole["video file"])
         for label, rates in whole.items():
             med = statistics.median(rates)
