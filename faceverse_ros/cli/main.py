@@ -1,7 +1,8 @@
 """The `faceverse-ros` command line.
 
-    faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N] [--output DIR] [--save-params]
-                      [--save-ply] [--save-obj] [--task F] [--smooth one_euro|original|none] ...
+    faceverse-ros run --input VIDEO|IMAGE|FOLDER|webcam[:N]|BAG [--output DIR] [--save-params]
+                      [--save-ply] [--save-obj] [--task F] [--smooth one_euro|original|none]
+                      [--topic T] [--output-bag OUT_DIR [--storage mcap|sqlite3]] ...
     faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
                        [--set NAME=VALUE ...]
     faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
@@ -83,14 +84,17 @@ class _Progress:
 def cmd_run(args):
     import cv2
 
-    from faceverse_ros.io.sources import FrameSource
+    from faceverse_ros.cli.run_io import StopOnSigint, frame_header, open_output_bag, open_source
+    from faceverse_ros.io.bag_types import BagError
     from faceverse_ros.tracking.pipeline import FacePipeline
     from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
 
-    source = FrameSource(args.input)
-    stream = source.kind in ("video", "webcam")
-    name = Path(args.input).stem or "webcam"
+    source = open_source(args)
+    stream = source.kind in ("video", "webcam", "bag")
+    name = Path(args.input.rstrip("/")).stem or "webcam"
     out_dir = Path(args.output or Path("out") / name)
+    if args.output_bag and Path(args.output_bag).exists():  # before the models load
+        raise CliError(f"output bag '{args.output_bag}' exists already; name a new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
     if pipeline.landmark_only:
@@ -107,12 +111,15 @@ def cmd_run(args):
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
-    need_mesh = not pipeline.landmark_only and (not args.no_render or bool(meshes))
+    markers = bool(args.output_bag and args.bag_mesh and builder.triangles is not None)
+    need_mesh = not pipeline.landmark_only and (not args.no_render or bool(meshes) or markers)
     triangles = None if args.no_render else builder.triangles
-    writer = None
+    writer = error = None
     frames = faces_total = 0
     last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
+    bag = open_output_bag(args) if args.output_bag else None
+    stop = StopOnSigint()
     start = time.monotonic()
     try:
         for frame in source:
@@ -121,7 +128,9 @@ def cmd_run(args):
             recent[frame.stamp] = frame
             for old in sorted(recent)[:-16]:
                 del recent[old]
-            result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
+            result = pipeline.process(frame.rgb, frame.stamp,
+                                      intrinsics=getattr(frame, "intrinsics", None),
+                                      need_mesh=need_mesh)
             last_intrinsics = result.intrinsics
             for problem in result.problems:
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
@@ -131,9 +140,18 @@ def cmd_run(args):
             for stamp, faces in result.groups():
                 shown, shown_faces = recent.get(stamp, frame), faces
                 _save_faces(args, out_dir, pipeline, builder, shown, faces, result.intrinsics,
-                            triangles is not None)
+                            triangles is not None or markers)
+                if bag is not None:  # each group with the header of the frame it describes
+                    bag.write(*frame_header(shown, args.frame_id), faces, result.image_size)
+            if bag is not None and not result.faces:  # an empty array for a frame without faces
+                bag.write(*frame_header(frame, args.frame_id), [], result.image_size)
             # the overlay of the newest frame the faces describe, drawn on that frame
             overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
+            if bag is not None and (args.bag_debug_image or markers):
+                bag.write_views(*frame_header(shown, args.frame_id),
+                                debug_rgb=overlay if args.bag_debug_image else None,
+                                meshes=builder.marker_meshes(shown_faces, args.mesh_decimation)
+                                if markers else None)
             if stream:
                 if writer is None:
                     h, w = overlay.shape[:2]
@@ -146,22 +164,42 @@ def cmd_run(args):
             else:
                 cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
             progress.update(frames, faces_total)
-        # the end of the input ends every track: their last frames ("original" holds two)
-        for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
-            faces_total += len(faces)
-            if stamp in recent:
-                _save_faces(args, out_dir, pipeline, builder, recent[stamp], faces,
-                            last_intrinsics, False)
+            if stop.requested:
+                print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
+                break
+        if not stop.requested:
+            # the end of the input ends every track: their last frames ("original" holds two)
+            for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
+                faces_total += len(faces)
+                if stamp in recent:
+                    _save_faces(args, out_dir, pipeline, builder, recent[stamp], faces,
+                                last_intrinsics, False)
+                    if bag is not None:
+                        bag.write(*frame_header(recent[stamp], args.frame_id), faces,
+                                  recent[stamp].rgb.shape[1::-1])
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
+    except BagError as exc:  # the input bag broke off: keep what was done, then say so
+        error = exc
     finally:
+        stop.restore()
         if writer is not None:
             writer.release()
+        if bag is not None:
+            bag.close()
+        if hasattr(source, "close"):
+            source.close()
         pipeline.close()
     elapsed = max(time.monotonic() - start, 1e-9)
     mode = "landmark-only" if pipeline.landmark_only else "faceverse"
+    for reason, count in sorted(getattr(source, "skipped", {}).items()):
+        print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
-          f"results in {out_dir}")
+          f"results in {out_dir}" + (f", bag {bag.path} ({bag.params_written} params messages)"
+                                     if bag is not None
+                                     else ""))
+    if error is not None:
+        raise error
     return 0
 
 
@@ -327,10 +365,10 @@ def build_parser():
     ap = argparse.ArgumentParser(prog="faceverse-ros", description="Real-time FaceVerse V4 face "
                                  "tracking: files and webcams (run), the ROS 2 node (node).")
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="track faces in a video, image, folder or webcam; write "
-                         "results to disk")
+    run = sub.add_parser("run", help="track faces in a video, image, folder, webcam or "
+                         "rosbag2 bag; write results to disk (and to a bag)")
     run.add_argument("--input", required=True, help="video file, image, folder of images, "
-                     "webcam or webcam:N")
+                     "webcam or webcam:N, or a rosbag2 bag (folder, .mcap or .db3 file)")
     run.add_argument("--output", default=None, help="output folder (default out/<input name>)")
     run.add_argument("--save-params", action="store_true", help="per face and frame: the "
                      "original's parameter file (.npy) or, landmark-only, a .json")
@@ -341,6 +379,25 @@ def build_parser():
     run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    bag = run.add_argument_group("rosbag2 input and output")
+    bag.add_argument("--topic", default=None, help="bag input: the sensor_msgs/Image or "
+                     "CompressedImage topic (default: the bag's only image topic)")
+    bag.add_argument("--camera-info-topic", default=None, help="bag input: the CameraInfo "
+                     "topic (default: the only one, or the one beside the image topic)")
+    bag.add_argument("--output-bag", default=None, metavar="OUT_DIR", help="also write the "
+                     "results as a rosbag2 bag: /faceverse/params and /tf (a new folder)")
+    bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                     help="storage of --output-bag (default mcap)")
+    bag.add_argument("--bag-debug-image", action="store_true", help="--output-bag: also the "
+                     "overlay image on /faceverse/debug_image")
+    bag.add_argument("--bag-mesh", action="store_true", help="--output-bag: also the mesh "
+                     "markers on /faceverse/mesh (needs the FaceVerse files)")
+    bag.add_argument("--mesh-decimation", type=int, default=16, help="--bag-mesh: keep one "
+                     "vertex in N (like the node's mesh.decimation)")
+    bag.add_argument("--frame-id", default="camera_optical_frame", help="--output-bag with a "
+                     "video, image or webcam input: the header frame_id (bags keep their own)")
+    bag.add_argument("--face-id-prefix", default="", help="--output-bag: prefix of the face id "
+                     "strings (default 'f', the node's rule at the root namespace)")
     _add_pipeline_args(run)
     run.set_defaults(func=cmd_run)
 

@@ -1,16 +1,13 @@
-"""Pipeline results -> faceverse_ros messages and TF transforms (ROS layer)."""
-import numpy as np
+"""Pipeline results -> faceverse_ros messages and TF transforms (ROS layer).
 
+The field values come from faceverse_ros.core.face_fields (shared with the
+bag writer); this module puts them into the rclpy message classes and holds
+the one check of the coefficient layout against the message definition.
+"""
+from faceverse_ros.core.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
-from faceverse_ros.ros.ids import default_prefix, face_id_string
 from faceverse_ros.ros.tf import make_transform
-
-ROOT_PREFIX = default_prefix("/")   # the id prefix of a node in the root namespace
-
-#: layout block -> FaceVerseParams field
-FIELDS = {"id": "shape", "exp": "expression", "tex": "texture", "gamma": "lighting",
-          "angles": "rotation", "trans": "translation", "eyes": "eyes"}
 
 
 def check_layout(layout=V4):
@@ -29,58 +26,39 @@ def check_layout(layout=V4):
 
 
 _BLOCKS = check_layout(V4)
+assert _BLOCKS == BLOCKS  # face_fields fills the messages with this same layout
 
 
-def face_to_msg(face, image_size, with_landmarks=True, prefix=ROOT_PREFIX):
-    """One pipeline FaceResult -> FaceVerseParams (id = ids.face_id_string(prefix, face_id)).
+def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
+    """One pipeline FaceResult -> FaceVerseParams.
 
     The ROI is the face's squared box clipped to the image (RegionOfInterest
     cannot hold negative offsets).
     """
-    width, height = image_size
+    v = face_fields(face, image_size, id_prefix, with_landmarks)
     msg = FaceVerseParams()
-    msg.face_id = int(face.face_id)
-    msg.id = face_id_string(prefix, face.face_id)
-    msg.confidence = float(face.confidence)
-    msg.mode = int(face.mode)
-    x0, y0, x1, y1 = face.box
-    cx0, cy0 = int(np.clip(np.floor(x0), 0, width)), int(np.clip(np.floor(y0), 0, height))
-    cx1, cy1 = int(np.clip(np.ceil(x1), 0, width)), int(np.clip(np.ceil(y1), 0, height))
-    msg.roi.x_offset, msg.roi.y_offset = cx0, cy0
-    msg.roi.width, msg.roi.height = max(cx1 - cx0, 0), max(cy1 - cy0, 0)
-    coeffs = np.asarray(face.coeffs, dtype=np.float32)
-    for name, sl in _BLOCKS:
-        setattr(msg, name, coeffs[sl])
-    pose = face.pose
-    p = msg.head_pose.position
-    p.x, p.y, p.z = (float(v) for v in pose.position)
-    q = msg.head_pose.orientation
-    q.x, q.y, q.z, q.w = (float(v) for v in pose.quaternion)
-    g = msg.gaze_direction
-    g.x, g.y, g.z = (float(v) for v in pose.gaze_direction)
-    if with_landmarks:
-        msg.landmarks = np.asarray(face.landmarks[:, :2], dtype=np.float32).reshape(-1)
-    weights = getattr(face, "blendshapes", None)   # None: not estimated (legacy detector)
-    if weights is not None:
-        msg.blendshapes = np.asarray(weights, dtype=np.float32).reshape(-1)
+    msg.face_id, msg.id, msg.confidence, msg.mode = v["face_id"], v["id"], v["confidence"], v["mode"]
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = v["roi"]
+    for name, _ in BLOCKS:
+        setattr(msg, name, v[name])
+    p, q, g = msg.head_pose.position, msg.head_pose.orientation, msg.gaze_direction
+    p.x, p.y, p.z = v["head_position"]
+    q.x, q.y, q.z, q.w = v["head_orientation"]
+    g.x, g.y, g.z = v["gaze_direction"]
+    msg.landmarks = v["landmarks"]
+    msg.blendshapes = v["blendshapes"]
     return msg
 
 
-def params_array(header, faces, image_size, with_landmarks=True, prefix=ROOT_PREFIX):
+def params_array(header, faces, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     out = FaceVerseParamsArray()
     out.header = header
-    out.faces = [face_to_msg(f, image_size, with_landmarks, prefix) for f in faces]
+    out.faces = [face_to_msg(f, image_size, with_landmarks, id_prefix) for f in faces]
     return out
 
 
-def face_transforms(header, face, prefix=ROOT_PREFIX):
-    """face_<id> and gaze_<id> (id = ids.face_id_string(prefix, face_id), the REP-155 id of
-    /humans/faces/<id>/), both with the image's optical frame as parent."""
-    pose = face.pose
-    name = face_id_string(prefix, face.face_id)
-    return [
-        make_transform(header.stamp, header.frame_id, f"face_{name}", pose.position,
-                       pose.quaternion),
-        make_transform(header.stamp, header.frame_id, f"gaze_{name}", pose.position,
-                       pose.gaze_quaternion),
-    ]
+def face_transforms(header, face, id_prefix=ROOT_PREFIX):
+    """face_<id> and gaze_<id> (<id> = the face's REP-155 id string), both with the image's
+    optical frame as parent."""
+    return [make_transform(header.stamp, header.frame_id, child, translation, quaternion)
+            for child, translation, quaternion in face_frames(face, id_prefix)]
