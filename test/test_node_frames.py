@@ -101,11 +101,11 @@ def test_original_every_published_field_is_of_the_stamped_frame(rclpy_context, s
             p = face.head_pose.position
             if landmark_only:
                 np.testing.assert_allclose([p.x, p.y, p.z], _window(positions, k), atol=1e-4)
-            t = tf[(key, f"face_{face.face_id}")]  # TF of the same frame, same values
+            t = tf[(key, f"face_{face.id}")]  # TF of the same frame, same values
             assert t.header.frame_id == FRAME
             tr = t.transform.translation
             assert (tr.x, tr.y, tr.z) == (p.x, p.y, p.z)
-            assert (key, f"gaze_{face.face_id}") in tf
+            assert (key, f"gaze_{face.id}") in tf
     finally:
         h.close()
 
