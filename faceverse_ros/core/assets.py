@@ -22,6 +22,7 @@ This module imports no ROS code and imports torch only to read a checkpoint.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
@@ -113,15 +114,24 @@ def _search_dirs() -> list:
 
 
 def _ros_share_data():
-    """share/faceverse_ros/data of a ROS install (where colcon installs data/), if any."""
+    """share/faceverse_ros/data of a ROS install (where colcon installs data/), if any.
+
+    Found through the ament index when a ROS environment is sourced (AMENT_PREFIX_PATH);
+    in a plain shell (nothing sourced: ament_index raises EnvironmentError) the
+    interpreter's own prefix is tried, which is where scripts/setup.sh's environment has
+    the package installed.
+    """
     try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        from ament_index_python.packages import get_package_share_directory
     except ImportError:  # no ROS: the pip path
-        return None
-    try:
-        return Path(get_package_share_directory("faceverse_ros")) / "data"
-    except (PackageNotFoundError, ValueError, LookupError):
-        return None
+        get_package_share_directory = None
+    if get_package_share_directory is not None:
+        try:
+            return Path(get_package_share_directory("faceverse_ros")) / "data"
+        except (LookupError, ValueError, OSError):  # not installed / AMENT_PREFIX_PATH unset
+            pass
+    share = Path(sys.prefix) / "share" / "faceverse_ros" / "data"
+    return share if share.is_dir() else None
 
 
 def _find(path, filename: str, hint: str) -> Path:

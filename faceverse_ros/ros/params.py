@@ -138,7 +138,8 @@ def yaml_text():
              "# faceverse_ros/ros/params.py (python -m faceverse_ros.ros.params > config/faceverse.yaml).",
              "# Use a copy with: ros2 launch faceverse_ros faceverse.launch.py params_file:=<copy>",
              "# or: faceverse-ros node --params-file <copy>. [runtime]: changeable with ros2 param set.",
-             "faceverse_node:", "  ros__parameters:"]
+             "# '/**' applies the section to the node under any namespace and name.",
+             "/**:", "  ros__parameters:"]
     for p in PARAMS:
         extra = f" Choices: {', '.join(p.choices)}." if p.choices else \
             (f" Range: {p.range[0]}..{p.range[1]}." if p.range else "")
