@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
-from faceverse_ros.core.headpose import CameraIntrinsics, head_pose  # noqa: E402
+from faceverse_ros.core.camera import CameraIntrinsics  # noqa: E402
+from faceverse_ros.core.headpose import head_pose  # noqa: E402
 from faceverse_ros.core.model import FaceVerseModel  # noqa: E402
 from faceverse_ros.core.regressor import (Regressor, cache_root, export_onnx, face_crops_mediapipe,  # noqa: E402
                                      file_sha256)

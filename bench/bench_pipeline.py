@@ -125,6 +125,8 @@ def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=
 
 def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     """One pass over `frames`; returns the stats dict of this run."""
+    from faceverse_ros.views.overlay import draw_overlay
+
     pipe = make_pipeline(mode, assets, onnx_int8, args.keyframe_interval, args.threads,
                          args.drift_px)
     publish = _Publisher()
@@ -139,7 +141,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
         publish(result)
         t2 = time.perf_counter()
         if render:
-            pipe.draw_debug(frame_of[result.stamp], result)
+            for stamp, faces in result.groups()[-1:]:  # drawn on the frame the faces describe
+                draw_overlay(frame_of[stamp], faces, result.intrinsics, pipe.model.tri)
         t3 = time.perf_counter()
         with lock:
             for name, ms in result.timings.items():
@@ -157,7 +160,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     # warm-up outside the timing: the first inference and detector start-up
     for k in range(3):
         pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=render)
-    pipe.smoother.reset()
+    # the stamps jump by more than smoother.max_gap_s after the warm-up: the filters restart
     start = time.perf_counter()
     dropped = 0
     if mode == "baseline":
@@ -175,7 +178,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                 handed_in = arrival  # latency counts from the frame's arrival
             finish(pipe.process(rgb, stamp, need_mesh=render), handed_in)
     else:
-        from faceverse_ros.tracking.pipeline import TwoStageRunner
+        from faceverse_ros.runtime.workers import TwoStageRunner
 
         def first(item):
             k, handed_in = item

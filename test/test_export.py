@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from faceverse_ros.views.export import export_face, load_params, save_mesh, save_obj, save_params, save_ply
-from faceverse_ros.core.headpose import CameraIntrinsics, head_pose, vertices_in_camera
+from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.headpose import head_pose, vertices_in_camera
 
 VERTS = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.5, 0.0], [0.25, -2.0, 3.125]])
 TRIS = np.array([[0, 1, 2], [0, 2, 3]])
@@ -75,11 +76,11 @@ def test_export_face_in_model_and_camera_frames(tmp_path, synthetic_model):
     assert f.shape == (m.n_triangles, 3) and np.array_equal(f, m.tri)
     assert np.array_equal(col, (rec.colors[0].astype(np.float64) * 255).astype(np.uint8))
     box = np.array([500, 200, 756, 456])
-    pose = head_pose(m, c, box, CameraIntrinsics.default(1280, 720))
+    pose = head_pose(m, c, box, CameraIntrinsics.default(1280, 720))[0]
     v, _, _ = read_ply(export_face(tmp_path / "cam.ply", m, rec, frame="camera", pose=pose, binary=True))
     np.testing.assert_allclose(v, vertices_in_camera(pose, rec.vertices[0]), atol=1e-6)
     assert 0.5 < np.median(v[:, 2]) < 3.0   # metres in front of the camera
-    with pytest.raises(ValueError, match="HeadPose"):
+    with pytest.raises(ValueError, match="FacePose"):
         export_face(tmp_path / "x.ply", m, rec, frame="camera")
 
 

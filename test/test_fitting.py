@@ -29,7 +29,8 @@ from conftest import shared_path
 from faceverse_ros.core.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
                                    fit_landmarks, rebox_translation)
 from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
-from faceverse_ros.core.model import FaceVerseModel, rotation_matrix, to_image
+from faceverse_ros.core.model import FaceVerseModel, to_image
+from faceverse_ros.core.rotations import rotation_matrix
 from synthetic import localised_expression_basis
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.core.headpose import (MODEL_UNIT_M, CameraIntrinsics, head_pose, interocular_distance_raw,
+from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.headpose import (MODEL_UNIT_M, head_pose, interocular_distance_raw,
                                     quaternion_from_matrix, vertices_in_camera)
 from faceverse_ros.core.model import to_image
 
@@ -24,19 +25,19 @@ def quat_rotate(q, v):
 def test_frontal_face_axes(synthetic_model):
     m = synthetic_model
     pose = head_pose(m, m.merge(), CENTRED_BOX, CAM, refine=False)
-    r = pose.rotation[0]
+    r = pose[0].rotation
     np.testing.assert_allclose(r[:, 0], [0, 0, -1], atol=1e-9)   # face x points at the camera (-optical z)
     np.testing.assert_allclose(r[:, 2], [0, -1, 0], atol=1e-9)   # face z toward the scalp (-optical y: up)
     np.testing.assert_allclose(r[:, 1], [1, 0, 0], atol=1e-9)    # person's left = image right
     # 120 degrees about (1, 1, -1)/sqrt(3): q = (sin 60 * axis, cos 60)
-    np.testing.assert_allclose(pose.quaternion[0], [0.5, 0.5, -0.5, 0.5], atol=1e-9)
+    np.testing.assert_allclose(pose[0].quaternion, [0.5, 0.5, -0.5, 0.5], atol=1e-9)
     for axis, expected in ((np.array([1.0, 0, 0]), [0, 0, -1]), (np.array([0, 0, 1.0]), [0, -1, 0])):
-        np.testing.assert_allclose(quat_rotate(pose.quaternion[0], axis), expected, atol=1e-9)
-    g = pose.gaze_rotation[0]
+        np.testing.assert_allclose(quat_rotate(pose[0].quaternion, axis), expected, atol=1e-9)
+    g = pose[0].gaze_rotation
     np.testing.assert_allclose(g[:, 2], [0, 0, -1], atol=1e-9)   # eyes straight: gaze z = face x
     np.testing.assert_allclose(g[:, 0], [-1, 0, 0], atol=1e-9)   # person's right (image left)
     np.testing.assert_allclose(g[:, 1], [0, 1, 0], atol=1e-9)    # down
-    np.testing.assert_allclose(pose.gaze_direction[0], [0, 0, -1], atol=1e-9)
+    np.testing.assert_allclose(pose[0].gaze_direction, [0, 0, -1], atol=1e-9)
 
 
 def test_position_is_the_sellion_in_metres(synthetic_model):
@@ -45,7 +46,7 @@ def test_position_is_the_sellion_in_metres(synthetic_model):
     rec = m.reconstruct(c)
     sellion = rec.posed[0, m.keypoints_mediapipe[168]].astype(np.float64) + [0, 0, 10]
     pose = head_pose(m, c, CENTRED_BOX, CAM, refine=False)
-    np.testing.assert_allclose(pose.position[0], MODEL_UNIT_M * sellion, atol=1e-6)
+    np.testing.assert_allclose(pose[0].position, MODEL_UNIT_M * sellion, atol=1e-6)
     # a crop box twice as large (scale s = 2, centred on (639.5, 359.5)): the face looks
     # twice as large to the real f = 1000 camera, so it is at half the range, and it lies
     # on the ray through its image pixel u = s * (1000 x / z + 127.5) + x0
@@ -53,7 +54,7 @@ def test_position_is_the_sellion_in_metres(synthetic_model):
     pose = head_pose(m, c, big, CAM, refine=False)
     u = 2 * (1000 * sellion[0] / sellion[2] + 127.5) + big[0]
     v = 2 * (1000 * sellion[1] / sellion[2] + 127.5) + big[1]
-    p = pose.position[0]
+    p = pose[0].position
     np.testing.assert_allclose([p[0] / p[2], p[1] / p[2]], [(u - 639.5) / 1000, (v - 359.5) / 1000], atol=1e-9)
     assert np.linalg.norm(p) == pytest.approx(0.5 * MODEL_UNIT_M * np.linalg.norm(sellion), rel=1e-9)
 
@@ -62,19 +63,19 @@ def test_yaw_and_gaze_directions_by_hand(synthetic_model):
     m = synthetic_model
     b = 0.3
     pose = head_pose(m, m.merge(angles=[0, b, 0]), CENTRED_BOX, CAM, refine=False)
-    np.testing.assert_allclose(pose.rotation[0][:, 0], [-math.sin(b), 0, -math.cos(b)], atol=1e-6)
+    np.testing.assert_allclose(pose[0].rotation[:, 0], [-math.sin(b), 0, -math.cos(b)], atol=1e-6)
     e = 0.2
     pose = head_pose(m, m.merge(eyes=[0, e, 0, e]), CENTRED_BOX, CAM, refine=False)
-    np.testing.assert_allclose(pose.gaze_direction[0], [-math.sin(e), 0, -math.cos(e)], atol=1e-6)
-    np.testing.assert_allclose(pose.rotation[0][:, 0], [0, 0, -1], atol=1e-9)  # the head did not turn
+    np.testing.assert_allclose(pose[0].gaze_direction, [-math.sin(e), 0, -math.cos(e)], atol=1e-6)
+    np.testing.assert_allclose(pose[0].rotation[:, 0], [0, 0, -1], atol=1e-9)  # the head did not turn
     no_eyes = head_pose(m, m.merge(eyes=[0, e, 0, e]), CENTRED_BOX, CAM, use_eyes=False, refine=False)
-    np.testing.assert_allclose(no_eyes.gaze_direction[0], [0, 0, -1], atol=1e-9)
+    np.testing.assert_allclose(no_eyes[0].gaze_direction, [0, 0, -1], atol=1e-9)
 
 
 def reprojection(m, c, box, cam, pose):
     rec = m.reconstruct(c)
     idx = m.landmark_indices("mediapipe")
-    pts = vertices_in_camera(pose, rec.vertices[0, idx])
+    pts = vertices_in_camera(pose[0], rec.vertices[0, idx])
     assert np.all(pts[:, 2] > 0)
     uv = np.stack([cam.fx * pts[:, 0] / pts[:, 2] + cam.cx, cam.fy * pts[:, 1] / pts[:, 2] + cam.cy], 1)
     image_uv = to_image(rec.projected[0, idx], box)[:, :2]
@@ -98,11 +99,11 @@ def test_pose_reprojects_onto_the_image(synthetic_model, box):
     err_r, _ = reprojection(m, c, box, cam, refined)
     assert err_r.max() < 0.02 * side and err_r.mean() <= err.mean() + 1e-9, (err_r.max(), err.mean())
     # refinement polishes, it does not move the head elsewhere
-    assert np.linalg.norm(refined.position[0] - closed.position[0]) < 0.15 * np.linalg.norm(closed.position[0])
-    cos = np.clip((np.trace(refined.rotation[0].T @ closed.rotation[0]) - 1) / 2, -1, 1)
+    assert np.linalg.norm(refined[0].position - closed[0].position) < 0.15 * np.linalg.norm(closed[0].position)
+    cos = np.clip((np.trace(refined[0].rotation.T @ closed[0].rotation) - 1) / 2, -1, 1)
     assert math.degrees(math.acos(cos)) < 5
-    np.testing.assert_allclose(np.linalg.norm(refined.quaternion, axis=1), 1.0, atol=1e-12)
-    np.testing.assert_allclose(refined.rotation[0] @ refined.rotation[0].T, np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(refined[0].quaternion), 1.0, atol=1e-12)
+    np.testing.assert_allclose(refined[0].rotation @ refined[0].rotation.T, np.eye(3), atol=1e-9)
 
 
 def test_quaternions_of_random_rotations():
@@ -133,7 +134,7 @@ def test_intrinsics_and_bad_input(synthetic_model):
     with pytest.raises(ValueError, match="crop boxes"):
         head_pose(m, m.merge(batch=2), CENTRED_BOX, CAM)
     pose = head_pose(m, m.merge(batch=2), np.stack([CENTRED_BOX] * 2), image_size=(1280, 720))
-    assert pose.position.shape == (2, 3) and pose.quaternion.shape == (2, 4)
+    assert len(pose) == 2 and pose[1].position.shape == (3,) and pose[1].quaternion.shape == (4,)
 
 
 def test_interocular_distance_of_the_synthetic_mean_face(synthetic_model):

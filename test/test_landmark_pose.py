@@ -7,6 +7,7 @@ import pytest
 
 from conftest import shared_path
 from faceverse_ros.core import landmark_pose as lp
+from faceverse_ros.core.camera import CameraIntrinsics
 
 K = (800.0, 800.0, 320.0, 240.0)  # fx, fy, cx, cy of a 640x480 camera
 
@@ -41,7 +42,7 @@ def frontal_rotation():
 
 
 def test_frontal_reference_and_angle_signs():
-    np.testing.assert_allclose(lp.R_FRONTAL, frontal_rotation())
+    np.testing.assert_allclose(lp.FACE_AXES_IN_MODEL, frontal_rotation())
     assert np.allclose(lp.yaw_pitch_roll(frontal_rotation()), 0.0)
     up = frontal_rotation()[:, 2]       # head z in the camera frame
     # turning toward the person's left = about the head's up axis by +angle
@@ -70,7 +71,7 @@ def test_synthetic_pose_recovered(yaw, pitch, roll):
     pose = lp.estimate_head_pose(synthetic_landmarks(rot, position), K)
     assert angle_between(pose.rotation, rot) < 1.5
     np.testing.assert_allclose(pose.position, position, atol=0.015)
-    np.testing.assert_allclose(np.degrees(pose.yaw_pitch_roll()), [yaw, pitch, roll], atol=1.5)
+    np.testing.assert_allclose(np.degrees(lp.yaw_pitch_roll(pose.rotation)), [yaw, pitch, roll], atol=1.5)
     # quaternion matches the matrix (x, y, z, w), unit length
     q = pose.quaternion
     assert np.linalg.norm(q) == pytest.approx(1.0)
@@ -95,7 +96,6 @@ def test_distance_scales_with_eye_distance():
 def test_gaze_by_hand_for_a_frontal_face():
     lm = synthetic_landmarks(frontal_rotation(), np.array([0, 0, 0.6]))
     pose = lp.estimate_head_pose(lm, K)
-    assert not pose.gaze_estimated
     np.testing.assert_allclose(pose.gaze_direction, pose.rotation[:, 0], atol=1e-12)
     np.testing.assert_allclose(pose.gaze_direction, [0, 0, -1], atol=0.02)
     # gaze frame: x = person's right (image left), y down, z = gaze
@@ -104,7 +104,6 @@ def test_gaze_by_hand_for_a_frontal_face():
     # horizontal 0.3 on both eyes: Ry(0.3) @ (0, 0, -1) = (-sin .3, 0, -cos .3) in model
     # axes, which are the camera axes for a frontal face -> looking toward image left
     looking = lp.estimate_head_pose(lm, K, eyes=[0.0, 0.3, 0.0, 0.3])
-    assert looking.gaze_estimated
     np.testing.assert_allclose(looking.gaze_direction, [-math.sin(0.3), 0, -math.cos(0.3)],
                                atol=0.02)
     # vertical -0.2: Rx(-0.2) @ (0, 0, -1) = (0, -sin .2, -cos .2): looking up
@@ -131,7 +130,7 @@ def test_axes_on_a_real_frontal_face():
     img = load_rgb("portrait_small.jpg")
     det = detect_stream(img)
     h, w = img.shape[:2]
-    pose = lp.estimate_head_pose(det.landmarks, lp.default_intrinsics(w, h), eyes=det.eyes)
+    pose = lp.estimate_head_pose(det.landmarks, CameraIntrinsics.default(w, h), eyes=det.eyes)
     x_axis, y_axis, z_axis = pose.rotation.T
     assert x_axis[2] < -0.9                         # out of the face, toward the camera
     eye_dir = det.landmarks[263, :2] - det.landmarks[33, :2]   # right eye -> left eye
@@ -139,7 +138,7 @@ def test_axes_on_a_real_frontal_face():
     assert np.dot(y_axis[:2], eye_dir / np.linalg.norm(eye_dir)) > 0.9
     assert np.dot(z_axis[:2], chin_up / np.linalg.norm(chin_up)) > 0.9
     # the sellion projects onto landmark 168 and lies at a plausible distance
-    fx, fy, cx, cy = lp.default_intrinsics(w, h)
+    fx, fy, cx, cy = CameraIntrinsics.default(w, h)
     p = pose.position
     np.testing.assert_allclose([fx * p[0] / p[2] + cx, fy * p[1] / p[2] + cy],
                                det.landmarks[168, :2], atol=0.02 * w)
@@ -153,13 +152,13 @@ def test_axes_on_a_real_frontal_face():
 def test_in_plane_rotation_changes_only_roll(name):
     img = load_rgb(name)
     h, w = img.shape[:2]
-    intr = lp.default_intrinsics(w, h)
-    base = np.degrees(lp.estimate_head_pose(detect_stream(img).landmarks, intr).yaw_pitch_roll())
+    intr = CameraIntrinsics.default(w, h)
+    base = np.degrees(lp.yaw_pitch_roll(lp.estimate_head_pose(detect_stream(img).landmarks, intr).rotation))
     for angle in (20.0, -20.0):
         m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)  # CCW on screen
         rotated = cv2.warpAffine(img, m, (w, h))
-        ypr = np.degrees(lp.estimate_head_pose(detect_stream(rotated).landmarks,
-                                               intr).yaw_pitch_roll())
+        ypr = np.degrees(lp.yaw_pitch_roll(lp.estimate_head_pose(detect_stream(rotated).landmarks,
+                                                                 intr).rotation))
         assert ypr[2] - base[2] == pytest.approx(angle, abs=3.0), (ypr, base)
         assert abs(ypr[0] - base[0]) < 3.0 and abs(ypr[1] - base[1]) < 3.0, (ypr, base)
 
@@ -199,7 +198,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="eyes"):
         lp.estimate_head_pose(lm, K, eyes=[0.1, 0.2])
     with pytest.raises(ValueError, match="image size"):
-        lp.default_intrinsics(0, 480)
+        CameraIntrinsics.default(0, 480)
 
 
 def test_off_axis_face_is_corrected_for_its_viewing_ray():
@@ -213,7 +212,7 @@ def test_off_axis_face_is_corrected_for_its_viewing_ray():
     face = load_rgb("portrait_small.jpg")
     h, w = face.shape[:2]
     canvas_w = 3 * w
-    intr = lp.default_intrinsics(canvas_w, h)
+    intr = CameraIntrinsics.default(canvas_w, h)
     angles = []
     for x0 in (w, 0):                        # centred, then at the left edge
         canvas = np.zeros((h, canvas_w, 3), np.uint8)

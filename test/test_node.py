@@ -70,7 +70,7 @@ class Harness:
                 Image, "faceverse/debug_image", self.got["debug"].append, VIEW_QOS)
             self._mesh_sub = self.tester.create_subscription(
                 MarkerArray, "faceverse/mesh", self.got["mesh"].append, VIEW_QOS)
-            wait_for(lambda: self.node.debug_pub.get_subscription_count() > 0, 10)
+            wait_for(lambda: self.node.outputs.debug_pub.get_subscription_count() > 0, 10)
 
     def send(self, msg, timeout=60.0):
         """Publishes one image message (stamped with a fresh stamp) and waits for its params."""
@@ -286,8 +286,8 @@ def test_runtime_parameters(landmark_node):
     res = node.set_parameters([Parameter("smoother.kind", value="one_euro"),
                                Parameter("smoother.box.beta", value=3.0)])
     assert all(r.successful for r in res)
-    assert node.pipeline.smoother.kind == "one_euro"
-    assert node.pipeline.smoother.params()["box"]["beta"] == 3.0
+    assert node.pipeline.smoothing.kind == "one_euro"
+    assert node.pipeline.smoothing.params()["box"]["beta"] == 3.0
     bad = node.set_parameters([Parameter("smoother.kind", value="kalman")])[0]
     assert not bad.successful and "one of" in bad.reason
     read_only = node.set_parameters([Parameter("max_faces", value=3)])[0]

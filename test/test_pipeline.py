@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
+from faceverse_ros.runtime.workers import TwoStageRunner
 from faceverse_ros.tracking.pipeline import (MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR,
-                                    FacePipeline, PipelineConfig, TwoStageRunner)
+                                             FacePipeline, PipelineConfig)
+from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
 from faceverse_ros.io.sources import FrameSource
 
 
@@ -96,33 +98,23 @@ def test_mesh_outputs_and_debug_image(synthetic_assets, video):
     pipe = _full(synthetic_assets)
     result = pipe.process(video[0].rgb, video[0].stamp, need_mesh=True)
     face = result.faces[0]
+    mesh = face.mesh
     n = pipe.model.n_vertices
-    assert face.image_vertices.shape == (n, 3) and face.colors.shape == (n, 3)
-    assert face.vertices_m.shape == (n, 3) and np.all(face.vertices_m[:, 2] > 0)
+    assert mesh.image_vertices.shape == (n, 3) and mesh.colors.shape == (n, 3)
+    assert mesh.vertices_m.shape == (n, 3) and np.all(mesh.vertices_m[:, 2] > 0)
     # the unposed mesh is the model's geometry for the published coefficients
     geo = pipe.model.reconstruct_geometry(face.coeffs[None])
-    np.testing.assert_allclose(face.vertices, geo.vertices[0], atol=1e-6)
+    np.testing.assert_allclose(mesh.vertices, geo.vertices[0], atol=1e-6)
     # the mesh in metres surrounds the published head position (within a head's size)
-    assert np.linalg.norm(face.vertices_m.mean(axis=0) - face.pose.position) < 0.2
-    meshes = pipe.mesh_for_markers(result, 8)
+    assert np.linalg.norm(mesh.vertices_m.mean(axis=0) - face.pose.position) < 0.2
+    meshes = ViewBuilder(pipe.model).marker_meshes(result.faces, 8)
     (face_id, verts, tris, cols), = meshes
     assert face_id == face.face_id and verts.shape == cols.shape
     assert abs(len(verts) - n / 8) < 0.15 * n / 8 and tris.max() < len(verts)
-    debug = pipe.draw_debug(video[0].rgb, result, fps=12.5)
+    debug = draw_overlay(video[0].rgb, result.faces, result.intrinsics, pipe.model.tri, fps=12.5)
     assert debug.shape == video[0].rgb.shape and debug.dtype == np.uint8
     assert np.count_nonzero(np.any(debug != video[0].rgb, axis=2)) > 500
     pipe.close()
-
-
-def test_staged_halves_equal_process(synthetic_assets, video):
-    a = _full(synthetic_assets)
-    b = _full(synthetic_assets)
-    for frame in video[:3]:
-        ra = a.process(frame.rgb, frame.stamp)
-        rb = b.face_stage(b.detect_stage(frame.rgb, frame.stamp))
-        assert np.array_equal(ra.faces[0].coeffs, rb.faces[0].coeffs)
-    a.close()
-    b.close()
 
 
 def test_two_stage_runner_overlaps_orders_and_drops():

@@ -126,7 +126,7 @@ ALLOWED_IMPORTS = {
     "runtime": {"runtime"},
     "io": {"io", "core"},
     "views": {"views", "core"},
-    "tracking": {"tracking", "core", "runtime", "views"},
+    "tracking": {"tracking", "core", "runtime"},
     "cli": {"cli", "core", "tracking", "runtime", "views", "io"},
 }
 

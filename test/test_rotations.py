@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.core import headpose, landmark_pose
 from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
 
@@ -230,12 +229,3 @@ def test_axis_maps_are_read_only():
         FACE_AXES_IN_MODEL[0, 0] = 1.0
     with pytest.raises(ValueError):
         GAZE_AXES_IN_FACE[0, 0] = 1.0
-
-
-def test_old_names_are_the_shared_implementation():
-    assert headpose.R_MODEL_FACE is FACE_AXES_IN_MODEL
-    assert headpose.R_FACE_GAZE is GAZE_AXES_IN_FACE
-    assert landmark_pose.R_FRONTAL is FACE_AXES_IN_MODEL
-    assert headpose.quaternion_from_matrix is quaternion_from_matrix
-    assert landmark_pose.matrix_to_quaternion is quaternion_from_matrix
-    assert headpose.rotation_between is rotation_between

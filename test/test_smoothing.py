@@ -4,9 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.tracking.smoothing import (FaceSmoother, OneEuroSmoother, RotationOneEuroSmoother,
-                                     euler_to_quat, make_smoother, quat_to_matrix,
-                                     matrix_to_euler)
+from faceverse_ros.core.rotations import euler_to_quat, matrix_to_euler, quat_to_matrix
+from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoother
+from faceverse_ros.tracking.smoothing import OneEuroSmoother, RotationOneEuroSmoother, make_smoother
+
+EYES = [0.1, 0.2, 0.1, 0.2]
 
 FPS = 30.0
 
@@ -56,18 +58,17 @@ def test_original_two_stage_chain_is_two_frames_late():
     rng = np.random.default_rng(1)
     boxes = [np.array([10.0, 20.0, 110.0, 120.0]) + rng.normal(size=4) for _ in range(8)]
     coeffs = [rng.normal(size=621) for _ in range(8)]
-    fs = FaceSmoother(kind="original")
-    assert fs.delay_frames == 1
+    fs = TrackSmoother(SmootherSettings(kind="original"))
     coeff_out = []
     for k in range(8):
-        b = fs.smooth_box(7, k / FPS, boxes[k])
+        b = fs.smooth_box(k / FPS, boxes[k], EYES)
         if k == 0:
             assert b is None
             continue
         assert b.stamp == pytest.approx((k - 1) / FPS)
         np.testing.assert_allclose(b.box, expected_centred(boxes, k - 1), atol=1e-12)
         # the regressor runs on frame k-1 (the stamp returned) -> coefficients of frame k-1
-        c = fs.smooth_coeffs(7, b.stamp, coeffs[k - 1])
+        c = fs.smooth_coeffs(b.stamp, coeffs[k - 1])
         coeff_out.append((k, c))
     assert coeff_out[0][1] is None  # frame 0's coefficients wait for frame 1's
     for k, c in coeff_out[1:]:
@@ -183,74 +184,72 @@ def test_rotation_filter_reduces_noise():
 
 
 # ---------------------------------------------------------------- face smoother
-def test_face_smoother_blocks_and_ids():
+def test_track_smoother_blocks():
+    """one_euro: every block but the eyes filtered (the eyes are smoothed once, in stage 1)."""
     rng = np.random.default_rng(6)
-    fs = FaceSmoother()
+    fs = TrackSmoother()
     base = rng.normal(size=621)
     base[611:614] = [0.1, 0.2, 0.3]
     for k in range(40):
         noisy = base + rng.normal(scale=0.01, size=621)
-        st = fs.update(1, k / FPS, box=[10 + k, 10, 110 + k, 110], coeffs=noisy,
-                       eyes=[0.1, 0.2, 0.1, 0.2])
-        assert st.stamp == k / FPS
-        other = fs.update(2, k / FPS, box=[300, 300, 400, 400])
-        assert other.coeffs is None and other.eyes is None
-    assert st.box.shape == (4,) and st.coeffs.shape == (621,) and st.eyes.shape == (4,)
-    assert np.abs(st.coeffs - base).max() < 0.03
-    np.testing.assert_allclose(other.box, [300, 300, 400, 400])
-    assert sorted(fs.face_ids) == [1, 2]
-    fs.reset(1)
-    assert fs.face_ids == [2]
-    first = fs.update(1, 2.0, box=[0, 0, 50, 50])
-    np.testing.assert_allclose(first.box, [0, 0, 50, 50])  # restarted: raw value
-    assert fs.end(2) == []                                 # one_euro has nothing pending
+        b = fs.smooth_box(k / FPS, [10 + k, 10, 110 + k, 110], EYES)
+        c = fs.smooth_coeffs(k / FPS, noisy)
+        assert b.stamp == c.stamp == k / FPS
+    assert b.box.shape == (4,) and c.value.shape == (621,) and b.eyes.shape == (4,)
+    assert np.abs(c.value[:617] - base[:617]).max() < 0.03       # filtered: noise 0.01 -> below
+    np.testing.assert_array_equal(c.value[617:], noisy[617:])    # eyes passed through here
+    assert fs.flush_box() == [] and fs.flush_coeffs() == []      # one_euro has nothing pending
 
 
-def test_face_smoother_original_end_flushes_last_frame():
-    fs = FaceSmoother(kind="original")
+def test_track_smoother_original_flushes_last_frame():
+    fs = TrackSmoother(SmootherSettings(kind="original"))
     boxes = [np.array([k, k, k + 10.0, k + 10.0]) for k in range(3)]
     for k in range(3):
-        fs.update(0, k / FPS, box=boxes[k], coeffs=np.full(621, float(k)))
-    tail = fs.end(0)
-    assert len(tail) == 1 and tail[0].stamp == 2 / FPS
-    np.testing.assert_allclose(tail[0].box, (boxes[1] + boxes[2]) / 2)
-    np.testing.assert_allclose(tail[0].coeffs, np.full(621, 1.5))
+        fs.smooth_box(k / FPS, boxes[k], np.full(4, float(k)))
+        fs.smooth_coeffs(k / FPS, np.full(621, float(k)))
+    box_tail, coeff_tail = fs.flush_box(), fs.flush_coeffs()
+    assert len(box_tail) == 1 and box_tail[0].stamp == 2 / FPS
+    np.testing.assert_allclose(box_tail[0].box, (boxes[1] + boxes[2]) / 2)
+    np.testing.assert_allclose(box_tail[0].eyes, np.full(4, 1.5))
+    assert len(coeff_tail) == 1 and coeff_tail[0].stamp == 2 / FPS
+    np.testing.assert_allclose(coeff_tail[0].value, np.full(621, 1.5))
 
 
 def test_set_params_live_and_validation():
-    fs = FaceSmoother(box={"min_cutoff": 0.5, "beta": 0.0})
+    settings = SmootherSettings(box={"min_cutoff": 0.5, "beta": 0.0})
+    fs = TrackSmoother(settings)
     for k in range(10):
-        fs.update(0, k / FPS, box=[0, 0, 100, 100])
-    slow = fs.update(0, 10 / FPS, box=[10, 0, 110, 100]).box[0]
-    fs.set_params(part="box", min_cutoff=50.0)              # state kept, response faster
-    assert fs.params()["box"]["min_cutoff"] == 50.0
-    fast = fs.update(0, 11 / FPS, box=[20, 0, 120, 100]).box[0]
+        fs.smooth_box(k / FPS, [0, 0, 100, 100], EYES)
+    slow = fs.smooth_box(10 / FPS, [10, 0, 110, 100], EYES).box[0]
+    settings.set(part="box", min_cutoff=50.0)              # state kept, response faster
+    assert settings.params()["box"]["min_cutoff"] == 50.0
+    fast = fs.smooth_box(11 / FPS, [20, 0, 120, 100], EYES).box[0]
     assert slow < 5.0 and fast > 15.0
-    fs.set_params(kind="none")
-    assert fs.delay_frames == 0 and fs.face_ids == []
-    np.testing.assert_allclose(fs.update(0, 1.0, box=[1, 2, 3, 4]).box, [1, 2, 3, 4])
+    settings.set(kind="none")
+    np.testing.assert_allclose(fs.smooth_box(1.0, [1, 2, 3, 4], EYES).box, [1, 2, 3, 4])
+    assert fs.kind == "none"
     with pytest.raises(ValueError, match="unknown smoothing parameter"):
-        fs.set_params(gain=2)
+        settings.set(gain=2)
     with pytest.raises(ValueError, match="min_cutoff"):
-        fs.set_params(min_cutoff=-1)
+        settings.set(min_cutoff=-1)
     with pytest.raises(ValueError, match="kind"):
-        FaceSmoother(kind="kalman")
+        SmootherSettings(kind="kalman")
     with pytest.raises(ValueError, match="NaN"):
-        fs.update(0, 2.0, box=[0, 0, np.nan, 1])
+        fs.smooth_box(2.0, [0, 0, np.nan, 1], EYES)
     with pytest.raises(ValueError, match="621"):
-        fs.update(0, 2.0, coeffs=np.zeros(620))
+        fs.smooth_coeffs(2.0, np.zeros(620))
 
 
 def test_box_filtered_as_centre_and_size():
     """A box whose size jitters around a fixed centre keeps that centre exactly."""
     rng = np.random.default_rng(7)
-    fs = FaceSmoother()
+    fs = TrackSmoother()
     sizes = []
     for k in range(60):
         half = 50.0 + rng.normal(scale=1.0)
-        st = fs.smooth_box(0, k / FPS, [200 - half, 100 - half, 200 + half, 100 + half])
+        st = fs.smooth_box(k / FPS, [200 - half, 100 - half, 200 + half, 100 + half], EYES)
         np.testing.assert_allclose((st.box[:2] + st.box[2:]) / 2, [200.0, 100.0], atol=1e-9)
         sizes.append(st.box[2] - st.box[0])
     assert np.std(np.diff(sizes[20:])) < 0.3 * 2.0 * math.sqrt(2)  # size noise reduced
     with pytest.raises(ValueError, match="x1 >= x0"):
-        fs.smooth_box(0, 3.0, [10, 0, 0, 10])
+        fs.smooth_box(3.0, [10, 0, 0, 10], EYES)

@@ -45,14 +45,16 @@ def _add_pipeline_args(ap):
 
 
 def _pipeline_config(args, stream):
-    from faceverse_ros.tracking.pipeline import PipelineConfig
+    """The options under the node's parameter names, through the one mapping to PipelineConfig."""
+    from faceverse_ros.tracking.config import config_from_params
 
-    return PipelineConfig(
-        model_path=args.model, checkpoint_path=args.checkpoint, engine=args.engine,
-        onnx_path=args.onnx, device=args.device, threads=args.threads, detector=args.detector,
-        task_path=args.task, max_faces=args.max_faces,
-        smoothing={"kind": args.smooth if stream else "none"},
-        keyframe_interval=args.keyframe_interval, landmark_only=args.landmark_only, stream=stream)
+    return config_from_params({
+        "model_path": args.model, "checkpoint_path": args.checkpoint, "engine": args.engine,
+        "onnx_path": args.onnx, "device": args.device, "threads": args.threads,
+        "detector": args.detector, "task_path": args.task, "max_faces": args.max_faces,
+        "smoother.kind": args.smooth if stream else "none",
+        "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only},
+        stream=stream)
 
 
 class _Progress:
@@ -78,8 +80,9 @@ class _Progress:
 def cmd_run(args):
     import cv2
 
-    from faceverse_ros.tracking.pipeline import FacePipeline
     from faceverse_ros.io.sources import FrameSource
+    from faceverse_ros.tracking.pipeline import FacePipeline
+    from faceverse_ros.views.overlay import draw_overlay
 
     source = FrameSource(args.input)
     stream = source.kind in ("video", "webcam")
@@ -99,25 +102,35 @@ def cmd_run(args):
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
     need_mesh = not pipeline.landmark_only and (not args.no_render or args.save_ply)
+    triangles = pipeline.model.tri if (pipeline.model is not None and not args.no_render) else None
     writer = None
     frames = faces_total = 0
+    recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     start = time.monotonic()
     try:
         for frame in source:
             if args.max_frames and frames >= args.max_frames:
                 break
+            recent[frame.stamp] = frame
+            for old in sorted(recent)[:-16]:
+                del recent[old]
             result = pipeline.process(frame.rgb, frame.stamp, need_mesh=need_mesh)
             for problem in result.problems:
                 print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
             frames += 1
             faces_total += len(result.faces)
-            for face in result.faces:
-                stem = f"{frame.name}_face{face.face_id}"
-                if args.save_params:
-                    _save_face_params(out_dir / stem, face)
-                if args.save_ply and face.vertices is not None:
-                    _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
-            overlay = pipeline.draw_debug(frame.rgb, result, render=not args.no_render)
+            shown, shown_faces = frame, []
+            for stamp, faces in result.groups():
+                described = recent.get(stamp, frame)
+                shown, shown_faces = described, faces
+                for face in faces:
+                    stem = f"{described.name}_face{face.face_id}"
+                    if args.save_params:
+                        _save_face_params(out_dir / stem, face)
+                    if args.save_ply and face.mesh is not None:
+                        _save_face_mesh(out_dir / f"{stem}.ply", pipeline, face)
+            # the overlay of the newest frame the faces describe, drawn on that frame
+            overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
             if stream:
                 if writer is None:
                     h, w = overlay.shape[:2]
@@ -146,7 +159,7 @@ def cmd_run(args):
 def _save_face_params(stem, face):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known."""
     from faceverse_ros.views.export import save_params
-    from faceverse_ros.tracking.pipeline import MODE_LANDMARK_ONLY
+    from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
 
     if face.mode != MODE_LANDMARK_ONLY:
         save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box)
@@ -163,7 +176,7 @@ def _save_face_mesh(path, pipeline, face):
     """Unposed mesh in model units with the lit colours, like the original's PLY."""
     from faceverse_ros.views.export import save_ply
 
-    save_ply(path, face.vertices, pipeline.model.tri, face.colors)
+    save_ply(path, face.mesh.vertices, pipeline.model.tri, face.mesh.colors)
 
 
 # ------------------------------------------------------------------------------------ node

@@ -29,6 +29,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from faceverse_ros.core.layout import V4, CoefficientLayout, layout_for
+
 #: Project root (the folder holding ``data/``) of a source checkout.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +54,7 @@ N_MEDIAPIPE = 478
 
 #: Head names and output sizes of the ReconNet in the order of the 621 vector.
 HEAD_NAMES = ("id", "exp", "tex", "gamma", "angles", "txy", "tz", "eyes")
-V4_HEAD_SIZES = (156, 177, 251, 27, 3, 2, 1, 4)
+V4_HEAD_SIZES = V4.head_sizes
 
 REQUIRED_MODEL_KEYS = (
     "meanshape", "idBase", "exBase", "texBase", "meantex", "tri", "point_buf",
@@ -175,13 +177,18 @@ class ModelSizes:
     n_tex: int
 
     @property
+    def layout(self) -> CoefficientLayout:
+        """The coefficient layout of this model (faceverse_ros.core.layout)."""
+        return layout_for(self.n_id, self.n_exp, self.n_tex)
+
+    @property
     def head_sizes(self) -> Tuple[int, ...]:
         """Output sizes the ReconNet heads must have for this model."""
-        return (self.n_id, self.n_exp, self.n_tex, 27, 3, 2, 1, 4)
+        return self.layout.head_sizes
 
     @property
     def n_coeffs(self) -> int:
-        return self.n_id + self.n_exp + self.n_tex + 27 + 3 + 3 + 4
+        return self.layout.total
 
 
 def load_model_dict(path=None, validate: bool = True) -> Tuple[dict, Path]:

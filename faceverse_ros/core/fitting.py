@@ -89,7 +89,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel, rotation_matrix
+from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, FaceVerseModel
+from faceverse_ros.core.rotations import rotation_matrix
 
 from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF  # the hard-wired vertices of spec 3.4
 

@@ -33,80 +33,22 @@ closed form is then refined by default with a PnP fit of the face's 478
 MediaPipe vertices to their image positions under the real intrinsics
 (``head_pose(..., refine=True)``).
 
-Default intrinsics when no camera_info is known (:meth:`CameraIntrinsics.default`):
-fx = fy = image width (about 53 degrees horizontal field of view, typical of
-webcams), principal point at the image centre ((W - 1) / 2, (H - 1) / 2:
-pixel centres at integer coordinates, as in the crop arithmetic).
+Without intrinsics the documented default of faceverse_ros.core.camera is used.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL, eye_rotation, rotation_matrix
+from faceverse_ros.core.model import CAMERA_DISTANCE, CROP_SIZE, FOCAL, PRINCIPAL
+from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
+from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix, rotation_between
 
 #: metres per model unit (raw millimetres / 100)
 MODEL_UNIT_M = 0.1
-
-# The fixed axis maps (see faceverse_ros.core.rotations for the frames), under their old names:
-#: columns: REP-155 face axes (x out of the face, y person's left, z scalp) in model axes
-R_MODEL_FACE = FACE_AXES_IN_MODEL
-#: columns: gaze axes (x person's right, y down, z along the gaze) in face axes
-R_FACE_GAZE = GAZE_AXES_IN_FACE
-
-
-@dataclass(frozen=True)
-class CameraIntrinsics:
-    """Pinhole intrinsics in pixels (fx, fy, cx, cy)."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    def __post_init__(self):
-        vals = (self.fx, self.fy, self.cx, self.cy)
-        if not all(np.isfinite(v) for v in vals) or self.fx <= 0 or self.fy <= 0:
-            raise ValueError(f"intrinsics need finite values and fx, fy > 0, got {vals}")
-
-    @classmethod
-    def default(cls, width: int, height: int) -> "CameraIntrinsics":
-        """fx = fy = width, principal point ((W - 1) / 2, (H - 1) / 2): a guess for unknown cameras."""
-        if width <= 0 or height <= 0:
-            raise ValueError(f"image size must be positive, got {width}x{height}")
-        return cls(float(width), float(width), (width - 1) / 2.0, (height - 1) / 2.0)
-
-    @classmethod
-    def from_matrix(cls, k) -> "CameraIntrinsics":
-        """From a 3x3 camera matrix or its 9 row-major values (sensor_msgs/CameraInfo ``k``)."""
-        m = np.asarray(k, dtype=np.float64).reshape(3, 3)
-        return cls(m[0, 0], m[1, 1], m[0, 2], m[1, 2])
-
-
-@dataclass
-class HeadPose:
-    """Batched head and gaze poses in the optical frame (metres, radians).
-
-    position: (B, 3) sellion; rotation: (B, 3, 3) face axes as columns;
-    quaternion: (B, 4) (x, y, z, w) of ``rotation``; gaze_direction: (B, 3)
-    unit vector; gaze_rotation / gaze_quaternion: the gaze frame;
-    model_rotation: (B, 3, 3) and model_translation (B, 3): model vertices v
-    (model units, unposed) map to the optical frame as
-    ``model_rotation @ (MODEL_UNIT_M * v) + model_translation``.
-    """
-
-    position: np.ndarray
-    rotation: np.ndarray
-    quaternion: np.ndarray
-    gaze_direction: np.ndarray
-    gaze_rotation: np.ndarray
-    gaze_quaternion: np.ndarray
-    model_rotation: np.ndarray
-    model_translation: np.ndarray
-
 
 def interocular_distance_raw(model) -> float:
     """Distance between the mean face's eyeball centres in raw file units
@@ -117,8 +59,8 @@ def interocular_distance_raw(model) -> float:
 
 def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] = None,
               image_size: Optional[Sequence[int]] = None, use_eyes: bool = True,
-              refine: bool = True) -> HeadPose:
-    """Head (sellion) and gaze poses in the optical frame.
+              refine: bool = True) -> List[FacePose]:
+    """Head (sellion) and gaze poses in the optical frame, one FacePose per face.
 
     model: :class:`faceverse_ros.core.model.FaceVerseModel`; coeffs: (B, n) or (n,);
     crop_boxes: (B, 4) or (4,) true crop boxes (image pixels) the coefficients
@@ -169,17 +111,18 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
         r_opt, model_t = _refine_pnp(model, c, boxes, intrinsics, r_opt, model_t)
         position = np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed) + model_t
 
-    face_rot = r_opt @ R_MODEL_FACE
+    face_rot = r_opt @ FACE_AXES_IN_MODEL
     if use_eyes:
         eyes = c[:, model.slices["eyes"]].astype(np.float64)
         r_eye = eye_rotation(0.5 * (eyes[:, 0] + eyes[:, 2]), 0.5 * (eyes[:, 1] + eyes[:, 3]))
     else:
         r_eye = np.broadcast_to(np.eye(3), (b, 3, 3))
-    gaze_rot = r_opt @ r_eye @ R_MODEL_FACE @ R_FACE_GAZE
-    return HeadPose(position=position, rotation=face_rot, quaternion=quaternion_from_matrix(face_rot),
-                    gaze_direction=gaze_rot[:, :, 2].copy(), gaze_rotation=gaze_rot,
-                    gaze_quaternion=quaternion_from_matrix(gaze_rot), model_rotation=r_opt,
-                    model_translation=model_t)
+    gaze_rot = r_opt @ r_eye @ FACE_AXES_IN_MODEL @ GAZE_AXES_IN_FACE
+    quat, gaze_quat = quaternion_from_matrix(face_rot), quaternion_from_matrix(gaze_rot)
+    return [FacePose(position=position[i], rotation=face_rot[i], quaternion=quat[i],
+                     gaze_direction=gaze_rot[i, :, 2].copy(), gaze_rotation=gaze_rot[i],
+                     gaze_quaternion=gaze_quat[i], model_rotation=r_opt[i],
+                     model_translation=model_t[i]) for i in range(b)]
 
 
 def _reprojection_error(obj, uv, r, t, k: CameraIntrinsics) -> float:
@@ -219,13 +162,13 @@ def _refine_pnp(model, c, boxes, k: CameraIntrinsics, r_opt, model_t):
     return r_out, t_out
 
 
-def vertices_in_camera(pose: HeadPose, vertices, index: int = 0) -> np.ndarray:
-    """Unposed vertices (N, 3) model units of face ``index`` -> (N, 3) metres in the optical frame."""
-    return model_to_camera(vertices, pose.model_rotation[index], pose.model_translation[index])
+def vertices_in_camera(pose: FacePose, vertices) -> np.ndarray:
+    """Unposed vertices (N, 3) model units of the face of ``pose`` -> (N, 3) metres in the optical frame."""
+    return model_to_camera(vertices, pose.model_rotation, pose.model_translation)
 
 
 def model_to_camera(vertices, model_rotation, model_translation) -> np.ndarray:
     """Unposed vertices (N, 3) model units -> metres in the optical frame, with one face's
-    ``HeadPose.model_rotation`` (3, 3) and ``model_translation`` (3,)."""
+    ``FacePose.model_rotation`` (3, 3) and ``model_translation`` (3,)."""
     v = np.asarray(vertices, dtype=np.float64)
     return (v * MODEL_UNIT_M) @ np.asarray(model_rotation).T + np.asarray(model_translation)

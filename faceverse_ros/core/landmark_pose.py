@@ -48,11 +48,12 @@ Accuracy is what this geometry gives; it has not been validated against
 ground-truth head poses here. The FaceVerse coefficients give another pose.
 """
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from faceverse_ros.core.boxes import NUM_LANDMARKS
+from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
 
@@ -116,25 +117,19 @@ def _build_template():
 
 TEMPLATE_MM = _build_template()  # (len(FIT_INDICES), 3), rows in FIT_INDICES order
 
-# Rotation of the frontal reference: head frame axes in the optical frame for
-# a face looking into the camera (head x = -z_cam, head y = +x_cam, head z = -y_cam);
-# the model-to-face axis map of faceverse_ros.core.rotations, as model axes = optical
-# axes for a frontal face.
-R_FRONTAL = FACE_AXES_IN_MODEL
+# The frontal reference (head axes in the optical frame for a face looking into the
+# camera) is FACE_AXES_IN_MODEL, as model axes = optical axes for a frontal face.
 # The gaze frame's axes in head coordinates for a gaze along head x are
 # GAZE_AXES_IN_FACE: (x, y, z) = (person's right, down, forward) = (-y_h, -z_h, x_h).
-
-# Former name of the shared matrix -> quaternion conversion (faceverse_ros.core.rotations).
-matrix_to_quaternion = quaternion_from_matrix
 
 
 def yaw_pitch_roll(rotation):
     """Head yaw, pitch, roll (radians) from the head rotation in the optical frame.
 
-    Relative to the frontal reference ``R_FRONTAL`` (a face looking into the
+    Relative to the frontal reference ``FACE_AXES_IN_MODEL`` (a face looking into the
     camera; reference axes x toward the camera, y = image right, z = image up):
 
-        R_FRONTAL.T @ R = Rx(roll) @ Rz(yaw) @ Ry(pitch)
+        FACE_AXES_IN_MODEL.T @ R = Rx(roll) @ Rz(yaw) @ Ry(pitch)
 
     i.e. pitch (nodding about the ear-to-ear axis) and yaw (turning about the
     head's up axis) first, then roll about the camera's viewing axis. Roll is
@@ -145,7 +140,7 @@ def yaw_pitch_roll(rotation):
     the person's right shoulder (counter-clockwise in the displayed image).
     Yaw is in [-pi/2, pi/2]; at exactly +-pi/2 (profile) pitch absorbs roll.
     """
-    rel = R_FRONTAL.T @ np.asarray(rotation, dtype=np.float64)
+    rel = FACE_AXES_IN_MODEL.T @ np.asarray(rotation, dtype=np.float64)
     yaw = math.asin(max(-1.0, min(1.0, -rel[0, 1])))
     if abs(rel[0, 1]) < 1.0 - 1e-9:
         pitch = math.atan2(rel[0, 2], rel[0, 0])
@@ -158,7 +153,7 @@ def yaw_pitch_roll(rotation):
 
 def rotation_from_yaw_pitch_roll(yaw, pitch, roll):
     """Inverse of :func:`yaw_pitch_roll`: head rotation in the optical frame."""
-    return R_FRONTAL @ rx(roll) @ rz(yaw) @ ry(pitch)
+    return FACE_AXES_IN_MODEL @ rx(roll) @ rz(yaw) @ ry(pitch)
 
 
 # --------------------------------------------------------------------------
@@ -248,40 +243,9 @@ def derive_template(landmark_sets, weights=None, iterations=10):
 # --------------------------------------------------------------------------
 # pose estimation
 # --------------------------------------------------------------------------
-@dataclass
-class HeadPose:
-    """Head and gaze pose of one face in the camera optical frame.
-
-    position: (3,) sellion position in metres.
-    rotation: 3x3, columns = head frame axes (x out of face, y left, z up) in
-        the optical frame.
-    quaternion: (x, y, z, w) of ``rotation``.
-    gaze_direction: (3,) unit gaze vector in the optical frame.
-    gaze_rotation: 3x3, columns = gaze frame axes (x right, y down, z gaze).
-    gaze_quaternion: (x, y, z, w) of ``gaze_rotation``.
-    gaze_estimated: False when the gaze is the head's x axis.
-    scale_px_per_m: weak-perspective scale of the fit (pixels per metre).
-    rms_px: RMS residual of the template fit in pixels (a quality hint).
-    """
-    position: np.ndarray
-    rotation: np.ndarray
-    quaternion: np.ndarray
-    gaze_direction: np.ndarray
-    gaze_rotation: np.ndarray
-    gaze_quaternion: np.ndarray
-    gaze_estimated: bool
-    scale_px_per_m: float
-    rms_px: float
-
-    def yaw_pitch_roll(self):
-        """(yaw, pitch, roll) of the head in radians, see :func:`yaw_pitch_roll`."""
-        return yaw_pitch_roll(self.rotation)
-
-    def yaw_pitch_roll_deg(self):
-        return tuple(math.degrees(v) for v in self.yaw_pitch_roll())
-
-
 def _check_intrinsics(intrinsics):
+    if isinstance(intrinsics, CameraIntrinsics):
+        return tuple(intrinsics)
     try:
         fx, fy, cx, cy = (float(v) for v in intrinsics)
     except (TypeError, ValueError):
@@ -289,19 +253,6 @@ def _check_intrinsics(intrinsics):
     if not (fx > 0 and fy > 0 and all(math.isfinite(v) for v in (fx, fy, cx, cy))):
         raise ValueError(f"intrinsics need finite fx, fy > 0, got {intrinsics!r}")
     return fx, fy, cx, cy
-
-
-def default_intrinsics(width, height, horizontal_fov_deg=60.0):
-    """A stand-in (fx, fy, cx, cy) for a camera without camera_info.
-
-    Square pixels, principal point at the image centre ((W-1)/2, (H-1)/2) and
-    the given horizontal field of view (60 degrees: a typical webcam). Metric
-    positions computed with it are only as right as that guess.
-    """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    f = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
-    return (f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
 def gaze_direction_in_head(eyes):
@@ -323,12 +274,12 @@ def gaze_direction_in_head(eyes):
     return g_head / np.linalg.norm(g_head)
 
 
-def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> HeadPose:
+def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> FacePose:
     """Head pose (and gaze) of one face from its 478 landmarks.
 
     landmarks: (478, 3) pixels (x, y, z scaled like x), as Detection gives.
     intrinsics: (fx, fy, cx, cy) of the image in pixels (from camera_info, or
-        :func:`default_intrinsics`).
+        :meth:`CameraIntrinsics.default`).
     eyes: optional spec-6 eye values (4,); None -> gaze = head x axis.
     template_mm: optional replacement template (len(FIT_INDICES), 3) in mm.
     """
@@ -357,13 +308,17 @@ def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> He
     centroid = np.array([(centroid_px[0] - cx) * depth / fx, (centroid_px[1] - cy) * depth / fy,
                          depth])
     position = centroid - rot @ centroid_t
-    if eyes is None:
-        g_head, estimated = np.array([1.0, 0.0, 0.0]), False
-    else:
-        g_head, estimated = gaze_direction_in_head(eyes), True
+    return face_pose(position, rot, eyes, rms_px=rms)
+
+
+def face_pose(position, rotation, eyes=None, rms_px=None) -> FacePose:
+    """The FacePose of a head at ``position`` (m) with face axes ``rotation`` (optical
+    frame) and gaze from the spec-6 ``eyes`` (None: along the head's x axis)."""
+    rot = np.asarray(rotation, dtype=np.float64)
+    g_head = np.array([1.0, 0.0, 0.0]) if eyes is None else gaze_direction_in_head(eyes)
     gaze_frame_head = rotation_between([1.0, 0.0, 0.0], g_head) @ GAZE_AXES_IN_FACE
     gaze_rot = rot @ gaze_frame_head
-    return HeadPose(position=position, rotation=rot, quaternion=quaternion_from_matrix(rot),
-                    gaze_direction=gaze_rot[:, 2].copy(), gaze_rotation=gaze_rot,
-                    gaze_quaternion=quaternion_from_matrix(gaze_rot), gaze_estimated=estimated,
-                    scale_px_per_m=scale, rms_px=rms)
+    return FacePose(position=np.asarray(position, dtype=np.float64), rotation=rot,
+                    quaternion=quaternion_from_matrix(rot), gaze_direction=gaze_rot[:, 2].copy(),
+                    gaze_rotation=gaze_rot, gaze_quaternion=quaternion_from_matrix(gaze_rot),
+                    rms_px=rms_px)

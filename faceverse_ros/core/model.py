@@ -31,6 +31,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from faceverse_ros.core.layout import BLOCK_NAMES
+from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
 from faceverse_ros.core.assets import (MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, ModelSizes, load_model_dict,
                      validate_model_dict)
 
@@ -39,8 +41,6 @@ PRINCIPAL = 127.5       #: crop-camera principal point (both axes), pixels
 CAMERA_DISTANCE = 10.0  #: crop-camera translation along z, model units
 CROP_SIZE = 256         #: crop side in pixels
 RAW_PER_UNIT = 100.0    #: raw file units per model unit
-
-BLOCK_NAMES = ("id", "exp", "tex", "gamma", "angles", "trans", "eyes")
 
 # SH constants of spec 3.8
 _A0, _A1, _A2 = np.pi, 2 * np.pi / np.sqrt(3.0), 2 * np.pi / np.sqrt(8.0)
@@ -75,31 +75,6 @@ class Reconstruction(Geometry):
 
 
 # --------------------------------------------------------------------------- small formulas
-def rotation_matrix(angles) -> np.ndarray:
-    """``Rz(c) @ Ry(b) @ Rx(a)`` for angles (..., 3) = (a, b, c) radians -> (..., 3, 3)."""
-    ang = np.asarray(angles, dtype=np.float64)
-    a, b, c = ang[..., 0], ang[..., 1], ang[..., 2]
-    ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
-    r = np.empty(ang.shape[:-1] + (3, 3))
-    r[..., 0, 0] = cc * cb
-    r[..., 0, 1] = cc * sb * sa - sc * ca
-    r[..., 0, 2] = cc * sb * ca + sc * sa
-    r[..., 1, 0] = sc * cb
-    r[..., 1, 1] = sc * sb * sa + cc * ca
-    r[..., 1, 2] = sc * sb * ca - cc * sa
-    r[..., 2, 0] = -sb
-    r[..., 2, 1] = cb * sa
-    r[..., 2, 2] = cb * ca
-    return r
-
-
-def eye_rotation(a, b) -> np.ndarray:
-    """``Ry(b) @ Rx(a)`` (spec 3.3) for arrays of angles -> (..., 3, 3)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return rotation_matrix(np.stack([a, b, np.zeros_like(a)], -1))
-
-
 def sh_basis(normals) -> np.ndarray:
     """The 9 SH values of spec 3.8 for unit normals (..., 3) -> (..., 9)."""
     n = np.asarray(normals)
@@ -232,13 +207,9 @@ class FaceVerseModel:
         n = self.n_vertices = sizes.n_vertices
         self.n_triangles = sizes.n_triangles
         self.n_id, self.n_exp, self.n_tex = sizes.n_id, sizes.n_exp, sizes.n_tex
-        sizes_list = (self.n_id, self.n_exp, self.n_tex, 27, 3, 3, 4)
-        self.slices: Dict[str, slice] = {}
-        start = 0
-        for name, s in zip(BLOCK_NAMES, sizes_list):
-            self.slices[name] = slice(start, start + s)
-            start += s
-        self.n_coeffs = start
+        self.layout = sizes.layout
+        self.slices: Dict[str, slice] = self.layout.slices
+        self.n_coeffs = self.layout.total
 
         f32 = np.float32
         self.meanshape_raw = np.asarray(d["meanshape"], dtype=f32)

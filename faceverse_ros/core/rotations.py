@@ -1,4 +1,8 @@
-"""Rotation helpers shared by the head-pose stages (numpy only, no ROS).
+"""Rotations: the one home of rotation maths (numpy only, no ROS).
+
+The FaceVerse Euler angles (``rotation_matrix``, ``eye_rotation``, their
+inverse ``matrix_to_euler``), quaternions (``euler_to_quat``, ``slerp``, ...)
+and the fixed axis maps between model, REP-155 face and gaze frames.
 
 Conventions:
 
@@ -20,6 +24,8 @@ Frames used by the fixed axis maps below:
   gaze (an optical-style frame of the person's view).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -166,3 +172,113 @@ def ry(angle) -> np.ndarray:
 def rz(angle) -> np.ndarray:
     """Rotation by ``angle`` (radians) about z, taking x toward y: ``[[c, -s, 0], [s, c, 0], [0, 0, 1]]``."""
     return _elementary(angle, 0, 1)
+
+
+# --------------------------------------------------------------------------
+# Euler angles of the 621 vector (R = Rz(a2) @ Ry(a1) @ Rx(a0)) and quaternions
+# --------------------------------------------------------------------------
+def quat_multiply(q, r):
+    """Hamilton product q * r of (x, y, z, w) quaternions."""
+    x1, y1, z1, w1 = q
+    x2, y2, z2, w2 = r
+    return np.array([
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+    ])
+
+
+def quat_conjugate(q):
+    """Inverse of a unit quaternion (x, y, z, w)."""
+    return np.array([-q[0], -q[1], -q[2], q[3]], dtype=np.float64)
+
+
+def rotation_vector(q):
+    """Axis times angle (radians, angle in [0, pi]) of a unit quaternion (x, y, z, w)."""
+    v = np.asarray(q[:3], dtype=np.float64)
+    w = float(q[3])
+    if w < 0:
+        v, w = -v, -w
+    n = float(np.linalg.norm(v))
+    if n < 1e-12:
+        return 2.0 * v  # small-angle limit
+    return v / n * (2.0 * math.atan2(n, w))
+
+
+def euler_to_quat(angles):
+    """Unit quaternion (x, y, z, w) of R = Rz(a[2]) @ Ry(a[1]) @ Rx(a[0]), radians."""
+    a0, a1, a2 = (float(v) for v in angles)
+    qx = np.array([math.sin(a0 / 2), 0.0, 0.0, math.cos(a0 / 2)])
+    qy = np.array([0.0, math.sin(a1 / 2), 0.0, math.cos(a1 / 2)])
+    qz = np.array([0.0, 0.0, math.sin(a2 / 2), math.cos(a2 / 2)])
+    return quat_multiply(quat_multiply(qz, qy), qx)
+
+
+def quat_to_matrix(q):
+    """3x3 rotation matrix of a (x, y, z, w) quaternion (normalised first)."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_euler(rot):
+    """Angles (a0, a1, a2) with rot = Rz(a2) @ Ry(a1) @ Rx(a0); a1 in [-pi/2, pi/2]."""
+    r = np.asarray(rot, dtype=np.float64)
+    a1 = math.asin(max(-1.0, min(1.0, -r[2, 0])))
+    if abs(r[2, 0]) < 1.0 - 1e-9:
+        a0 = math.atan2(r[2, 1], r[2, 2])
+        a2 = math.atan2(r[1, 0], r[0, 0])
+    else:  # gimbal lock: only a0 -/+ a2 is defined; put it all in a2
+        a0 = 0.0
+        a2 = math.atan2(-r[0, 1], r[1, 1])
+    return np.array([a0, a1, a2])
+
+
+def quat_to_euler(q):
+    """Euler angles (a0, a1, a2) of R = Rz(a2) @ Ry(a1) @ Rx(a0) from a quaternion."""
+    return matrix_to_euler(quat_to_matrix(q))
+
+
+def slerp(q0, q1, t):
+    """Spherical linear interpolation from q0 (t=0) to q1 (t=1), shortest arc."""
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64)
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:  # nearly parallel: normalised linear interpolation is exact enough
+        out = q0 + t * (q1 - q0)
+        return out / np.linalg.norm(out)
+    theta = math.acos(dot)
+    s = math.sin(theta)
+    out = (math.sin((1 - t) * theta) * q0 + math.sin(t * theta) * q1) / s
+    return out / np.linalg.norm(out)
+
+
+def rotation_matrix(angles) -> np.ndarray:
+    """``Rz(c) @ Ry(b) @ Rx(a)`` for angles (..., 3) = (a, b, c) radians -> (..., 3, 3)."""
+    ang = np.asarray(angles, dtype=np.float64)
+    a, b, c = ang[..., 0], ang[..., 1], ang[..., 2]
+    ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
+    r = np.empty(ang.shape[:-1] + (3, 3))
+    r[..., 0, 0] = cc * cb
+    r[..., 0, 1] = cc * sb * sa - sc * ca
+    r[..., 0, 2] = cc * sb * ca + sc * sa
+    r[..., 1, 0] = sc * cb
+    r[..., 1, 1] = sc * sb * sa + cc * ca
+    r[..., 1, 2] = sc * sb * ca - cc * sa
+    r[..., 2, 0] = -sb
+    r[..., 2, 1] = cb * sa
+    r[..., 2, 2] = cb * ca
+    return r
+
+
+def eye_rotation(a, b) -> np.ndarray:
+    """``Ry(b) @ Rx(a)`` (spec 3.3) for arrays of angles -> (..., 3, 3)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return rotation_matrix(np.stack([a, b, np.zeros_like(a)], -1))

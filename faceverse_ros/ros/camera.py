@@ -13,7 +13,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from faceverse_ros.core.headpose import CameraIntrinsics
+from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.ros.convert import rgb_to_image
 from faceverse_ros.io.sources import FrameSource
 
@@ -37,7 +37,7 @@ def camera_info_for(header, width, height, intrinsics):
 class CameraSourceNode(Node):
     """Publishes frames of `spec` (see faceverse_ros.io.sources) in a thread of its own.
 
-    Published intrinsics: headpose.CameraIntrinsics.default (fx = fy = image width,
+    Published intrinsics: CameraIntrinsics.default (fx = fy = image width,
     principal point at the centre), the node's own default without camera_info.
     loop: start files again at the end; else `finished` is set at the end.
     max_frames: stop after this many frames (0 = no limit).

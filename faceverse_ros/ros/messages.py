@@ -1,12 +1,31 @@
 """Pipeline results -> faceverse_ros messages and TF transforms (ROS layer)."""
 import numpy as np
 
+from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
 from faceverse_ros.ros.tf import make_transform
 
-_BLOCKS = (("shape", 0, 156), ("expression", 156, 333), ("texture", 333, 584),
-           ("lighting", 584, 611), ("rotation", 611, 614), ("translation", 614, 617),
-           ("eyes", 617, 621))
+#: layout block -> FaceVerseParams field
+FIELDS = {"id": "shape", "exp": "expression", "tex": "texture", "gamma": "lighting",
+          "angles": "rotation", "trans": "translation", "eyes": "eyes"}
+
+
+def check_layout(layout=V4):
+    """The one check of the coefficient layout against FaceVerseParams.msg's size
+    constants and modes; raises ValueError naming the block that differs. Returns the
+    (field, slice) pairs messages are filled with."""
+    sizes = {f"{FIELDS[name].upper()}_SIZE": size for name, size in layout.sizes}
+    sizes["COEFFICIENT_COUNT"] = layout.total
+    sizes.update(MODE_REGRESSOR=MODE_REGRESSOR, MODE_LANDMARK_FIT=MODE_LANDMARK_FIT,
+                 MODE_LANDMARK_ONLY=MODE_LANDMARK_ONLY)
+    for constant, value in sizes.items():
+        if getattr(FaceVerseParams, constant) != value:
+            raise ValueError(f"coefficient layout does not fit FaceVerseParams.msg: {constant} is "
+                             f"{getattr(FaceVerseParams, constant)}, the layout has {value}")
+    return tuple((FIELDS[name], sl) for name, sl in layout.slices.items())
+
+
+_BLOCKS = check_layout(V4)
 
 
 def face_to_msg(face, image_size, with_landmarks=True):
@@ -26,8 +45,8 @@ def face_to_msg(face, image_size, with_landmarks=True):
     msg.roi.x_offset, msg.roi.y_offset = cx0, cy0
     msg.roi.width, msg.roi.height = max(cx1 - cx0, 0), max(cy1 - cy0, 0)
     coeffs = np.asarray(face.coeffs, dtype=np.float32)
-    for name, start, stop in _BLOCKS:
-        setattr(msg, name, coeffs[start:stop])
+    for name, sl in _BLOCKS:
+        setattr(msg, name, coeffs[sl])
     pose = face.pose
     p = msg.head_pose.position
     p.x, p.y, p.z = (float(v) for v in pose.position)

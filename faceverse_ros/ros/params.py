@@ -7,10 +7,10 @@ at start-up and are declared read-only.
 """
 import dataclasses
 
+from faceverse_ros.tracking.face_smoothing import PARTS as SMOOTHER_PARTS
+from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL
 from faceverse_ros.tracking.smoothing import DEFAULT_BOX, DEFAULT_BOX_SIZE, DEFAULT_COEFFS, DEFAULT_EYES, \
     DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
-
-SMOOTHER_PARTS = ("box", "box_size", "coeffs", "rotation", "eyes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,9 +82,9 @@ PARAMS = [
     ParamSpec("tracker.max_missed", 5, "Frames a face may be missed before its id ends.",
               range=(0, 1000)),
     # keyframes (landmark fitting between regressor runs)
-    ParamSpec("keyframe.interval", 1, "Run the ResNet every N frames per face (1 = every frame); "
+    ParamSpec("keyframe.interval", DEFAULT_INTERVAL, "Run the ResNet every N frames per face (1 = every frame); "
               "frames in between fit pose and expression to the landmarks.", range=(1, 1000)),
-    ParamSpec("keyframe.drift_px", 0.0, "Also run the ResNet when the fitted landmarks drift "
+    ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
     # input
     ParamSpec("input.compressed", False, "Subscribe to image/compressed (sensor_msgs/"

@@ -1,7 +1,8 @@
 """Tracking: from camera frames to per-face results over time.
 
-Owns detection (MediaPipe), eye values, face ids, smoothing, keyframe
-scheduling and the per-frame pipeline.
-May import: core, runtime. Never views (except through the pipeline's optional
-debug drawing hooks), io or ros.
+Owns detection (MediaPipe), eye values, face ids, smoothing (single signals and
+one face's two stages with the settings all faces share), keyframe
+scheduling, the face track (everything per face) and the per-frame pipeline
+with its configuration.
+May import: core, runtime. Never views, io or ros.
 """

@@ -3,7 +3,7 @@
 Meshes: by default in the unposed model space like the original's PLY files
 (spec 3 steps 1-4, model units = raw / 100); optionally posed in the camera
 optical frame in metres (x right, y down, z forward) using a
-:class:`faceverse_ros.core.headpose.HeadPose`.
+:class:`faceverse_ros.core.pose.FacePose`.
 
 Colours are per-vertex floats in [0, 1], written as 8-bit values truncated
 like the original (``(c * 255).astype(uint8)``).
@@ -113,16 +113,17 @@ def export_face(path, model, recon, index: int = 0, frame: str = "model", pose=N
     """Write face ``index`` of a :class:`faceverse_ros.core.model.Reconstruction`.
 
     frame: ``"model"`` (unposed, model units, like the original) or
-    ``"camera"`` (optical frame, metres; needs ``pose`` from
+    ``"camera"`` (optical frame, metres; needs the face's ``pose``, a
+    :class:`faceverse_ros.core.pose.FacePose` from
     :func:`faceverse_ros.core.headpose.head_pose`).
     """
     verts = recon.vertices[index]
     if frame == "camera":
         if pose is None:
-            raise ValueError("frame='camera' needs the HeadPose of the face (headpose.head_pose)")
+            raise ValueError("frame='camera' needs the FacePose of the face (headpose.head_pose)")
         from faceverse_ros.core.headpose import vertices_in_camera
 
-        verts = vertices_in_camera(pose, verts, index)
+        verts = vertices_in_camera(pose, verts)
     elif frame != "model":
         raise ValueError(f"frame must be 'model' or 'camera', got {frame!r}")
     return save_mesh(path, verts, model.tri, recon.colors[index], binary)

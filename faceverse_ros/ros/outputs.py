@@ -1,0 +1,165 @@
+"""The node's outputs of one processed frame: params, TF, debug views, diagnostics.
+
+:class:`FrameOutputs` owns the publishers, the rate and latency statistics
+and the bounded :class:`~faceverse_ros.runtime.workers.FrameHistory` of recent
+frames (header, image, intrinsics). :meth:`FrameOutputs.publish_frame` is the
+one place a processed frame is published: every group of faces of one frame
+(tracking.pipeline.FrameResult.groups) goes out with THAT frame's header (a
+face describing an earlier frame, as with smoother kind "original", gets the
+earlier frame's header); a frame without faces gets an empty array with its
+own header. The debug image and the mesh markers are drawn on / for the
+newest frame of the result, in the views worker, at most views.max_rate_hz.
+"""
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from faceverse_ros.msg import FaceVerseParamsArray
+from faceverse_ros.ros.convert import rgb_to_image
+from faceverse_ros.ros.markers import mesh_array
+from faceverse_ros.ros.messages import face_transforms, params_array
+from faceverse_ros.ros.tf import TfPublisher
+from faceverse_ros.runtime.stats import Counters, LatencyStats, RateMeter
+from faceverse_ros.runtime.workers import FrameHistory, TwoStageRunner
+from faceverse_ros.views.overlay import ViewBuilder, ViewRequest
+
+OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE)
+VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE)
+HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
+COUNTERS = ("received", "processed", "dropped", "bad", "faces")
+
+
+def header_for(stamp_s, like):
+    """A header for ``stamp_s`` seconds in ``like``'s frame (a frame older than the history)."""
+    h = Header(frame_id=like.frame_id)
+    ns = int(round(stamp_s * 1e9))
+    h.stamp.sec, h.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
+    return h
+
+
+class FrameOutputs:
+    """Publishers and statistics of the node (see module doc)."""
+
+    def __init__(self, node, params, model=None):
+        self.node = node
+        self._p = params            # the node's live parameter values (a dict it updates)
+        self.params_pub = node.create_publisher(FaceVerseParamsArray, "faceverse/params",
+                                                OUTPUT_QOS)
+        self.debug_pub = node.create_publisher(Image, "faceverse/debug_image", VIEW_QOS)
+        self.mesh_pub = node.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
+        self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.tf = TfPublisher(node)
+        self.counts = Counters(*COUNTERS)
+        self.in_rate, self.out_rate = RateMeter(), RateMeter()
+        self.latency = LatencyStats()
+        self._fps = RateMeter(window_s=1.0)
+        self._last_views = -1e9
+        self.history = FrameHistory(HISTORY_FRAMES)
+        self.landmark_only = model is None
+        self._builder = ViewBuilder(model)
+        self._views = None
+
+    def start(self, on_error):
+        """Start the views worker (build in one thread, publish in another)."""
+        self._views = TwoStageRunner(self._builder.build, self._publish_views, on_error=on_error,
+                                     name="faceverse_views")
+
+    def stop(self):
+        if self._views is not None:
+            self._views.close()
+            self._views = None
+
+    def destroy(self):
+        self.stop()
+        for pub in (self.params_pub, self.debug_pub, self.mesh_pub, self.diag_pub):
+            self.node.destroy_publisher(pub)
+        self.tf.destroy()
+
+    # -- one frame ------------------------------------------------------------------------------
+    def publish_frame(self, output):
+        """Publish one processed frame (runtime.workers.FrameOutput whose job.tag is the
+        image's header): params and TF per frame described, then the views."""
+        job, result = output.job, output.result
+        p = self._p
+        header = job.tag
+        self.history.add(job.stamp, (header, output.rgb, result.intrinsics))
+        groups = result.groups()
+        published = []
+        for stamp, faces in groups or [(job.stamp, [])]:
+            record = self.history.get(stamp)
+            frame_header = record[0] if record is not None else header_for(stamp, header)
+            if p["publish.params"]:
+                self.params_pub.publish(params_array(frame_header, faces, result.image_size,
+                                                     p["publish.landmarks"]))
+            if p["publish.tf"] and faces:
+                self.tf.send([t for f in faces for t in face_transforms(frame_header, f)])
+            published.append((record, faces))
+        done = time.monotonic()
+        self.latency.add(done - job.received)
+        self.out_rate.tick(done)
+        self._fps.tick(done)
+        self.counts.add("processed")
+        self.counts.set("faces", len(groups[-1][1]) if groups else 0)
+        record, faces = published[-1]
+        if record is not None:
+            self._submit_views(record, faces, done)
+
+    def _submit_views(self, record, faces, now):
+        p = self._p
+        want_debug = p["publish.debug_image"] and self.debug_pub.get_subscription_count() > 0
+        want_mesh = (p["publish.mesh"] and not self.landmark_only
+                     and self.mesh_pub.get_subscription_count() > 0)
+        max_rate = p["views.max_rate_hz"]
+        if not (want_debug or want_mesh) or self._views is None:
+            return
+        if max_rate > 0 and now - self._last_views < 1.0 / max_rate:
+            return
+        # uncapped views are not counted: switching the cap on lets the next view through
+        self._last_views = now if max_rate > 0 else -1e9
+        header, rgb, intrinsics = record
+        self._views.submit(ViewRequest(rgb, faces, intrinsics, debug=want_debug, mesh=want_mesh,
+                                       render=p["debug.render"],
+                                       decimation=int(p["mesh.decimation"]),
+                                       fps=self._fps.rate(now), tag=header))
+
+    def _publish_views(self, views):
+        if views.debug is not None:
+            self.debug_pub.publish(rgb_to_image(views.debug, views.tag))
+        if views.meshes is not None:
+            self.mesh_pub.publish(mesh_array(views.tag, views.meshes))
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def publish_diagnostics(self):
+        now = time.monotonic()
+        p = self._p
+        in_rate, out_rate = self.in_rate.rate(now), self.out_rate.rate(now)
+        p50, p95 = self.latency.percentile_ms(50), self.latency.percentile_ms(95)
+        status = DiagnosticStatus(name=f"{self.node.get_fully_qualified_name()}: face tracking",
+                                  hardware_id="faceverse_ros")
+        if in_rate == 0.0:
+            status.level, status.message = DiagnosticStatus.STALE, "no images arriving"
+        elif out_rate < p["diagnostics.rate_error_hz"] or p95 > p["diagnostics.latency_error_ms"]:
+            status.level, status.message = DiagnosticStatus.ERROR, "output rate or latency out of bounds"
+        elif out_rate < p["diagnostics.rate_warn_hz"] or p95 > p["diagnostics.latency_warn_ms"]:
+            status.level, status.message = DiagnosticStatus.WARN, "output rate or latency degraded"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "tracking"
+        if self.landmark_only:
+            status.message += " (landmark-only mode)"
+        c = self.counts.snapshot()
+        values = dict(input_rate_hz=f"{in_rate:.2f}", output_rate_hz=f"{out_rate:.2f}",
+                      latency_p50_ms=f"{p50:.1f}", latency_p95_ms=f"{p95:.1f}",
+                      faces=str(c["faces"]), dropped_frames=str(c["dropped"]),
+                      bad_frames=str(c["bad"]), received_frames=str(c["received"]),
+                      processed_frames=str(c["processed"]),
+                      mode="landmark_only" if self.landmark_only else "faceverse")
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.diag_pub.publish(msg)

@@ -1,0 +1,202 @@
+"""Latest-frame-wins workers (no ROS, no tracking imports).
+
+:class:`TwoStageRunner` runs two functions on the items handed in, in two
+threads of its own, the newest item winning. :class:`PipelineWorker` puts a
+pipeline's two halves (anything with ``detect_stage(rgb, stamp, intrinsics)``
+and ``face_stage(staged)``, as tracking.pipeline.FacePipeline) on one: the
+caller hands a :class:`FrameJob` in and gets each frame's :class:`FrameOutput`
+out, in the worker's thread; nothing calls back into the caller but
+``job.load``, ``job.intrinsics`` (both about the job's own frame) and the
+result and error handlers.
+"""
+import dataclasses
+import queue
+import threading
+from typing import Callable, Optional
+
+
+@dataclasses.dataclass
+class FrameJob:
+    """One frame handed to a PipelineWorker."""
+    stamp: float                                # seconds: the frame's stamp
+    load: Callable[[], object]                  # -> the uint8 RGB image (decoded in the worker)
+    intrinsics: Optional[Callable[[int, int], object]] = None   # (width, height) -> intrinsics
+    tag: object = None                          # the caller's (e.g. the ROS header)
+    received: float = 0.0                       # monotonic time the frame arrived
+
+
+@dataclasses.dataclass
+class FrameOutput:
+    """A processed frame: its job, its image and the pipeline's result."""
+    job: FrameJob
+    rgb: object
+    result: object
+
+
+class PipelineWorker:
+    """A pipeline's detect_stage and face_stage on a TwoStageRunner (see module doc).
+
+    on_result(FrameOutput) and on_error(stage, exception) run in the worker's threads
+    ("first" covers load, intrinsics and detect_stage; "second" face_stage and on_result).
+    """
+
+    def __init__(self, pipeline, on_result, on_error=None, name="faceverse"):
+        self.pipeline = pipeline
+        self._runner = TwoStageRunner(self._first, self._second, on_result=on_result,
+                                      on_error=on_error, name=name)
+
+    def _first(self, job: FrameJob):
+        rgb = job.load()
+        if rgb is None:
+            return None
+        height, width = rgb.shape[:2]
+        intrinsics = job.intrinsics(width, height) if job.intrinsics is not None else None
+        return job, rgb, self.pipeline.detect_stage(rgb, job.stamp, intrinsics)
+
+    def _second(self, item):
+        job, rgb, staged = item
+        return FrameOutput(job, rgb, self.pipeline.face_stage(staged))
+
+    def submit(self, job: FrameJob):
+        """Hand a frame in; never blocks (an older frame still waiting is dropped)."""
+        self._runner.submit(job)
+
+    @property
+    def dropped(self):
+        return self._runner.dropped
+
+    def wait_idle(self, timeout=None):
+        return self._runner.wait_idle(timeout)
+
+    def close(self):
+        self._runner.close()
+
+
+class TwoStageRunner:
+    """Runs first(item) and second(first's result) in two threads it owns: item t+1's first
+    stage overlaps item t's second stage; on_result(second's result) is called in the second
+    thread when the result is not None.
+
+    submit() never blocks: it puts the item in a slot of one, and an item still waiting there
+    when a newer one comes is dropped (counted in `dropped`): the newest frame wins. Between
+    the stages is a queue of one, so at most three frames are in flight and none goes stale.
+    first() may return None to stop an item (e.g. a bad image). Exceptions from the stages
+    and from on_result go to on_error(stage_name, exception) ("first", "second") and the
+    runner goes on.
+    """
+
+    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse"):
+        self._first, self._second = first, second
+        self._on_result = on_result
+        self._on_error = on_error or (lambda stage, exc: None)
+        self._slot = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._handover = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self.dropped = 0
+        self.idle = threading.Event()
+        self.idle.set()
+        self._busy = 0
+        self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
+                         threading.Thread(target=self._run_second, name=f"{name}_second",
+                                          daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def slot_free(self):
+        """True when no submitted item is waiting for the first stage (submit would drop none)."""
+        return self._slot is None
+
+    def submit(self, item):
+        """Hand an item in (never blocks; an older item still waiting is dropped)."""
+        with self._lock:
+            if self._slot is not None:
+                self.dropped += 1
+                self._busy -= 1
+            self._slot = item
+            self._busy += 1
+            self.idle.clear()
+        self._ready.set()
+
+    def _done(self):
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                self.idle.set()
+
+    def _run_first(self):
+        while not self._stop.is_set():
+            if not self._ready.wait(timeout=0.1):
+                continue
+            with self._lock:
+                item, self._slot = self._slot, None
+                self._ready.clear()
+            if item is None:
+                continue
+            try:
+                staged = self._first(item)
+            except Exception as exc:  # noqa: BLE001 - reported, the runner goes on
+                self._on_error("first", exc)
+                staged = None
+            if staged is None:
+                self._done()
+                continue
+            while not self._stop.is_set():
+                try:
+                    self._handover.put(staged, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def _run_second(self):
+        while not self._stop.is_set():
+            try:
+                staged = self._handover.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                result = self._second(staged)
+                if result is not None and self._on_result is not None:
+                    self._on_result(result)
+            except Exception as exc:  # noqa: BLE001 - reported, the runner goes on
+                self._on_error("second", exc)
+            self._done()
+
+    def wait_idle(self, timeout=None):
+        """True once every submitted item went through (or was dropped)."""
+        return self.idle.wait(timeout)
+
+    def close(self):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+
+class FrameHistory:
+    """The last ``size`` frames' records by stamp (thread-safe): results that describe an
+    earlier frame (a delayed smoother, a track's flushed last frames) find its header and
+    image here."""
+
+    def __init__(self, size=16):
+        import collections
+
+        self.size = int(size)
+        self._lock = threading.Lock()
+        self._items = collections.OrderedDict()
+
+    def add(self, stamp, record):
+        with self._lock:
+            self._items[stamp] = record
+            self._items.move_to_end(stamp)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def get(self, stamp, default=None):
+        with self._lock:
+            return self._items.get(stamp, default)
+
+    def __len__(self):
+        with self._lock:
+            return len(self._items)
