@@ -12,8 +12,6 @@ import sys
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
 
-import rclpy  # noqa: E402
-from rclpy.executors import ExternalShutdownException  # noqa: E402
 
 
 def main():
@@ -24,17 +22,12 @@ def main():
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--frame-id", default="camera_optical_frame")
     args = ap.parse_args(argv[:len(argv) - len(ros_args)])
-    rclpy.init(args=["camera_pub"] + ros_args)
+    from faceverse_ros.ros import spin
     from faceverse_ros.ros.camera import CameraSourceNode
 
+    spin.init(["camera_pub"] + ros_args)
     node = CameraSourceNode(args.video, frame_id=args.frame_id, rate_hz=args.rate, loop=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin.spin_until_signal([node])
     return 0
 
 

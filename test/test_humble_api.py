@@ -114,7 +114,16 @@ def used_rclpy_names():
 
 
 def _exists(candidates, humble):
-    return any(name in humble for name in candidates)
+    """In Humble's list; an enum member (SignalHandlerOptions.NO) counts when its enum is
+    listed (the list names classes and functions, not enum members)."""
+    for name in candidates:
+        if name in humble:
+            return True
+        owner = name.rsplit(".", 1)[0]
+        cls = _resolve(owner) if owner in humble else None
+        if isinstance(cls, type) and isinstance(_resolve(name), cls):   # a member of the enum
+            return True
+    return False
 
 
 def test_the_scan_finds_what_the_node_uses():

@@ -167,10 +167,13 @@ def test_frontal_face_tf_axes(landmark_node):
     landmark_node.got["tf"].clear()
     msg = landmark_node.send_settled(_image("frontal_1080p.jpg"))
     face_id = msg.faces[0].face_id
+    # the string id and the frame names follow the namespace's prefix (ros/ids.py): /h1 -> h1_f
+    ns = landmark_node.node.get_namespace().strip("/")
+    assert msg.faces[0].id == f"{ns}_f{face_id}"
     assert wait_for(lambda: landmark_node.got["tf"], 10)
     frames = {t.child_frame_id: t for m in landmark_node.got["tf"] for t in m.transforms
               if t.header.stamp.sec == msg.header.stamp.sec}
-    face, gaze = frames[f"face_{face_id}"], frames[f"gaze_{face_id}"]
+    face, gaze = frames[f"face_{ns}_f{face_id}"], frames[f"gaze_{ns}_f{face_id}"]
     assert face.header.frame_id == gaze.header.frame_id == FRAME
     r = _rotation(face.transform.rotation)
     assert r[:, 0] @ np.array([0, 0, -1.0]) > 0.8, r   # x out of the face, toward the camera

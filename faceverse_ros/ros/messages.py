@@ -3,6 +3,7 @@ import numpy as np
 
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
+from faceverse_ros.ros.ids import face_id_string
 from faceverse_ros.ros.tf import make_transform
 
 #: layout block -> FaceVerseParams field
@@ -28,8 +29,8 @@ def check_layout(layout=V4):
 _BLOCKS = check_layout(V4)
 
 
-def face_to_msg(face, image_size, with_landmarks=True):
-    """One pipeline FaceResult -> FaceVerseParams.
+def face_to_msg(face, image_size, with_landmarks=True, prefix="f"):
+    """One pipeline FaceResult -> FaceVerseParams (``id``: ``<prefix><face_id>``, ros/ids.py).
 
     The ROI is the face's squared box clipped to the image (RegionOfInterest
     cannot hold negative offsets).
@@ -37,6 +38,7 @@ def face_to_msg(face, image_size, with_landmarks=True):
     width, height = image_size
     msg = FaceVerseParams()
     msg.face_id = int(face.face_id)
+    msg.id = face_id_string(prefix, face.face_id)
     msg.confidence = float(face.confidence)
     msg.mode = int(face.mode)
     x0, y0, x1, y1 = face.box
@@ -59,19 +61,21 @@ def face_to_msg(face, image_size, with_landmarks=True):
     return msg
 
 
-def params_array(header, faces, image_size, with_landmarks=True):
+def params_array(header, faces, image_size, with_landmarks=True, prefix="f"):
     out = FaceVerseParamsArray()
     out.header = header
-    out.faces = [face_to_msg(f, image_size, with_landmarks) for f in faces]
+    out.faces = [face_to_msg(f, image_size, with_landmarks, prefix) for f in faces]
     return out
 
 
-def face_transforms(header, face):
-    """face_<id> and gaze_<id>, both with the image's optical frame as parent."""
+def face_transforms(header, face, prefix="f"):
+    """face_<id> and gaze_<id> (<id> = <prefix><face_id>, ros/ids.py), both with the image's
+    optical frame as parent."""
     pose = face.pose
+    sid = face_id_string(prefix, face.face_id)
     return [
-        make_transform(header.stamp, header.frame_id, f"face_{face.face_id}", pose.position,
+        make_transform(header.stamp, header.frame_id, f"face_{sid}", pose.position,
                        pose.quaternion),
-        make_transform(header.stamp, header.frame_id, f"gaze_{face.face_id}", pose.position,
+        make_transform(header.stamp, header.frame_id, f"gaze_{sid}", pose.position,
                        pose.gaze_quaternion),
     ]

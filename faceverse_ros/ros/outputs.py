@@ -10,6 +10,7 @@ earlier frame's header); a frame without faces gets an empty array with its
 own header. The debug image and the mesh markers are drawn on / for the
 newest frame of the result, in the views worker, at most views.max_rate_hz.
 """
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -46,9 +47,10 @@ def header_for(stamp_s, like):
 class FrameOutputs:
     """Publishers and statistics of the node (see module doc)."""
 
-    def __init__(self, node, params, model=None):
+    def __init__(self, node, params, model=None, prefix="f"):
         self.node = node
         self._p = params            # the node's live parameter values (a dict it updates)
+        self.prefix = prefix        # face id prefix (ros/ids.py): ids and TF frame names
         self.params_pub = node.create_publisher(FaceVerseParamsArray, "faceverse/params",
                                                 OUTPUT_QOS)
         self.debug_pub = node.create_publisher(Image, "faceverse/debug_image", VIEW_QOS)
@@ -64,6 +66,9 @@ class FrameOutputs:
         self.landmark_only = model is None
         self._builder = ViewBuilder(model)
         self._views = None
+        # no publish after destroy(): a worker still finishing a frame checks this under the lock
+        self._publish_lock = threading.Lock()
+        self._closed = False
 
     def start(self, on_error):
         """Start the views worker (build in one thread, publish in another)."""
@@ -77,6 +82,8 @@ class FrameOutputs:
 
     def destroy(self):
         self.stop()
+        with self._publish_lock:
+            self._closed = True
         for pub in (self.params_pub, self.debug_pub, self.mesh_pub, self.diag_pub):
             self.node.destroy_publisher(pub)
         self.tf.destroy()
@@ -85,6 +92,11 @@ class FrameOutputs:
     def publish_frame(self, output):
         """Publish one processed frame (runtime.workers.FrameOutput whose job.tag is the
         image's header): params and TF per frame described, then the views."""
+        with self._publish_lock:
+            if not self._closed:
+                self._publish_frame(output)
+
+    def _publish_frame(self, output):
         job, result = output.job, output.result
         p = self._p
         header = job.tag
@@ -96,9 +108,9 @@ class FrameOutputs:
             frame_header = record[0] if record is not None else header_for(stamp, header)
             if p["publish.params"]:
                 self.params_pub.publish(params_array(frame_header, faces, result.image_size,
-                                                     p["publish.landmarks"]))
+                                                     p["publish.landmarks"], self.prefix))
             if p["publish.tf"] and faces:
-                self.tf.send([t for f in faces for t in face_transforms(frame_header, f)])
+                self.tf.send([t for f in faces for t in face_transforms(frame_header, f, self.prefix)])
             published.append((record, faces))
         done = time.monotonic()
         self.latency.add(done - job.received)
@@ -129,6 +141,12 @@ class FrameOutputs:
                                        fps=self._fps.rate(now), tag=header))
 
     def _publish_views(self, views):
+        with self._publish_lock:
+            if self._closed:
+                return
+            self._send_views(views)
+
+    def _send_views(self, views):
         if views.debug is not None:
             self.debug_pub.publish(rgb_to_image(views.debug, views.tag))
         if views.meshes is not None:

@@ -46,6 +46,7 @@ def checked_value(spec, value):
     """`value` as the parameter stores it (an integer for a double becomes a float), or
     ParameterValueError."""
     kind = _kind(spec)
+    given = value
     ok = {"bool": isinstance(value, bool),
           "int": isinstance(value, int) and not isinstance(value, bool),
           "float": isinstance(value, (int, float)) and not isinstance(value, bool),
@@ -59,5 +60,5 @@ def checked_value(spec, value):
         lo, hi = spec.range
         ok = lo <= value <= hi
     if not ok:
-        raise ParameterValueError(f"parameter {spec.name} must be {accepts(spec)}, got {value!r}")
+        raise ParameterValueError(f"parameter {spec.name} must be {accepts(spec)}, got {given!r}")
     return value

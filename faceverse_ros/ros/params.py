@@ -70,6 +70,10 @@ PARAMS = [
     ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
               choices=("cpu", "cuda")),
     ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
+    ParamSpec("face_id_prefix", "", "Prefix of face ids (FaceVerseParams.id) and TF frames "
+              "(face_<prefix><n>, gaze_<prefix><n>): a letter, then letters, digits or '_'; empty "
+              "= derived from the namespace ('f' at the root, 'robot1_f' under /robot1), so "
+              "trackers in different namespaces never share a frame."),
     # detection and tracking
     ParamSpec("detector", "legacy", "MediaPipe backend: legacy (bundled Face Mesh, offline) or "
               "tasks (FaceLandmarker, needs task_path).", choices=("legacy", "tasks")),
