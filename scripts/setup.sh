@@ -19,7 +19,7 @@
 #              jazzy: the LTS release (supported to 2029, what robots run), and the
 #              distribution of the ros2-python tools. An environment made for the other
 #              distribution is rebuilt from scratch.
-#   FACEVERSE_VENV=DIR  another environment folder (CI keeps .venv-jazzy and .venv-kilted).
+#   FACEVERSE_VENV=DIR  another environment folder (CI: Jazzy in .venv, Kilted in .venv-kilted).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
