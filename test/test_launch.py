@@ -51,6 +51,15 @@ def single(video, params_file):
         stop_daemon()
 
 
+def param(*args, ok=None):
+    """`ros2 param ...`, retried while the node is not found yet (discovery on a loaded machine)."""
+    ok = ok or (lambda out: out.returncode == 0 and "Node not found" not in out.stdout + out.stderr)
+    return ros2("param", *args, timeout=60, retries=8, ok=ok)
+
+
+SET_OK = lambda out: "Set parameter successful" in out.stdout  # noqa: E731
+
+
 def _echo_once(topic, msg_type, timeout=60):
     return ros2("topic", "echo", "--once", topic, msg_type, timeout=timeout,
                 ok=lambda out: out.returncode == 0 and out.stdout.strip())
@@ -79,34 +88,35 @@ def test_params_topic_hz(single):
 
 def test_params_file_values_are_applied(single):
     for name, value in FILE_VALUES.items():
-        out = ros2("param", "get", "/faceverse_node", name, "--no-daemon", timeout=60)
+        out = param("get", "/faceverse_node", name)
         assert out.returncode == 0, out.stderr
         shown = out.stdout.strip().split(":", 1)[-1].strip()
         assert shown == SHOWN.get(name, str(value)), (name, out.stdout)
 
 
 def test_ros2_param_set_takes_effect(single):
-    out = ros2("param", "set", "/faceverse_node", "smoother.kind", "one_euro", "--no-daemon",
-               ok=lambda out: "Set parameter successful" in out.stdout)
+    out = param("set", "/faceverse_node", "smoother.kind", "one_euro",
+               ok=SET_OK)
     assert "Set parameter successful" in out.stdout, out.stdout + out.stderr
-    out = ros2("param", "get", "/faceverse_node", "smoother.kind", "--no-daemon")
+    out = param("get", "/faceverse_node", "smoother.kind")
     assert out.stdout.strip().endswith("one_euro"), out.stdout
     # refused with a reason: an unknown choice, a read-only parameter
-    out = ros2("param", "set", "/faceverse_node", "smoother.kind", "bogus", "--no-daemon")
+    answered = lambda out: "Setting parameter failed" in out.stdout + out.stderr  # noqa: E731
+    out = param("set", "/faceverse_node", "smoother.kind", "bogus", ok=answered)
     said = out.stdout + out.stderr
     assert "Setting parameter failed" in said and "one_euro" in said and "bogus" in said, said
-    out = ros2("param", "set", "/faceverse_node", "max_faces", "3", "--no-daemon")
+    out = param("set", "/faceverse_node", "max_faces", "3", ok=answered)
     said = out.stdout + out.stderr
     assert "Setting parameter failed" in said and "read-only" in said, said
     # publish.params off: the topic goes quiet; on again: messages come back
-    out = ros2("param", "set", "/faceverse_node", "publish.params", "false", "--no-daemon",
-               ok=lambda out: "Set parameter successful" in out.stdout)
+    out = param("set", "/faceverse_node", "publish.params", "false",
+               ok=SET_OK)
     assert "Set parameter successful" in out.stdout
     quiet = ros2("topic", "echo", "--once", "/faceverse/params", PARAMS, "--timeout", "4", timeout=30,
                  retries=1)
     assert "faces" not in quiet.stdout, quiet.stdout[:500]
-    ros2("param", "set", "/faceverse_node", "publish.params", "true", "--no-daemon",
-         ok=lambda out: "Set parameter successful" in out.stdout)
+    out = param("set", "/faceverse_node", "publish.params", "true", ok=SET_OK)
+    assert "Set parameter successful" in out.stdout, out.stdout + out.stderr
     assert _echo_once("/faceverse/params", PARAMS).stdout.strip()
 
 
@@ -191,7 +201,7 @@ def test_two_namespaced_trackers_on_two_cameras(video, params_file, rclpy_contex
         assert any("/robot2/faceverse_node" in n for n in got["diag"]), got["diag"]
         # parameters of each: the file applied under both namespaces
         for ns in ("robot1", "robot2"):
-            out = ros2("param", "get", f"/{ns}/faceverse_node", "smoother.kind", "--no-daemon")
+            out = param("get", f"/{ns}/faceverse_node", "smoother.kind")
             assert out.stdout.strip().endswith("none"), (ns, out.stdout, out.stderr)
         for p in procs[2:]:
             assert p.interrupt(timeout=90) == 0, p.output()[-3000:]
@@ -215,21 +225,21 @@ def test_lifecycle_node_driven_by_ros2_lifecycle(video):
         def state_is(word):
             return lambda out: out.returncode == 0 and word in out.stdout
 
-        out = ros2("lifecycle", "get", target, "--no-daemon", timeout=60, retries=10,
+        out = ros2("lifecycle", "get", target, timeout=60, retries=12,
                    ok=state_is("unconfigured"))
         assert "unconfigured" in out.stdout, out.stdout + out.stderr + node.output()[-2000:]
         quiet = ros2("topic", "echo", "--once", "/lc/faceverse/params", PARAMS, "--timeout", "3",
                      timeout=30, retries=1)
         assert "faces" not in quiet.stdout   # unconfigured: nothing published
         for transition, state in (("configure", "inactive"), ("activate", "active")):
-            out = ros2("lifecycle", "set", target, transition, "--no-daemon", timeout=120,
+            out = ros2("lifecycle", "set", target, transition, timeout=120, retries=6,
                        ok=state_is("Transitioning successful"))
             assert "Transitioning successful" in out.stdout, out.stdout + out.stderr
-            out = ros2("lifecycle", "get", target, "--no-daemon", ok=state_is(state))
+            out = ros2("lifecycle", "get", target, retries=6, ok=state_is(state))
             assert out.stdout.split()[0] == state, out.stdout
         msg = yaml.safe_load(_echo_once("/lc/faceverse/params", PARAMS, timeout=90).stdout.split("---")[0])
         assert msg["header"]["frame_id"] == "lc_optical" and msg["faces"], msg
-        out = ros2("lifecycle", "set", target, "deactivate", "--no-daemon",
+        out = ros2("lifecycle", "set", target, "deactivate", retries=6,
                    ok=state_is("Transitioning successful"))
         assert "Transitioning successful" in out.stdout
         time.sleep(1)
