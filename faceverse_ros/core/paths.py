@@ -5,12 +5,16 @@ Data (the FaceVerse files), in this order:
 1. ``$FACEVERSE_DATA`` (a folder), when set;
 2. ``data/`` in the current directory (a source checkout run from its root);
 3. ``share/faceverse_ros/data`` of a ROS install (where colcon installs the
-   package's ``data/``), found through the ament index.
+   package's ``data/``), found through the ament index when a ROS environment is
+   sourced; in a plain shell (nothing sourced) the interpreter's own prefix
+   (``sys.prefix/share/faceverse_ros/data``: scripts/setup.sh's environment is a
+   ROS prefix with the package installed).
 
 Caches (exported ONNX models, synthetic test files): ``$FACEVERSE_CACHE``
 when set, else ``$XDG_CACHE_HOME/faceverse_ros`` (``~/.cache/faceverse_ros``).
 """
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -27,7 +31,8 @@ def ros_share_data() -> Optional[Path]:
     try:
         return Path(get_package_share_directory("faceverse_ros")) / "data"
     except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
-        return None
+        share = Path(sys.prefix) / "share" / "faceverse_ros" / "data"
+        return share if share.is_dir() else None
 
 
 def data_dirs() -> List[Path]:

@@ -55,6 +55,7 @@ class CameraSourceNode(Node):
         self.published = 0
         self.finished = threading.Event()
         self._stop = threading.Event()
+        self._publish_lock = threading.Lock()   # destroy_node waits for a publish in flight
         self._thread = threading.Thread(target=self._run, name="faceverse_camera", daemon=True)
         self._thread.start()
 
@@ -66,16 +67,19 @@ class CameraSourceNode(Node):
                 if self._stop.is_set():
                     break
                 delay = next_time - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                if delay > 0 and self._stop.wait(delay):
+                    break
                 next_time = max(next_time + period, time.monotonic() - period)
                 msg = rgb_to_image(frame.rgb)
                 msg.header.stamp = self.get_clock().now().to_msg()
                 msg.header.frame_id = self.frame_id
                 h, w = frame.rgb.shape[:2]
                 cam = CameraIntrinsics.default(w, h)
-                self.info_pub.publish(camera_info_for(msg.header, w, h, (cam.fx, cam.fy, cam.cx, cam.cy)))
-                self.image_pub.publish(msg)
+                with self._publish_lock:
+                    if self._stop.is_set():   # never publish once destroy_node began
+                        break
+                    self.info_pub.publish(camera_info_for(msg.header, w, h, (cam.fx, cam.fy, cam.cx, cam.cy)))
+                    self.image_pub.publish(msg)
                 self.published += 1
                 if self.max_frames and self.published >= self.max_frames:
                     break
@@ -85,6 +89,7 @@ class CameraSourceNode(Node):
             self.finished.set()
 
     def destroy_node(self):
-        self._stop.set()
+        with self._publish_lock:
+            self._stop.set()
         self._thread.join(timeout=5.0)
         return super().destroy_node()

@@ -20,7 +20,9 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, \
     SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
@@ -31,6 +33,10 @@ from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, i
     stamp_to_seconds
 from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
+from faceverse_ros.ros import spin
+from faceverse_ros.ros.compat import add_parameter_callbacks
+from faceverse_ros.ros.ids import resolve_prefix
+from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
 from faceverse_ros.runtime.workers import FrameJob, PipelineWorker
 from faceverse_ros.tracking.config import config_from_params, smoother_change
@@ -45,7 +51,10 @@ WARN_EVERY_S = 5.0
 
 
 def _descriptor(spec):
-    d = ParameterDescriptor(description=spec.description, read_only=not spec.runtime)
+    # types are checked by _check_params (param_check), not by rclpy's strict typing, which
+    # would refuse an integer for a double (what users type) and say only "Wrong parameter type"
+    d = ParameterDescriptor(description=spec.description, read_only=not spec.runtime,
+                            dynamic_typing=True)
     if spec.choices:
         d.additional_constraints = "one of: " + ", ".join(spec.choices)
     if spec.range is not None and not isinstance(spec.default, bool):
@@ -63,14 +72,35 @@ class _FaceVerseBehaviour:
     (configure: load the pipeline and create the publishers; activate: subscribe and run)."""
 
     def _declare(self):
+        """Declare every parameter; values as users write them (ros/param_check.py): an
+        integer for a double is taken as a double, anything else that does not fit raises
+        one ParameterValueError line (the executables print it and exit 1)."""
+        # the values given at start (--ros-args -p, parameter files, launch, --set), checked
+        # before rclpy's typed declaration sees them (getattr: rclpy keeps them in this
+        # attribute on Humble to Kilted; without it rclpy's own refusal is reported)
+        overrides = getattr(self, "_parameter_overrides", None)
+        if isinstance(overrides, dict):
+            for spec in PARAMS:
+                given = overrides.get(spec.name)
+                if given is not None:
+                    value = checked_value(spec, given.value)
+                    if type(value) is not type(given.value):
+                        overrides[spec.name] = Parameter(spec.name, value=value)
         for spec in PARAMS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self._p = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
-        for name, spec in BY_NAME.items():
-            if spec.choices and self._p[name] not in spec.choices:
-                raise ValueError(f"parameter {name}={self._p[name]!r} must be one of {spec.choices}")
-        self.add_on_set_parameters_callback(self._check_params)
-        self.add_post_set_parameters_callback(self._apply_params)
+            try:
+                self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+                raise ParameterValueError(f"parameter {spec.name} must be {accepts(spec)}: "
+                                          + " ".join(str(exc).split())) from None
+        self._p = {spec.name: checked_value(spec, self.get_parameter(spec.name).value)
+                   for spec in PARAMS}
+        self.face_id_prefix = resolve_prefix(self._p["face_id_prefix"], self.get_namespace())
+        unknown = sorted(name for name in (overrides or {}) if not self.has_parameter(name))
+        if unknown:
+            self.get_logger().warning(f"ignoring unknown parameters: {', '.join(unknown)} (the "
+                                      "node's parameters are listed in config/faceverse.yaml)")
+        self._parameter_callbacks_kind = add_parameter_callbacks(self, self._check_params,
+                                                                 self._apply_params)
         self.pipeline = self.outputs = None
         self._camera_info = None
         self._warned_default_intrinsics = False
@@ -94,7 +124,7 @@ class _FaceVerseBehaviour:
                 "pose, gaze and landmarks from MediaPipe; coefficient blocks are zero and every "
                 "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.outputs = FrameOutputs(self, self._p, self.pipeline.model,
-                                    self.pipeline.canonical_mesh)
+                                    self.pipeline.canonical_mesh, prefix=self.face_id_prefix)
 
     def _activate(self):
         """Start the worker threads, subscribe to the camera, publish diagnostics."""
@@ -148,17 +178,29 @@ class _FaceVerseBehaviour:
 
     # -- parameters -----------------------------------------------------------------------------
     def _check_params(self, params):
+        """Run-time changes: refused with the reason (read-only, type, range, choices)."""
         for param in params:
             spec = BY_NAME.get(param.name)
-            if spec is not None and spec.choices and param.value not in spec.choices:
-                return SetParametersResult(
-                    successful=False, reason=f"{param.name} must be one of {', '.join(spec.choices)}")
+            if spec is None:
+                continue
+            if not spec.runtime:
+                return SetParametersResult(successful=False, reason=(
+                    f"parameter {param.name} is read-only while the node runs: set it at start "
+                    "(parameter file, --ros-args -p, launch)"))
+            try:
+                checked_value(spec, param.value)
+            except ParameterValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _apply_params(self, params):
         for param in params:
-            self._p[param.name] = param.value
-            change = smoother_change(param.name, param.value)
+            spec = BY_NAME.get(param.name)
+            if spec is None:
+                continue
+            value = checked_value(spec, param.value)   # an integer for a double: a double
+            self._p[param.name] = value
+            change = smoother_change(param.name, value)
             if change is not None and self.pipeline is not None:  # else: read at configure
                 self.pipeline.set_smoothing(**change)  # thread-safe: the tracks pick it up
 
@@ -303,20 +345,14 @@ def main(argv=None, lifecycle=False):
     except transport.ProfileError as exc:
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         return 1
-    rclpy.init(args=sys.argv if argv is None else argv)
+    spin.init(sys.argv if argv is None else argv)
     try:
         node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()
     except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin.spin_until_signal([node])   # SIGINT / SIGTERM: workers stop, then the context
     return 0
 
 

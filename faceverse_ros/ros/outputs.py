@@ -13,6 +13,7 @@ current frame_id, and no debug view. The debug image and the mesh markers are
 drawn on / for the newest frame of the result, in the views worker, at most
 views.max_rate_hz.
 """
+import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -51,7 +52,7 @@ def header_for(stamp_s, like):
 class FrameOutputs:
     """Publishers and statistics of the node (see module doc)."""
 
-    def __init__(self, node, params, model=None, canonical=None):
+    def __init__(self, node, params, model=None, canonical=None, prefix=None):
         self.node = node
         self._p = params            # the node's live parameter values (a dict it updates)
         self.params_pub = node.create_publisher(FaceVerseParamsArray, "faceverse/params",
@@ -60,7 +61,9 @@ class FrameOutputs:
         self.mesh_pub = node.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.tf = TfPublisher(node)
-        self.id_prefix = resolve_prefix(params["face_id_prefix"], node.get_namespace())
+        # face id prefix (ros/ids.py): ids, TF frame names and the ROS4HRI topics
+        self.id_prefix = prefix if prefix is not None else \
+            resolve_prefix(params["face_id_prefix"], node.get_namespace())
         self.hri = create_hri_publisher(node, params["hri.enabled"], self._hri_size())
         self.counts = Counters(*COUNTERS)
         self.in_rate, self.out_rate = RateMeter(), RateMeter()
@@ -71,6 +74,9 @@ class FrameOutputs:
         self.landmark_only = model is None
         self._builder = ViewBuilder(model, canonical)
         self._views = None
+        # no publish after destroy(): a worker still finishing a frame checks this under the lock
+        self._publish_lock = threading.Lock()
+        self._closed = False
 
     def _hri_size(self):
         return self._p["humans.faces.width"], self._p["humans.faces.height"]
@@ -87,6 +93,8 @@ class FrameOutputs:
 
     def destroy(self):
         self.stop()
+        with self._publish_lock:
+            self._closed = True
         for pub in (self.params_pub, self.debug_pub, self.mesh_pub, self.diag_pub):
             self.node.destroy_publisher(pub)
         self.tf.destroy()
@@ -97,7 +105,12 @@ class FrameOutputs:
     def publish_frame(self, output, tf=True):
         """Publish one processed frame (runtime.workers.FrameOutput whose job.tag is the
         image's header): params and TF per frame described, then the views. tf False: no /tf
-        (the header's frame_id cannot be a tf2 parent)."""
+        (the header's frame_id cannot be a tf2 parent). Nothing after destroy()."""
+        with self._publish_lock:
+            if not self._closed:
+                self._publish_frame(output, tf)
+
+    def _publish_frame(self, output, tf):
         job, result = output.job, output.result
         p = self._p
         header = job.tag
@@ -147,6 +160,12 @@ class FrameOutputs:
                                        fps=self._fps.rate(now), tag=header))
 
     def _publish_views(self, views):
+        with self._publish_lock:
+            if self._closed:
+                return
+            self._send_views(views)
+
+    def _send_views(self, views):
         if views.debug is not None:
             self.debug_pub.publish(rgb_to_image(views.debug, views.tag))
         if views.meshes is not None:

@@ -72,6 +72,11 @@ PARAMS = [
     ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
               choices=("cpu", "cuda")),
     ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
+    ParamSpec("face_id_prefix", "", "Prefix of face ids (FaceVerseParams.id, the ROS4HRI "
+              "/humans/faces/<id>/ topics) and TF frames (face_<prefix><n>, gaze_<prefix><n>): a "
+              "letter, then letters, digits or '_'; empty "
+              "= derived from the namespace ('f' at the root, 'robot1_f' under /robot1), so "
+              "trackers in different namespaces never share a frame."),
     # detection and tracking
     ParamSpec("detector", "auto", "MediaPipe backend: auto (tasks when a face_landmarker.task "
               "is found, else legacy), tasks (Face Landmarker with 52 ARKit blendshapes, needs "
@@ -128,9 +133,6 @@ PARAMS = [
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),
     # face ids and the ROS4HRI (REP-155) topics
-    ParamSpec("face_id_prefix", "", "Prefix of the face id strings (TF face_<id> / gaze_<id>, "
-              "FaceVerseParams.id, /humans/faces/<id>/): <prefix><tracker id>. Empty = from the "
-              "namespace: f at the root, robot1_f under /robot1. Must start with a letter."),
     ParamSpec("hri.enabled", True, "Publish the ROS4HRI (REP-155) topics /humans/faces/tracked "
               "and /humans/faces/<id>/{roi,cropped,aligned,landmarks,facs} when hri_msgs is "
               "installed (without it the node says so once and goes on)."),
@@ -163,7 +165,8 @@ def yaml_text():
              "# faceverse_ros/ros/params.py (python -m faceverse_ros.ros.params > config/faceverse.yaml).",
              "# Use a copy with: ros2 launch faceverse_ros faceverse.launch.py params_file:=<copy>",
              "# or: faceverse-ros node --params-file <copy>. [runtime]: changeable with ros2 param set.",
-             "faceverse_node:", "  ros__parameters:"]
+             "# '/**' applies the section to the node under any namespace and name.",
+             "/**:", "  ros__parameters:"]
     for p in PARAMS:
         extra = f" Choices: {', '.join(p.choices)}." if p.choices else \
             (f" Range: {p.range[0]}..{p.range[1]}." if p.range else "")
