@@ -48,7 +48,10 @@ t0=$(date +%s)
 say() { printf '[setup] %s\n' "$*"; }
 
 # --- 0. system tools: a compiler, CMake, Python headers and venv ----------------
-BASE_PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+# the interpreter to make the environment with: never the environment's own (env.sh puts
+# $VENV/bin first on PATH, and a rebuild for another distribution deletes it)
+base_path="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$VENV/bin" | paste -sd: -)"
+BASE_PYTHON="${PYTHON:-$(PATH="$base_path" command -v python3.11 || PATH="$base_path" command -v python3)}"
 missing=()
 command -v g++ >/dev/null || missing+=(g++)
 command -v cmake >/dev/null || missing+=(cmake)
