@@ -36,6 +36,11 @@ OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
 VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
+# the views are worth less than the parameters (issue 14): their threads run at a lower OS
+# priority, and a view is built only when the last one is out and the views have used at most
+# this share of one core since (a 20 ms build waits 60 ms); they drop their own frames
+VIEWS_NICE = 10
+VIEWS_CPU_SHARE = 0.25
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
 COUNTERS = ("received", "processed", "dropped", "bad", "faces")
 
@@ -67,6 +72,7 @@ class FrameOutputs:
         self.latency = LatencyStats()
         self._fps = RateMeter(window_s=1.0)
         self._last_views = -1e9
+        self._views_next = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
         self._builder = ViewBuilder(model, canonical)
@@ -77,8 +83,8 @@ class FrameOutputs:
 
     def start(self, on_error):
         """Start the views worker (build in one thread, publish in another)."""
-        self._views = TwoStageRunner(self._builder.build, self._publish_views, on_error=on_error,
-                                     name="faceverse_views")
+        self._views = TwoStageRunner(self._timed_build, self._publish_views, on_error=on_error,
+                                     name="faceverse_views", nice=VIEWS_NICE)
 
     def stop(self):
         if self._views is not None:
@@ -138,6 +144,8 @@ class FrameOutputs:
             return
         if max_rate > 0 and now - self._last_views < 1.0 / max_rate:
             return
+        if not self._views.idle.is_set() or now < self._views_next:
+            return  # the views drop their own frames: busy, or over their share of a core
         # uncapped views are not counted: switching the cap on lets the next view through
         self._last_views = now if max_rate > 0 else -1e9
         header, rgb, intrinsics = record
@@ -145,6 +153,16 @@ class FrameOutputs:
                                        render=p["debug.render"],
                                        decimation=int(p["mesh.decimation"]),
                                        fps=self._fps.rate(now), tag=header))
+
+    def _timed_build(self, request):
+        """Build the views and set the earliest time of the next: a build of c seconds
+        is followed by c * (1 / VIEWS_CPU_SHARE - 1) without one."""
+        t = time.monotonic()
+        try:
+            return self._builder.build(request)
+        finally:
+            end = time.monotonic()
+            self._views_next = end + (end - t) * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     def _publish_views(self, views):
         if views.debug is not None:

@@ -10,6 +10,7 @@ out, in the worker's thread; nothing calls back into the caller but
 result and error handlers.
 """
 import dataclasses
+import os
 import queue
 import threading
 from typing import Callable, Optional
@@ -83,9 +84,12 @@ class TwoStageRunner:
     first() may return None to stop an item (e.g. a bad image). Exceptions from the stages
     and from on_result go to on_error(stage_name, exception) ("first", "second") and the
     runner goes on.
+
+    nice > 0 lowers the OS priority (adds to the niceness) of the runner's two threads (Linux: per thread) so that
+    work of lower value (the debug views) yields the cores to the parameter path.
     """
 
-    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse"):
+    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0):
         self._first, self._second = first, second
         self._on_result = on_result
         self._on_error = on_error or (lambda stage, exc: None)
@@ -98,6 +102,7 @@ class TwoStageRunner:
         self.idle = threading.Event()
         self.idle.set()
         self._busy = 0
+        self._nice = int(nice)
         self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
                          threading.Thread(target=self._run_second, name=f"{name}_second",
                                           daemon=True)]
@@ -126,7 +131,17 @@ class TwoStageRunner:
             if self._busy == 0:
                 self.idle.set()
 
+    def _lower_priority(self):
+        if self._nice > 0 and hasattr(os, "setpriority"):
+            try:  # the calling thread only: on Linux a thread id is a PRIO_PROCESS target
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid,
+                               min(os.getpriority(os.PRIO_PROCESS, tid) + self._nice, 19))
+            except OSError:
+                pass
+
     def _run_first(self):
+        self._lower_priority()
         while not self._stop.is_set():
             if not self._ready.wait(timeout=0.1):
                 continue
@@ -151,6 +166,7 @@ class TwoStageRunner:
                     continue
 
     def _run_second(self):
+        self._lower_priority()
         while not self._stop.is_set():
             try:
                 staged = self._handover.get(timeout=0.1)

@@ -44,6 +44,7 @@ from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler, ro
 from faceverse_ros.tracking.config import PipelineConfig
 from faceverse_ros.tracking.detector import FaceDetector
 from faceverse_ros.tracking.face_smoothing import SmootherSettings
+from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import FaceTrack, Solution, TrackFrame
 
 __all__ = ["FacePipeline", "PipelineConfig", "FaceResult", "FrameResult", "StagedFrame",
@@ -118,6 +119,8 @@ class FacePipeline:
         self._load_faceverse(config)
         self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
+        self.keyframe_cost = KeyframeCost()  # regress every frame when that is no dearer
+        self._told_cost = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
@@ -265,11 +268,13 @@ class FacePipeline:
             _lap(timings, "landmark_pose", t)
             return out
         out: List[Optional[Solution]] = [None] * len(items)
+        every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
+        self._tell_cost(self.keyframe_cost.cheaper_to_regress())
         regress = [k for k, (track, _) in enumerate(items)
-                   if self.fitter is None or track.last_coeffs is None or
+                   if self.fitter is None or track.last_coeffs is None or every or
                    track.keyframes.should_regress()]
         if regress:
-            t = time.perf_counter()
+            t = t0 = time.perf_counter()
             crops, boxes = [], []
             for k in regress:
                 c, b = crop_faces(items[k][1].rgb, items[k][1].box[None])
@@ -277,20 +282,22 @@ class FacePipeline:
                 boxes.append(b[0])
             t = _lap(timings, "crop", t)
             coeffs = self.regressor.predict(np.stack(crops))
-            _lap(timings, "regress", t)
+            now = _lap(timings, "regress", t)
+            self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(regress))
             exp = self.model.slices["exp"]
             for k, c, box in zip(regress, coeffs, boxes):
                 items[k][0].keyframe_recorded(True, exp=c[exp])
                 out[k] = Solution(c, box, MODE_REGRESSOR)
         t = time.perf_counter()
-        fitted = False
+        fitted = 0
         for k, (track, frame) in enumerate(items):
             if k in regress:
                 continue
-            fitted = True
+            fitted += 1
             out[k] = self._fit(track, frame, problems)
         if fitted:
-            _lap(timings, "fit", t)
+            now = _lap(timings, "fit", t)
+            self.keyframe_cost.record(False, (now - t) * 1000.0 / fitted)
         for k, (track, frame) in enumerate(items):
             if out[k] is not None and not np.all(np.isfinite(out[k].coeffs)):
                 problems.append(f"face {track.face_id}: the regressor returned NaN/inf; face "
@@ -298,6 +305,15 @@ class FacePipeline:
                 track.restart_keyframes()
                 out[k] = None
         return out
+
+    def _tell_cost(self, cheaper):
+        """Say once per change when the keyframe cost switches every-frame regression."""
+        if cheaper != self._told_cost and (cheaper or self._told_cost is not None):
+            reg, fit = self.keyframe_cost.medians()
+            self.log(f"keyframes: a regression costs {reg:.1f} ms a face, a landmark fit "
+                     f"{fit:.1f} ms: " + ("the regressor runs on every frame" if cheaper else
+                                          f"keyframes every {self.config.keyframe_interval} frames"))
+        self._told_cost = cheaper
 
     def _fit(self, track, frame: TrackFrame, problems) -> Optional[Solution]:
         """Pose and expression from the landmarks, the rest from the last keyframe."""
