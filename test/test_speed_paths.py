@@ -118,3 +118,42 @@ def test_views_runner_threads_run_niced():
         runner.close()
     assert seen["first"] == seen["second"] == min(base + 5, 19)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # caller untouched
+
+
+def test_linear_update_tracks_a_small_motion_like_the_full_fit(synthetic_model):
+    """One linearised solve about a fitted state recovers a small pose/expression change
+    from exact landmarks nearly as well as the full fit (independent truth: the coefficients
+    the landmarks were made from), and its box change is a pure re-expression."""
+    from faceverse_ros.core.fast_update import LinearUpdate
+
+    m = synthetic_model
+    s = m.slices
+    rng = np.random.default_rng(5)
+    key = _coeffs(m, rng)
+    box = np.array([40.0, 30.0, 290.0, 280.0])
+    truth = key.copy()
+    truth[s["angles"]] += np.array([0.02, -0.03, 0.01], np.float32)
+    truth[s["trans"]] += np.array([0.01, 0.0, 0.02], np.float32)
+    obs = to_image(m.landmarks_from_coeffs(truth).projected[0], box)[:, :2]
+    fitter = LandmarkFitter(m)
+    update = LinearUpdate(fitter)
+    state = update.prepare(key, box, key[s["exp"]], 0.0)
+    quick = update.update(state, obs, box)
+    full = fitter.fit(obs, box, key, prior_exp=key[s["exp"]])
+    err_quick = np.abs(quick.coeffs[s["angles"]] - truth[s["angles"]]).max()
+    err_full = np.abs(full.coeffs[s["angles"]] - truth[s["angles"]]).max()
+    moved = np.abs(truth[s["angles"]] - key[s["angles"]]).max()
+    assert err_quick < 0.2 * moved          # most of the motion recovered in one solve
+    assert err_quick < max(3 * err_full, 5e-3)
+    assert quick.rms_px < 0.5 and update.acceptable(state, quick)
+    # the same landmarks seen with another crop box: about the same image points (the
+    # re-expression keeps the head origin's pixel and the scale, not the perspective)
+    other = box + np.array([5.0, -4.0, 5.0, -4.0])
+    moved_box = update.update(state, obs, other)
+    again = to_image(m.landmarks_from_coeffs(moved_box.coeffs).projected[0], other)[:, :2]
+    here = to_image(m.landmarks_from_coeffs(quick.coeffs).projected[0], box)[:, :2]
+    np.testing.assert_allclose(again, here, atol=1.0)
+    assert np.abs(again - here).mean() < 0.5
+    # a far-off observation is flagged for the full fit
+    far = obs + 25.0
+    assert not update.acceptable(state, update.update(state, far * 1.2, box))
