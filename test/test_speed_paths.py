@@ -157,3 +157,39 @@ def test_linear_update_tracks_a_small_motion_like_the_full_fit(synthetic_model):
     # a far-off observation is flagged for the full fit
     far = obs + 25.0
     assert not update.acceptable(state, update.update(state, far * 1.2, box))
+
+
+def test_linear_update_about_a_full_fit_is_its_first_order_response(synthetic_model):
+    """Prepared from a full fit with that fit's landmarks: the same landmarks give back the
+    fit itself (whatever its residual), and a small landmark change moves the pose the way
+    a new full fit does (the fit is the independent reference)."""
+    from faceverse_ros.core.fast_update import LinearUpdate
+
+    m = synthetic_model
+    s = m.slices
+    rng = np.random.default_rng(11)
+    truth = _coeffs(m, rng)
+    box = np.array([40.0, 30.0, 290.0, 280.0])
+    obs = to_image(m.landmarks_from_coeffs(truth).projected[0], box)[:, :2]
+    obs = obs + rng.normal(0, 3.0, obs.shape)     # a residual the model cannot explain
+    fitter = LandmarkFitter(m)
+    start = truth.copy()
+    start[s["angles"]] += 0.03
+    fit = fitter.fit(obs, box, start, prior_exp=truth[s["exp"]])
+    update = LinearUpdate(fitter)
+    state = update.prepare(fit.coeffs, box, truth[s["exp"]], fit.rms_px, fit_landmarks=obs)
+    same = update.update(state, obs, box)
+    np.testing.assert_allclose(same.coeffs, fit.coeffs, atol=1e-6)
+    assert abs(same.rms_px - fit.rms_px) < 1e-3
+    shifted = obs + np.array([2.0, -1.5])         # the face moved by a couple of pixels
+    quick = update.update(state, shifted, box)
+    again = fitter.fit(shifted, box, fit.coeffs, prior_exp=truth[s["exp"]])
+    t = s["trans"]
+    step_full = (again.coeffs[t] - fit.coeffs[t])[:2]   # image-plane motion (depth trades
+    step_quick = (quick.coeffs[t] - fit.coeffs[t])[:2]  # against expression: not compared)
+    assert np.linalg.norm(step_full) > 1e-4
+    cos = step_quick @ step_full / (np.linalg.norm(step_quick) * np.linalg.norm(step_full))
+    assert cos > 0.9
+    # the shifted landmarks are explained about as well as by the new full fit
+    assert quick.rms_px < again.rms_px + 0.1 * fit.rms_px
+    assert update.acceptable(state, quick)

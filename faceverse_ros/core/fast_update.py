@@ -11,7 +11,8 @@ the face moves little, so one linearised solve about a fitted state is enough:
   keeps the expression directions the landmarks cannot observe at the keyframe's
   values: their rows of A are w alone) and its inverse, and the landmark pixels f(x0);
 - :meth:`LinearUpdate.update` (per frame): ``x = x0 + A^-1 (J^T (obs - f(x0)) - w (e0 -
-  e_key))``: two matrix-vector products, then one evaluation of the model at x for its
+  e_key))``, or, about a full fit's optimum, ``x0 + A^-1 J^T (obs - obs_fit)``
+  (:meth:`LinearUpdate.prepare`): two matrix-vector products, then one evaluation of the model at x for its
   RMS residual. The result is for the crop box the state was prepared with; its
   translation is moved to the frame's box (core.fit_model.rebox_translation).
 
@@ -37,7 +38,7 @@ class LinearState:
     coeffs: np.ndarray      # (n,) float64 the fitted state x0 as full coefficients
     box: np.ndarray         # crop box x0 is expressed for
     x0: np.ndarray          # (6 + m,) angles, trans, fitted expression
-    f0: np.ndarray          # (2K,) landmark pixels at x0 (x rows, then y rows)
+    f0: np.ndarray          # (2K,) reference pixels: f(x0), or the fit's landmarks
     jt: np.ndarray          # (6 + m, 2K) float32 J^T
     a_inv: np.ndarray       # (6 + m, 6 + m)
     bias: np.ndarray        # (6 + m,) -w (e0 - e_key) in the expression rows
@@ -63,11 +64,16 @@ class LinearUpdate:
         return f.exp_prior * f.n_landmarks * scale2
 
     def prepare(self, coeffs, crop_box, prior_exp=None, rms_px=0.0,
-                reuse_fit=False) -> LinearState:
-        """The state about ``coeffs`` (for ``crop_box``). reuse_fit: coeffs are the result
-        of the fitter's last fit on this box: its last J and J^T J + w I (built at most a
-        step or two before the end) are taken instead of being built again (f(x0) is
-        still evaluated at x0, so the update's fixed point stays the fit's)."""
+                fit_landmarks=None) -> LinearState:
+        """The state about ``coeffs`` (for ``crop_box``).
+
+        fit_landmarks: the landmarks the fitter's last fit (whose result ``coeffs`` are)
+        was made on. Then its last J and J^T J + w I (built at most a few steps before the
+        end) are taken instead of being built again, and the update is the first-order
+        response of that optimum to a change of the landmarks: x0 + A^-1 J^T (obs -
+        fit_landmarks) (at the optimum J^T r balances the prior, so neither the residual
+        nor the prior enters, and a slightly stale J cannot bias it). Without it, the
+        Gauss-Newton step about x0 with J built there (module doc)."""
         f = self.fitter
         c = f._check_coeffs(coeffs, "coeffs")
         box = _check_crop_box(crop_box)
@@ -80,16 +86,20 @@ class LinearUpdate:
         if uv is None:
             raise ValueError("the state puts landmarks behind the crop camera")
         w = self._weight(box)
-        a = getattr(f, "last_normal", None) if reuse_fit else None
+        a = getattr(f, "last_normal", None) if fit_landmarks is not None else None
         if a is None:
             a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
         jt = f._jac.T.copy()                                        # float32, out of the buffer
         bias = np.zeros(6 + m)
-        if m:
+        if fit_landmarks is not None:
+            ref = f._check_landmarks(fit_landmarks).reshape(-1).copy()
+        else:
+            ref = uv.reshape(-1).copy()
+        if m and fit_landmarks is None:
             e_key = x0[6:] if prior_exp is None else \
                 np.asarray(prior_exp, dtype=np.float64).reshape(-1)[:m]
             bias[6:] = -w * (x0[6:] - e_key)
-        return LinearState(c, box, x0, uv.reshape(-1).copy(), jt,
+        return LinearState(c, box, x0, ref, jt,
                            np.linalg.inv(a), bias, const, float(rms_px))
 
     def update(self, state: LinearState, landmarks_px, crop_box) -> UpdateResult:
