@@ -36,7 +36,7 @@ def _add_pipeline_args(ap):
                     "the first face crops, cached)")
     ap.add_argument("--onnx", default=None, help="an exported .onnx (engine onnx)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--threads", type=int, default=0, help="regressor CPU threads (0 = all but the detector's)")
+    ap.add_argument("--threads", type=int, default=0, help="regressor CPU threads (0 = all)")
     ap.add_argument("--detector", choices=("auto", "tasks", "legacy"), default="auto",
                     help="auto: the Face Landmarker with blendshapes when a face_landmarker.task "
                     "is found, else the legacy Face Mesh")

@@ -9,10 +9,13 @@ the threads preempt each other and every stage gets slower. The plan:
 - BLAS (numpy's OpenBLAS): 1 thread (the landmark fit's matrices are small); set through
   the environment before numpy loads where possible (``OPENBLAS_NUM_THREADS``, the
   command line does) and at run time through OpenBLAS's own setter;
-- ONNX Runtime: ``ort_threads(cpus)`` intra-op threads, one inter-op thread, no
-  spinning (``tracking.config``); on 2 cores that is 1: the detector holds the other core;
-- MediaPipe: its graph and XNNPACK threads are its own (the Python API exposes no count);
-  the plan leaves it the core the ONNX Runtime thread does not take.
+- ONNX Runtime: ``ort_threads(cpus)`` intra-op threads (all cores), one inter-op thread,
+  no spinning (``tracking.config``): measured on 2 cores (issue 14, `faceverse-ros bench
+  --threads 1` against `--threads 2`, two interleaved runs), the keyframe regression took
+  27-28 ms with 2 threads against 38-39 ms with 1 and the offline throughput was no
+  lower: without spinning, a second ONNX Runtime thread only takes the core while the
+  detector is not using it;
+- MediaPipe: its graph and XNNPACK threads are its own (the Python API exposes no count).
 
 An explicit ``threads`` parameter still sets the ONNX Runtime / torch count.
 """
@@ -32,10 +35,9 @@ def cpu_count() -> int:
 
 
 def ort_threads(cpus=None) -> int:
-    """ONNX Runtime intra-op threads beside the detection stage: all cores but one, at
-    least one (measured in issue 14: on 2 cores, 1 thread beats 2 when detection overlaps)."""
+    """ONNX Runtime intra-op threads: all cores (module doc: measured against all but one)."""
     cpus = cpu_count() if cpus is None else int(cpus)
-    return max(1, cpus - 1)
+    return max(1, cpus)
 
 
 def _set_openblas(n: int) -> bool:

@@ -72,7 +72,7 @@ PARAMS = [
               "export the checkpoint once into the cache."),
     ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
               choices=("cpu", "cuda")),
-    ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores but the detector's.", range=(0, 256)),
+    ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
     # detection and tracking
     ParamSpec("detector", "auto", "MediaPipe backend: auto (tasks when a face_landmarker.task "
               "is found, else legacy), tasks (Face Landmarker with 52 ARKit blendshapes, needs "
