@@ -37,8 +37,9 @@ OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
 VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
 # the views are worth less than the parameters (issue 14): their threads run at a lower OS
-# priority, and a view is built only when the last one is out and the views have used at most
-# this share of one core since (a 20 ms build waits 60 ms); they drop their own frames
+# priority, and the next view is built only once the views have used at most this share of
+# one core since the last (a 20 ms build waits 60 ms), from the newest frame then: they drop
+# their own frames, never the last one
 VIEWS_NICE = 10
 VIEWS_CPU_SHARE = 0.25
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
@@ -84,7 +85,8 @@ class FrameOutputs:
     def start(self, on_error):
         """Start the views worker (build in one thread, publish in another)."""
         self._views = TwoStageRunner(self._timed_build, self._publish_views, on_error=on_error,
-                                     name="faceverse_views", nice=VIEWS_NICE)
+                                     name="faceverse_views", nice=VIEWS_NICE,
+                                     cooldown=lambda: self._views_next - time.monotonic())
 
     def stop(self):
         if self._views is not None:
@@ -144,8 +146,6 @@ class FrameOutputs:
             return
         if max_rate > 0 and now - self._last_views < 1.0 / max_rate:
             return
-        if not self._views.idle.is_set() or now < self._views_next:
-            return  # the views drop their own frames: busy, or over their share of a core
         # uncapped views are not counted: switching the cap on lets the next view through
         self._last_views = now if max_rate > 0 else -1e9
         header, rgb, intrinsics = record

@@ -87,9 +87,13 @@ class TwoStageRunner:
 
     nice > 0 lowers the OS priority (adds to the niceness) of the runner's two threads (Linux: per thread) so that
     work of lower value (the debug views) yields the cores to the parameter path.
+    cooldown: a callable giving seconds to wait before the first stage takes its next item;
+    items submitted meanwhile replace each other, so after the wait the newest is taken
+    (a duty-cycle cap that drops frames but never the last one).
     """
 
-    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0):
+    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0,
+                 cooldown=None):
         self._first, self._second = first, second
         self._on_result = on_result
         self._on_error = on_error or (lambda stage, exc: None)
@@ -103,6 +107,7 @@ class TwoStageRunner:
         self.idle.set()
         self._busy = 0
         self._nice = int(nice)
+        self._cooldown = cooldown
         self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
                          threading.Thread(target=self._run_second, name=f"{name}_second",
                                           daemon=True)]
@@ -145,6 +150,10 @@ class TwoStageRunner:
         while not self._stop.is_set():
             if not self._ready.wait(timeout=0.1):
                 continue
+            if self._cooldown is not None:
+                pause = self._cooldown()
+                if pause > 0 and self._stop.wait(pause):
+                    break
             with self._lock:
                 item, self._slot = self._slot, None
                 self._ready.clear()
