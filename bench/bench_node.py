@@ -8,9 +8,17 @@ image's header stamp (one clock: the same machine). Three scenarios: params
 only, with a debug-image subscriber, with debug-image and mesh subscribers.
 Prints median and p95 latency, throughput and dropped frames for each.
 
+--configs fast,default also starts the node a second time with nothing but the
+FaceVerse file paths set (the node's own defaults, what a user gets who does not
+read the fast configuration) and prints default / fast params fps; the ratios
+"with viewers / without" are printed per configuration. --json FILE writes one
+object per configuration and scenario (fps, p50_ms, p95_ms, sent, received).
+
     .venv/bin/python bench/bench_node.py [--seconds 15] [--rate 30] [--landmark-only]
+        [--configs fast,default] [--json FILE]
 """
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -29,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
 
-def node_command(args):
+def node_command(args, config="fast"):
     exe = [sys.executable, "-m", "faceverse_ros.cli.main", "node", "--localhost",
            "--set", "publish.mesh=true"]
     if args.landmark_only:
@@ -39,6 +47,9 @@ def node_command(args):
     from synthetic import synthetic_assets
 
     a = synthetic_assets()
+    if config == "default":  # only where the files are: every other parameter the node's own
+        return exe + ["--set", f"model_path={a.model_path}",
+                      "--set", f"checkpoint_path={a.checkpoint_path}"]
     frames, _ = load_frames(args.video, 64, "native")
     onnx = int8_model(a.checkpoint_path, frames, cache_root() / "bench")
     return exe + ["--set", f"model_path={a.model_path}", "--set", f"checkpoint_path={a.checkpoint_path}",
@@ -53,8 +64,39 @@ def main():
     ap.add_argument("--rate", type=float, default=30.0, help="image rate (Hz)")
     ap.add_argument("--keyframe-interval", type=int, default=5)
     ap.add_argument("--landmark-only", action="store_true")
+    ap.add_argument("--configs", default="fast", help="comma list of fast, default")
+    ap.add_argument("--json", default=None, metavar="FILE")
     args = ap.parse_args()
+    rows = []
+    load = os.getloadavg()[0]
+    print(f"[bench_node] load average at start {load:.1f}")
+    import rclpy
 
+    rclpy.init()
+    for config in args.configs.split(","):
+        rows += run_config(args, config)
+    rclpy.shutdown()
+    for config in sorted({r["config"] for r in rows}):
+        fps = {r["scenario"]: r["fps"] for r in rows if r["config"] == config}
+        base = max(fps.get("params only", 0.0), 1e-9)
+        for scenario in ("+ debug image", "+ debug image + mesh"):
+            if scenario in fps:
+                print(f"  [{config}] {scenario} / params only fps: {fps[scenario] / base:.2f}")
+    fast = {r["scenario"]: r["fps"] for r in rows if r["config"] == "fast"}
+    default = {r["scenario"]: r["fps"] for r in rows if r["config"] == "default"}
+    for scenario in fast:
+        if scenario in default:
+            print(f"  default / fast fps ({scenario}): "
+                  f"{default[scenario] / max(fast[scenario], 1e-9):.2f}")
+    if args.json:
+        for r in rows:
+            r["load_avg"] = load
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"[bench_node] wrote {len(rows)} rows to {args.json}")
+
+
+def run_config(args, config):
+    """Start the node with `config`, run the scenarios, stop it; one row per scenario."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image
@@ -67,9 +109,8 @@ def main():
 
     frames = [f.rgb for f in FrameSource(args.video)]
     images = [rgb_to_image(f) for f in frames]
-    node_proc = subprocess.Popen(node_command(args), stdout=subprocess.DEVNULL,
+    node_proc = subprocess.Popen(node_command(args, config), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    rclpy.init()
     bench = rclpy.create_node("faceverse_bench")
     pub = bench.create_publisher(Image, "image", SENSOR_QOS)
     received = []
@@ -103,9 +144,9 @@ def main():
     spin_for(3.0, publish=True)  # warm-up
     print(f"[bench_node] {os.cpu_count()} CPUs, image {frames[0].shape[1]}x{frames[0].shape[0]} at "
           f"{args.rate:g} Hz, {args.seconds:g} s per scenario, "
-          f"{'landmark-only' if args.landmark_only else 'synthetic FaceVerse files, ONNX int8, keyframes'}")
+          f"{'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'}, config {config}")
     print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'faces':>6}")
-    subs = []
+    subs, rows = [], []
     for scenario in ("params only", "+ debug image", "+ debug image + mesh"):
         if scenario == "+ debug image":
             subs.append(bench.create_subscription(Image, "faceverse/debug_image", lambda m: None, VIEW_QOS))
@@ -120,13 +161,19 @@ def main():
         print(f"{scenario:<22} {sent:6d} {len(received):6d} {len(received) / args.seconds:7.1f} "
               f"{np.percentile(lat, 50) if len(lat) else float('nan'):8.1f} "
               f"{np.percentile(lat, 95) if len(lat) else float('nan'):8.1f} {faces:6.2f}")
+        rows.append(dict(config=config, scenario=scenario, sent=sent, received=len(received),
+                         fps=len(received) / args.seconds,
+                         p50_ms=float(np.percentile(lat, 50)) if len(lat) else None,
+                         p95_ms=float(np.percentile(lat, 95)) if len(lat) else None,
+                         faces=float(faces)))
     node_proc.terminate()
     try:
         node_proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         node_proc.kill()
+    executor.remove_node(bench)
     bench.destroy_node()
-    rclpy.shutdown()
+    return rows
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ Modes:
                smoothing, detection of frame t+1 overlapping frame t (two threads),
                no render (the node renders only while someone watches).
   ours+render  ours, with the debug render on every frame.
+  detector_only  the same frames through detection and the id/box tracking only
+               (landmark-only pipeline, no coefficients, no pose): the floor every
+               face tracker pays on this machine; "ours / detector_only" is the
+               share of that floor our own stages leave.
 
 Two ways of feeding frames, both reported:
   offline  every frame is processed, as fast as possible (throughput = fps,
@@ -25,6 +29,7 @@ regress, fit, smooth, pose, reconstruct, render, publish (message build and
 serialisation; DDS transport is in bench/bench_node.py).
 """
 import argparse
+import json
 import os
 import sys
 import threading
@@ -36,6 +41,10 @@ import numpy as np
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
 STAGES = ("decode", "detect", "track", "crop", "regress", "fit", "smooth", "pose", "reconstruct",
           "render", "publish")
+EXTRA_STAGES = ("landmark_pose",)
+# (printed name, numerator mode, denominator mode): fps ratios the issue's goals name
+RATIOS = (("ours / detector_only throughput", "ours", "detector_only"),
+          ("ours+render / ours throughput", "ours+render", "ours"))
 
 
 def load_frames(video, count, size):
@@ -114,6 +123,8 @@ class _Publisher:
 def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=0.0):
     from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
+    if mode == "detector_only":
+        return FacePipeline(PipelineConfig(landmark_only=True, threads=threads), log=lambda m: None)
     common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads)
     if mode == "baseline":
         cfg = PipelineConfig(engine="torch", smoothing={"kind": "original"}, **common)
@@ -131,10 +142,11 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     pipe = make_pipeline(mode, assets, onnx_int8, args.keyframe_interval, args.threads,
                          args.drift_px)
     publish = _Publisher()
-    render = mode != "ours"
+    render = mode in ("baseline", "ours+render")
+    detect_only = mode == "detector_only"
     stages = {name: [] for name in STAGES}
     stages["decode"] = [decode_ms]
-    latencies, done_times, faces = [], [], [0]
+    latencies, done_times, faces, compute = [], [], [0], []
     lock = threading.Lock()
 
     def finish(result, handed_in):
@@ -152,6 +164,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
             if render:
                 stages["render"].append((t3 - t2) * 1000.0)
             latencies.append(t3 - handed_in)
+            compute.append(sum(result.timings.values()) + (t3 - t) * 1000.0)
             done_times.append(t3)
             faces[0] += len(result.faces)
 
@@ -189,6 +202,16 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
 
         def second(item):
             staged, handed_in = item
+            if detect_only:  # detection and tracking only: the stage-1 result is the output
+                t = time.perf_counter()
+                with lock:
+                    for name, ms in staged.timings.items():
+                        stages[name].append(ms)
+                    latencies.append(t - handed_in)
+                    compute.append(sum(staged.timings.values()))
+                    done_times.append(t)
+                    faces[0] += len(staged.frames)
+                return
             finish(pipe.face_stage(staged, need_mesh=render), handed_in)
 
         runner = TwoStageRunner(first, second, on_error=lambda s, e: print(f"[bench] {s}: {e}"))
@@ -211,7 +234,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     lat = np.array(latencies) * 1000.0
     return dict(fps=len(done_times) / elapsed, p50=float(np.percentile(lat, 50)),
                 p95=float(np.percentile(lat, 95)), frames=len(done_times), dropped=dropped,
-                faces=faces[0], stages={k: float(np.median(v)) for k, v in stages.items() if v},
+                faces=faces[0], compute_ms=float(np.median(compute)), stages={k: float(np.median(v)) for k, v in stages.items() if v},
                 regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]))
 
 
@@ -222,7 +245,7 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=150, help="frames per run")
     ap.add_argument("--runs", type=int, default=3, help="runs per mode (medians reported)")
     ap.add_argument("--sizes", default="native,640x480", help="comma list: native and/or WxH")
-    ap.add_argument("--modes", default="baseline,ours,ours+render")
+    ap.add_argument("--modes", default="baseline,detector_only,ours,ours+render")
     ap.add_argument("--feeds", default="offline,live")
     ap.add_argument("--camera-fps", type=float, default=30.0)
     ap.add_argument("--keyframe-interval", type=int, default=5)
@@ -230,6 +253,8 @@ def main(argv=None):
                     "(0 = off: the synthetic network's identity jumps between frames, which real "
                     "faces do not)")
     ap.add_argument("--threads", type=int, default=0, help="regressor threads (0 = all cores)")
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the medians as JSON: one object per size, feed and mode")
     ap.add_argument("--model", default=None, help="real faceverse_v4_2.npy (default: synthetic)")
     ap.add_argument("--checkpoint", default=None, help="real faceverse_resnet50.pth")
     args = ap.parse_args(argv)
@@ -248,12 +273,15 @@ def main(argv=None):
 
     modes = args.modes.split(",")
     feeds = args.feeds.split(",")
+    rows = []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"[bench] load average at start {load:.1f}")
     print(f"[bench] {os.cpu_count()} CPUs, {args.frames} frames x {args.runs} runs per mode, "
           f"keyframe interval {args.keyframe_interval}, camera {args.camera_fps:g} fps")
     for size in args.sizes.split(","):
         frames, decode_ms = load_frames(args.video, args.frames, size)
         onnx_int8 = int8_model(assets[1], frames, cache_root() / "bench") \
-            if any(m != "baseline" for m in modes) else None
+            if any(m in ("ours", "ours+render") for m in modes) else None
         h, w = frames[0].shape[:2]
         for feed in feeds:
             print(f"\n== {w}x{h}, {feed} ==")
@@ -267,21 +295,49 @@ def main(argv=None):
             med = {}
             for mode, runs in table.items():
                 m = {k: float(np.median([r[k] for r in runs]))
-                     for k in ("fps", "p50", "p95", "dropped", "regress_runs", "fit_runs")}
+                     for k in ("fps", "p50", "p95", "dropped", "regress_runs", "fit_runs",
+                          "compute_ms")}
                 med[mode] = m
                 print(f"{mode:<12} {m['fps']:7.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
                       f"{m['dropped']:8.0f} {m['regress_runs']:8.0f} {m['fit_runs']:6.0f}")
             if "baseline" in med:
                 for mode in med:
-                    if mode != "baseline":
+                    if mode not in ("baseline", "detector_only"):
                         ratio = med[mode]["fps"] / max(med["baseline"]["fps"], 1e-9)
                         print(f"  {mode} / baseline throughput: {ratio:.2f}x")
+            for ratio_name, num, den in RATIOS:
+                if num in table and den in table:
+                    # the ratio per run (both modes saw the same load), then the median
+                    per_run = [a["fps"] / max(b["fps"], 1e-9)
+                               for a, b in zip(table[num], table[den])]
+                    print(f"  {ratio_name}: {np.median(per_run):.2f} "
+                          f"(runs: {', '.join(f'{r:.2f}' for r in per_run)})")
+            if feed == "live":
+                for mode, runs in table.items():  # queueing: p95 against one frame's compute
+                    per_run = [r["p95"] / max(r["compute_ms"], 1e-9) for r in runs]
+                    print(f"  {mode} live p95 / median compute of one frame: "
+                          f"{np.median(per_run):.2f}, dropped {med[mode]['dropped']:.0f}")
+            for mode, runs in table.items():
+                rows.append(dict(size=f"{w}x{h}", feed=feed, mode=mode, runs=len(runs),
+                                 fps=med[mode]["fps"], p50_ms=med[mode]["p50"],
+                                 p95_ms=med[mode]["p95"], compute_ms=med[mode]["compute_ms"],
+                                 dropped=med[mode]["dropped"],
+                                 regress_runs=med[mode]["regress_runs"],
+                                 fit_runs=med[mode]["fit_runs"],
+                                 stages_ms={s: float(np.median([r["stages"][s] for r in runs
+                                                                if s in r["stages"]]))
+                                            for s in STAGES + EXTRA_STAGES
+                                            if any(s in r["stages"] for r in runs)},
+                                 load_avg=load))
             print("  per-stage medians (ms/frame where run; median over runs):")
             for mode, runs in table.items():
-                names = [s for s in STAGES if any(s in r["stages"] for r in runs)]
+                names = [s for s in STAGES + EXTRA_STAGES if any(s in r["stages"] for r in runs)]
                 cells = [f"{s} {np.median([r['stages'][s] for r in runs if s in r['stages']]):.1f}"
                          for s in names]
                 print(f"    {mode:<12} " + ", ".join(cells))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"[bench] wrote {len(rows)} rows to {args.json}")
     return 0
 
 

@@ -145,6 +145,7 @@ def full_node(rclpy_context, synthetic_assets):
                                 Parameter("checkpoint_path",
                                           value=str(synthetic_assets.checkpoint_path)),
                                 Parameter("mesh.decimation", value=16),
+                                Parameter("keyframe.interval", value=1),  # the ResNet path
                                 Parameter("views.max_rate_hz", value=0.0)])
     yield h
     h.close()

@@ -105,6 +105,7 @@ def test_faceverse_path_with_tasks_detector_publishes_blendshapes(rclpy_context,
                                 Parameter("checkpoint_path",
                                           value=str(synthetic_assets.checkpoint_path)),
                                 Parameter("detector", value="tasks"),
+                                Parameter("keyframe.interval", value=1),  # the ResNet path
                                 Parameter("task_path",
                                           value=str(shared_path("models/face_landmarker.task")))])
     try:

@@ -32,7 +32,9 @@ def _add_pipeline_args(ap):
     ap.add_argument("--landmark-only", action="store_true", help="skip the FaceVerse files: "
                     "head pose, gaze and landmarks from MediaPipe only")
     ap.add_argument("--checkpoint", default=None, help="faceverse_resnet50.pth (default: data/)")
-    ap.add_argument("--engine", choices=("torch", "onnx"), default="torch")
+    ap.add_argument("--engine", choices=("auto", "torch", "onnx"), default="auto",
+                    help="auto: torch on a CUDA GPU, else ONNX Runtime int8 (calibrated once on "
+                    "the first face crops, cached)")
     ap.add_argument("--onnx", default=None, help="an exported .onnx (engine onnx)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=0, help="regressor CPU threads (0 = all)")

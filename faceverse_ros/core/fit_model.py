@@ -11,8 +11,8 @@ Gauss-Newton matrix J^T J built from it (float32 J in a preallocated buffer).
 
 Hot path: everything that depends only on the model (the basis rows of the
 fitted landmarks, per coordinate, float64, and a float32 copy for J) is
-built once in the constructor; per fit, one (3K x n_id) product folds the
-identity into the constant part; per step one (3K x m) product, the exact
+built once in the constructor; the identity is folded into the constant part
+by one (3K x n_id) product when it changes (a keyframe), not per fit; per step one (3K x m) product, the exact
 gradient (one (m x 3K) product), one (6+m)^2 solve, and when H is rebuilt
 the float32 Jacobian in a preallocated buffer and ``J.T @ J``. Measured on
 the 2-core development machine (synthetic model, 300 px crop box, 0.5 px
@@ -73,11 +73,24 @@ class FitModel:
     """The model arithmetic of the landmark fit (see module doc); a base of LandmarkFitter."""
 
     def _constant(self, init: np.ndarray) -> np.ndarray:
-        """(3, K) unposed fitted vertices with the fitted expression values at zero."""
+        """(3, K) unposed fitted vertices with the fitted expression values at zero.
+
+        It depends only on the identity and the unfitted expression values, which
+        change at keyframes only: the last one is kept and reused while they are
+        the same (one comparison instead of a (3K x n_id) product per fit). The
+        array returned is shared: callers must not write into it."""
+        ident = init[self._s_id]
+        rest = init[self._s_exp][self.exp_dims:]
+        cached = getattr(self, "_const_cache", None)
+        if cached is not None and np.array_equal(cached[0], ident) and \
+                np.array_equal(cached[1], rest):
+            return cached[2]
         c = self._mean_t.copy()
-        c += (self._b_id @ init[self._s_id]).reshape(3, -1)
+        c += (self._b_id @ ident).reshape(3, -1)
         if self._b_rest.shape[1]:
-            c += (self._b_rest @ init[self._s_exp][self.exp_dims:]).reshape(3, -1)
+            c += (self._b_rest @ rest).reshape(3, -1)
+        c.flags.writeable = False
+        self._const_cache = (ident.copy(), rest.copy(), c)
         return c
 
     def _unposed(self, const: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -392,6 +392,8 @@ class LandmarkFitter(FitModel):
                     status = "stalled"
                     break
 
+        self.last_normal = h  # J^T J + w I of the last Jacobian built (in self._jac): see
+        # core.fast_update, which linearises about this fit without building them again
         out = init.astype(np.float32)
         out[self._s_ang] = x[0:3]
         out[self._s_trans] = x[3:6]

@@ -37,6 +37,12 @@ OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
 VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
+# the views are worth less than the parameters (issue 14): their threads run at a lower OS
+# priority, and the next view is built only once the views have used at most this share of
+# one core since the last (a 20 ms build waits 60 ms), from the newest frame then: they drop
+# their own frames, never the last one
+VIEWS_NICE = 10
+VIEWS_CPU_SHARE = 0.25
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
 COUNTERS = ("received", "processed", "dropped", "bad", "faces")
 
@@ -70,6 +76,7 @@ class FrameOutputs:
         self.latency = LatencyStats()
         self._fps = RateMeter(window_s=1.0)
         self._last_views = -1e9
+        self._views_next = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
         self._builder = ViewBuilder(model, canonical)
@@ -83,8 +90,9 @@ class FrameOutputs:
 
     def start(self, on_error):
         """Start the views worker (build in one thread, publish in another)."""
-        self._views = TwoStageRunner(self._builder.build, self._publish_views, on_error=on_error,
-                                     name="faceverse_views")
+        self._views = TwoStageRunner(self._timed_build, self._publish_views, on_error=on_error,
+                                     name="faceverse_views", nice=VIEWS_NICE,
+                                     cooldown=lambda: self._views_next - time.monotonic())
 
     def stop(self):
         if self._views is not None:
@@ -158,6 +166,16 @@ class FrameOutputs:
                                        render=p["debug.render"],
                                        decimation=int(p["mesh.decimation"]),
                                        fps=self._fps.rate(now), tag=header))
+
+    def _timed_build(self, request):
+        """Build the views and set the earliest time of the next: a build of c seconds
+        is followed by c * (1 / VIEWS_CPU_SHARE - 1) without one."""
+        t = time.monotonic()
+        try:
+            return self._builder.build(request)
+        finally:
+            end = time.monotonic()
+            self._views_next = end + (end - t) * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     def _publish_views(self, views):
         with self._publish_lock:

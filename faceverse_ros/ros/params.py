@@ -65,8 +65,9 @@ PARAMS = [
     ParamSpec("landmark_only", False, "Do not load the FaceVerse files even when present: head "
               "pose, gaze and landmarks from MediaPipe only (fastest)."),
     ParamSpec("checkpoint_path", "", "FaceVerse ResNet-50 faceverse_resnet50.pth; empty = data/."),
-    ParamSpec("engine", "torch", "Regressor engine: torch or onnx (ONNX Runtime).",
-              choices=("torch", "onnx")),
+    ParamSpec("engine", "auto", "Regressor engine: auto (a CUDA GPU: torch on cuda; else ONNX "
+              "Runtime int8, calibrated once on the first face crops and cached), torch or onnx.",
+              choices=("auto", "torch", "onnx")),
     ParamSpec("onnx_path", "", "ONNX file for engine onnx (faceverse-ros export-onnx); empty = "
               "export the checkpoint once into the cache."),
     ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
@@ -93,7 +94,8 @@ PARAMS = [
               range=(0, 1000)),
     # keyframes (landmark fitting between regressor runs)
     ParamSpec("keyframe.interval", DEFAULT_INTERVAL, "Run the ResNet every N frames per face (1 = every frame); "
-              "frames in between fit pose and expression to the landmarks.", range=(1, 1000)),
+              "frames in between fit pose and expression to the landmarks (every frame regresses "
+              "anyway while a regression costs no more than a fit).", range=(1, 1000)),
     ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
     # input

@@ -10,6 +10,7 @@ out, in the worker's thread; nothing calls back into the caller but
 result and error handlers.
 """
 import dataclasses
+import os
 import queue
 import threading
 from typing import Callable, Optional
@@ -83,9 +84,16 @@ class TwoStageRunner:
     first() may return None to stop an item (e.g. a bad image). Exceptions from the stages
     and from on_result go to on_error(stage_name, exception) ("first", "second") and the
     runner goes on.
+
+    nice > 0 lowers the OS priority (adds to the niceness) of the runner's two threads (Linux: per thread) so that
+    work of lower value (the debug views) yields the cores to the parameter path.
+    cooldown: a callable giving seconds to wait before the first stage takes its next item;
+    items submitted meanwhile replace each other, so after the wait the newest is taken
+    (a duty-cycle cap that drops frames but never the last one).
     """
 
-    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse"):
+    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0,
+                 cooldown=None):
         self._first, self._second = first, second
         self._on_result = on_result
         self._on_error = on_error or (lambda stage, exc: None)
@@ -98,6 +106,8 @@ class TwoStageRunner:
         self.idle = threading.Event()
         self.idle.set()
         self._busy = 0
+        self._nice = int(nice)
+        self._cooldown = cooldown
         self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
                          threading.Thread(target=self._run_second, name=f"{name}_second",
                                           daemon=True)]
@@ -126,10 +136,24 @@ class TwoStageRunner:
             if self._busy == 0:
                 self.idle.set()
 
+    def _lower_priority(self):
+        if self._nice > 0 and hasattr(os, "setpriority"):
+            try:  # the calling thread only: on Linux a thread id is a PRIO_PROCESS target
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid,
+                               min(os.getpriority(os.PRIO_PROCESS, tid) + self._nice, 19))
+            except OSError:
+                pass
+
     def _run_first(self):
+        self._lower_priority()
         while not self._stop.is_set():
             if not self._ready.wait(timeout=0.1):
                 continue
+            if self._cooldown is not None:
+                pause = self._cooldown()
+                if pause > 0 and self._stop.wait(pause):
+                    break
             with self._lock:
                 item, self._slot = self._slot, None
                 self._ready.clear()
@@ -151,6 +175,7 @@ class TwoStageRunner:
                     continue
 
     def _run_second(self):
+        self._lower_priority()
         while not self._stop.is_set():
             try:
                 staged = self._handover.get(timeout=0.1)

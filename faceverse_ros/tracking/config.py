@@ -18,10 +18,10 @@ class PipelineConfig:
     """Everything the pipeline needs (see config_from_params for the parameter names)."""
     model_path: Optional[str] = None        # None: look in data/, landmark-only if absent
     checkpoint_path: Optional[str] = None
-    engine: str = "torch"                   # torch | onnx
+    engine: str = "auto"                    # auto (tracking.auto_engine) | torch | onnx
     onnx_path: Optional[str] = None         # an exported .onnx for engine onnx
     device: str = "cpu"
-    threads: int = 0                        # 0: all cores
+    threads: int = 0                        # 0: core.threads.ort_threads() (all cores)
     ort_spinning: bool = False              # ONNX Runtime busy-waits between ops: off, so the
                                             # detection thread gets the core (2-core robots)
     detector: str = "auto"                  # auto (tasks if a .task is found) | tasks | legacy
@@ -36,6 +36,8 @@ class PipelineConfig:
     keyframe_drift_px: float = DEFAULT_DRIFT_PX
     stream: bool = True                     # frames of one stream (tracking) vs unrelated stills
     landmark_only: bool = False             # True: do not load the FaceVerse files at all
+    fast_update: bool = True                # between keyframes: one linearised solve about the
+                                            # last full fit where it holds (core.fast_update)
 
 
 def _path(value):

@@ -20,9 +20,9 @@ and the detector may disagree by a constant offset on real faces;
 re-regressing would not change that).
 
 The defaults below are the package's one set of keyframe defaults (the
-pipeline configuration and the node parameters use them): the ResNet on
-every frame, no drift trigger; `keyframe.interval: 5` is the fast setting
-(README, "Real time on a CPU").
+pipeline configuration and the node parameters use them): the ResNet every
+5 frames (the fast setting, issue 14; :class:`KeyframeCost` makes it every frame
+while a regression costs no more than a fit), no drift trigger.
 
 Pure bookkeeping: no clock, no threads, no ROS.
 """
@@ -32,7 +32,7 @@ import math
 import numbers
 from typing import Optional
 
-DEFAULT_INTERVAL = 1        #: frames between regressions (1: the ResNet on every frame)
+DEFAULT_INTERVAL = 5        #: frames between regressions (1: the ResNet on every frame)
 DEFAULT_DRIFT_PX = 0.0      #: fit RMS (image px) above which the next frame regresses; 0 = off
 
 
@@ -131,3 +131,52 @@ class KeyframeSchedule:
     def __repr__(self):
         return (f"KeyframeSchedule(interval={self.interval}, drift_px={self.drift_px}, "
                 f"regressions={self.regressions}, fits={self.fits})")
+
+
+class KeyframeCost:
+    """Keyframe interval chosen by cost (issue 14): when a keyframe (crop + ResNet, per face)
+    costs no more than a landmark fit, fitting saves nothing and loses accuracy, so every
+    frame regresses.
+
+    The pipeline records what each took (milliseconds per face); :meth:`regress_every_frame`
+    is True once both have ``min_samples`` and the median regression is <= the median fit.
+    While it is True, one call in ``probe_every`` answers False so that a fit now and then
+    keeps the fit's cost measured (costs change with load and face size). One per pipeline;
+    pure bookkeeping.
+    """
+
+    def __init__(self, window: int = 30, min_samples: int = 5, probe_every: int = 60):
+        from collections import deque
+
+        self._regress = deque(maxlen=int(window))
+        self._fit = deque(maxlen=int(window))
+        self.min_samples = int(min_samples)
+        self.probe_every = int(probe_every)
+        self._calls = 0
+
+    def record(self, regressed: bool, ms_per_face: float) -> None:
+        if math.isfinite(ms_per_face) and ms_per_face >= 0:
+            (self._regress if regressed else self._fit).append(float(ms_per_face))
+
+    @staticmethod
+    def _median(values):
+        s = sorted(values)
+        n = len(s)
+        return 0.5 * (s[(n - 1) // 2] + s[n // 2])
+
+    def medians(self):
+        """(median regression ms, median fit ms), None where not measured yet."""
+        return (self._median(self._regress) if self._regress else None,
+                self._median(self._fit) if self._fit else None)
+
+    def cheaper_to_regress(self) -> bool:
+        if len(self._regress) < self.min_samples or len(self._fit) < self.min_samples:
+            return False
+        reg, fit = self.medians()
+        return reg <= fit
+
+    def regress_every_frame(self) -> bool:
+        if not self.cheaper_to_regress():
+            return False
+        self._calls += 1
+        return self._calls % self.probe_every != 0

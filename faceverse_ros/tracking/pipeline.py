@@ -44,6 +44,7 @@ from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler, ro
 from faceverse_ros.tracking.config import PipelineConfig
 from faceverse_ros.tracking.detector import FaceDetector
 from faceverse_ros.tracking.face_smoothing import SmootherSettings
+from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import FaceTrack, Solution, TrackFrame
 
 __all__ = ["FacePipeline", "PipelineConfig", "FaceResult", "FrameResult", "StagedFrame",
@@ -102,8 +103,11 @@ class FacePipeline:
     def __init__(self, config: PipelineConfig = None, log=print):
         from faceverse_ros.tracking.tracker import IdTracker
 
+        from faceverse_ros.core.threads import apply_thread_plan
+
         self.config = config = config or PipelineConfig()
         self.log = log
+        self.log(apply_thread_plan())
         self.detector = FaceDetector(
             backend=config.detector, max_faces=config.max_faces, task_path=config.task_path,
             mode="video" if config.stream else "image",
@@ -113,17 +117,22 @@ class FacePipeline:
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
         self.smoothing = SmootherSettings(**config.smoothing)
         self.model = self.regressor = self.fitter = None
+        self._int8 = None
+        self.fast_update = None
         self.layout = V4
         self.landmark_only_reason = ""
         self._load_faceverse(config)
         self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
+        self.keyframe_cost = KeyframeCost()  # regress every frame when that is no dearer
+        self._told_cost = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
         from faceverse_ros.core.assets import find_checkpoint_file, find_model_file
         from faceverse_ros.core.model import FaceVerseModel
         from faceverse_ros.core.regressor import Regressor
+        from faceverse_ros.core.threads import ort_threads
 
         if config.landmark_only:
             self.landmark_only_reason = "landmark-only mode was asked for."
@@ -140,17 +149,43 @@ class FacePipeline:
             return
         self.model = FaceVerseModel.from_file(model_file)
         self.layout = self.model.layout
-        self.regressor = Regressor(weights, engine=config.engine, device=config.device,
-                                   threads=config.threads or None,
+        engine, device, weights = self._choose_engine(config, weights)
+        self.regressor = Regressor(weights, engine=engine, device=device,
+                                   threads=config.threads or ort_threads(),
                                    head_sizes=self.model.sizes.head_sizes,
                                    ort_spinning=config.ort_spinning)
         if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
             from faceverse_ros.core.fitting import LandmarkFitter
 
             self.fitter = LandmarkFitter(self.model)
+            if config.fast_update:
+                from faceverse_ros.core.fast_update import LinearUpdate
+
+                self.fast_update = LinearUpdate(self.fitter)
         if self.model.synthetic:
             self.log("FaceVerse files are SYNTHETIC test assets: outputs exercise the code paths "
                      "and are not face reconstructions")
+
+    def _choose_engine(self, config, weights):
+        """(engine, device, weights file) for config.engine; "auto": tracking.auto_engine."""
+        from faceverse_ros.tracking.auto_engine import choose_engine
+
+        engine, device, weights, self._int8 = choose_engine(
+            config, weights, self.model.sizes.head_sizes, self.log)
+        return engine, device, weights
+
+    def _switch_to_int8(self):
+        """engine auto: swap in the int8 model once its background export is done."""
+        from faceverse_ros.core.regressor import Regressor
+
+        path = self._int8.take() if self._int8 is not None else None
+        if path is None:
+            return
+        self._int8 = None
+        self.regressor = Regressor(path, engine="onnx", device="cpu",
+                                   threads=self.regressor.threads,
+                                   head_sizes=self.model.sizes.head_sizes,
+                                   ort_spinning=self.config.ort_spinning)
 
     def _load_canonical_mesh(self):
         """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
@@ -265,32 +300,40 @@ class FacePipeline:
             _lap(timings, "landmark_pose", t)
             return out
         out: List[Optional[Solution]] = [None] * len(items)
+        if self._int8 is not None:
+            self._switch_to_int8()
+        every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
+        self._tell_cost(self.keyframe_cost.cheaper_to_regress())
         regress = [k for k, (track, _) in enumerate(items)
-                   if self.fitter is None or track.last_coeffs is None or
+                   if self.fitter is None or track.last_coeffs is None or every or
                    track.keyframes.should_regress()]
         if regress:
-            t = time.perf_counter()
+            t = t0 = time.perf_counter()
             crops, boxes = [], []
             for k in regress:
                 c, b = crop_faces(items[k][1].rgb, items[k][1].box[None])
                 crops.append(c[0])
                 boxes.append(b[0])
             t = _lap(timings, "crop", t)
+            if self._int8 is not None:
+                self._int8.offer(crops)
             coeffs = self.regressor.predict(np.stack(crops))
-            _lap(timings, "regress", t)
+            now = _lap(timings, "regress", t)
+            self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(regress))
             exp = self.model.slices["exp"]
             for k, c, box in zip(regress, coeffs, boxes):
                 items[k][0].keyframe_recorded(True, exp=c[exp])
                 out[k] = Solution(c, box, MODE_REGRESSOR)
         t = time.perf_counter()
-        fitted = False
+        fitted = 0
         for k, (track, frame) in enumerate(items):
             if k in regress:
                 continue
-            fitted = True
+            fitted += 1
             out[k] = self._fit(track, frame, problems)
         if fitted:
-            _lap(timings, "fit", t)
+            now = _lap(timings, "fit", t)
+            self.keyframe_cost.record(False, (now - t) * 1000.0 / fitted)
         for k, (track, frame) in enumerate(items):
             if out[k] is not None and not np.all(np.isfinite(out[k].coeffs)):
                 problems.append(f"face {track.face_id}: the regressor returned NaN/inf; face "
@@ -299,11 +342,32 @@ class FacePipeline:
                 out[k] = None
         return out
 
+    def _tell_cost(self, cheaper):
+        """Say once per change when the keyframe cost switches every-frame regression."""
+        if cheaper != self._told_cost and (cheaper or self._told_cost is not None):
+            reg, fit = self.keyframe_cost.medians()
+            self.log(f"keyframes: a regression costs {reg:.1f} ms a face, a landmark fit "
+                     f"{fit:.1f} ms: " + ("the regressor runs on every frame" if cheaper else
+                                          f"keyframes every {self.config.keyframe_interval} frames"))
+        self._told_cost = cheaper
+
     def _fit(self, track, frame: TrackFrame, problems) -> Optional[Solution]:
-        """Pose and expression from the landmarks, the rest from the last keyframe."""
+        """Pose and expression from the landmarks, the rest from the last keyframe: one
+        linearised solve (core.fast_update) about the track's last full fit when that holds,
+        else a full fit (which the next frames then linearise about)."""
         box = crop_box_from_square(frame.box).astype(np.float64)
+        landmarks = frame.detection.landmarks
+        state = track.linear
+        if state is not None and self.fast_update is not None:
+            try:
+                quick = self.fast_update.update(state, landmarks, box)
+            except ValueError:
+                quick = None
+            if quick is not None and self.fast_update.acceptable(state, quick):
+                track.keyframe_recorded(False, quick.rms_px)
+                return Solution(quick.coeffs, box, MODE_LANDMARK_FIT, quick.rms_px)
         try:
-            res = self.fitter.fit(frame.detection.landmarks, box, track.last_coeffs,
+            res = self.fitter.fit(landmarks, box, track.last_coeffs,
                                   prior_exp=track.key_exp, init_box=track.last_crop_box)
         except ValueError as exc:
             problems.append(f"face {track.face_id}: landmark fit failed ({exc}); face skipped")
@@ -311,6 +375,12 @@ class FacePipeline:
             return None
         # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts
         track.keyframe_recorded(False, None if res.status == "diverged" else res.rms_px)
+        if res.status != "diverged" and self.fast_update is not None:
+            try:
+                track.linear = self.fast_update.prepare(res.coeffs, box, track.key_exp,
+                                                        res.rms_px, fit_landmarks=landmarks)
+            except ValueError:
+                track.linear = None
         return Solution(res.coeffs, box, MODE_LANDMARK_FIT, res.rms_px)
 
     def _landmark_solution(self, track, frame: TrackFrame, problems) -> Optional[Solution]:

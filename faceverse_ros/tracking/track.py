@@ -69,6 +69,7 @@ class FaceTrack:
         self.last_coeffs: Optional[np.ndarray] = None   # raw coefficients of the last solution
         self.last_crop_box: Optional[np.ndarray] = None
         self.key_exp: Optional[np.ndarray] = None       # expression of the last keyframe
+        self.linear = None      # core.fast_update.LinearState about the last full fit
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
@@ -125,6 +126,8 @@ class FaceTrack:
     def keyframe_recorded(self, regressed: bool, rms_px=None, exp=None):
         """Tell the schedule what solved the frame (exp: the keyframe's expression)."""
         self.keyframes.record(regressed, rms_px)
+        if regressed:
+            self.linear = None  # a new keyframe: the next fit is a full one
         if regressed and exp is not None:
             self.key_exp = np.array(exp, dtype=np.float32)
 
@@ -132,6 +135,7 @@ class FaceTrack:
         """After a bad output: the next frame regresses from scratch."""
         self.keyframes.restart()
         self.last_coeffs = None
+        self.linear = None
 
     # -- end ----------------------------------------------------------------------------------
     def end(self, solve: Callable[[List[TrackFrame]], List[Optional[Solution]]]) -> List[TrackFrame]:

@@ -1,0 +1,128 @@
+"""The landmark update between keyframes in about a millisecond (issue 14).
+
+A full landmark fit (core.fitting.LandmarkFitter: Levenberg-Marquardt, the Jacobian
+rebuilt as it goes) costs tens of milliseconds on a 2-core machine. Between keyframes
+the face moves little, so one linearised solve about a fitted state is enough:
+
+- :meth:`LinearUpdate.prepare` (once per keyframe interval, after one full fit): at the
+  fitted state x0 it builds the Jacobian J of the fitted landmarks' image pixels with
+  respect to (angles, trans, the fitted expression values), the Gauss-Newton matrix
+  ``A = J^T J + w I_exp`` with the fitter's own expression prior w (this prior is what
+  keeps the expression directions the landmarks cannot observe at the keyframe's
+  values: their rows of A are w alone) and its inverse, and the landmark pixels f(x0);
+- :meth:`LinearUpdate.update` (per frame): ``x = x0 + A^-1 (J^T (obs - f(x0)) - w (e0 -
+  e_key))``, or, about a full fit's optimum, ``x0 + A^-1 J^T (obs - obs_fit)``
+  (:meth:`LinearUpdate.prepare`): two matrix-vector products, then one evaluation of the model at x for its
+  RMS residual. The result is for the crop box the state was prepared with; its
+  translation is moved to the frame's box (core.fit_model.rebox_translation).
+
+The caller keeps the accuracy: when the update's RMS is clearly above the prepared
+fit's (``acceptable``), it runs the full fit instead and prepares again from it.
+"""
+import dataclasses
+
+import numpy as np
+
+from faceverse_ros.core.fit_model import _check_crop_box, rebox_translation
+from faceverse_ros.core.projection import CROP_SIZE
+from faceverse_ros.core.rotations import rotation_matrix
+
+#: an update is kept when its RMS is at most RATIO x the prepared fit's RMS + SLACK_PX
+ACCEPT_RATIO = 1.5
+ACCEPT_SLACK_PX = 1.0
+
+
+@dataclasses.dataclass
+class LinearState:
+    """One face's linearisation (per track: the LinearUpdate itself is shared)."""
+    coeffs: np.ndarray      # (n,) float64 the fitted state x0 as full coefficients
+    box: np.ndarray         # crop box x0 is expressed for
+    x0: np.ndarray          # (6 + m,) angles, trans, fitted expression
+    f0: np.ndarray          # (2K,) reference pixels: f(x0), or the fit's landmarks
+    jt: np.ndarray          # (6 + m, 2K) float32 J^T
+    a_inv: np.ndarray       # (6 + m, 6 + m)
+    bias: np.ndarray        # (6 + m,) -w (e0 - e_key) in the expression rows
+    const: np.ndarray       # (3, K) unposed constant part (identity folded in)
+    rms_px: float           # RMS of the full fit x0 came from
+
+
+@dataclasses.dataclass
+class UpdateResult:
+    coeffs: np.ndarray      # (n,) float32 for the frame's crop box
+    rms_px: float
+
+
+class LinearUpdate:
+    """One linearised solve per frame on a prepared state (module doc)."""
+
+    def __init__(self, fitter):
+        self.fitter = fitter
+
+    def _weight(self, box):
+        f = self.fitter
+        scale2 = (((box[2] - box[0]) + (box[3] - box[1])) / (2.0 * CROP_SIZE)) ** 2
+        return f.exp_prior * f.n_landmarks * scale2
+
+    def prepare(self, coeffs, crop_box, prior_exp=None, rms_px=0.0,
+                fit_landmarks=None) -> LinearState:
+        """The state about ``coeffs`` (for ``crop_box``).
+
+        fit_landmarks: the landmarks the fitter's last fit (whose result ``coeffs`` are)
+        was made on. Then its last J and J^T J + w I (built at most a few steps before the
+        end) are taken instead of being built again, and the update is the first-order
+        response of that optimum to a change of the landmarks: x0 + A^-1 J^T (obs -
+        fit_landmarks) (at the optimum J^T r balances the prior, so neither the residual
+        nor the prior enters, and a slightly stale J cannot bias it). Without it, the
+        Gauss-Newton step about x0 with J built there (module doc)."""
+        f = self.fitter
+        c = f._check_coeffs(coeffs, "coeffs")
+        box = _check_crop_box(crop_box)
+        m = f.exp_dims
+        x0 = np.concatenate([c[f._s_ang], c[f._s_trans], c[f._s_exp][:m]])
+        const = f._constant(c)
+        v = f._unposed(const, x0[6:])
+        p = f._posed(v, rotation_matrix(x0[0:3]), x0[3:6])
+        uv, z = f._project(p, box)
+        if uv is None:
+            raise ValueError("the state puts landmarks behind the crop camera")
+        w = self._weight(box)
+        a = getattr(f, "last_normal", None) if fit_landmarks is not None else None
+        if a is None:
+            a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
+        jt = f._jac.T.copy()                                        # float32, out of the buffer
+        bias = np.zeros(6 + m)
+        if fit_landmarks is not None:
+            ref = f._check_landmarks(fit_landmarks).reshape(-1).copy()
+        else:
+            ref = uv.reshape(-1).copy()
+        if m and fit_landmarks is None:
+            e_key = x0[6:] if prior_exp is None else \
+                np.asarray(prior_exp, dtype=np.float64).reshape(-1)[:m]
+            bias[6:] = -w * (x0[6:] - e_key)
+        return LinearState(c, box, x0, ref, jt,
+                           np.linalg.inv(a), bias, const, float(rms_px))
+
+    def update(self, state: LinearState, landmarks_px, crop_box) -> UpdateResult:
+        f = self.fitter
+        box = _check_crop_box(crop_box)
+        obs = f._check_landmarks(landmarks_px)                     # (2, K) image px
+        d = obs.reshape(-1) - state.f0
+        x = state.x0 + state.a_inv @ (state.jt @ d.astype(np.float32) + state.bias)
+        v = f._unposed(state.const, x[6:])
+        p = f._posed(v, rotation_matrix(x[0:3]), x[3:6])
+        uv, _ = f._project(p, state.box)
+        if uv is None or not np.all(np.isfinite(x)):
+            return UpdateResult(state.coeffs.astype(np.float32), float("inf"))
+        uv -= obs
+        rms = float(np.sqrt(np.einsum("ij,ij->", uv, uv) / f.n_landmarks))
+        out = state.coeffs.copy()
+        out[f._s_ang] = x[0:3]
+        out[f._s_exp][:f.exp_dims] = x[6:]
+        out[f._s_trans] = rebox_translation(x[3:6], state.box, box) \
+            if not np.array_equal(box, state.box) else x[3:6]
+        return UpdateResult(out.astype(np.float32), rms)
+
+    @staticmethod
+    def acceptable(state: LinearState, result: UpdateResult) -> bool:
+        return bool(np.isfinite(result.rms_px) and
+                    result.rms_px <= ACCEPT_RATIO * state.rms_px + ACCEPT_SLACK_PX)
