@@ -102,7 +102,8 @@ def main(argv=None):
         cases = {"video file": [args.video],
                  "bag mcap rgb8": [bags["bag mcap rgb8"]],
                  "bag mcap rgb8 + --output-bag": [bags["bag mcap rgb8"]]}
-        print(f"\n2. faceverse-ros run, {args.frames} frames ({'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'}),"
+        which = 'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'
+        print(f"\n2. faceverse-ros run, {args.frames} frames ({which}),"
               f" frames/s over the frame loop, median of {args.runs} runs")
         whole = {label: [] for label in cases}
         labels = list(cases)

@@ -226,7 +226,8 @@ def summarise(pub, arrivals, frames):
     latencies = sorted(lat for _, lat, _ in arrivals)
     times = sorted(t for _, _, t in arrivals)
     fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-    pct = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")  # noqa: E731
+    def pct(q):
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
     return dict(published=published, received=len(indices), delivery=len(indices) / published
                 if published else 0.0, fps=fps, latency_p50_ms=pct(0.5), latency_p95_ms=pct(0.95),
                 error=pub.get("error"), missing=sorted(set(range(published)) - indices))

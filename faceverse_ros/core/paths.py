@@ -30,7 +30,9 @@ def ros_share_data() -> Optional[Path]:
         return None
     try:
         return Path(get_package_share_directory("faceverse_ros")) / "data"
-    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: no AMENT_PREFIX_PATH
+    except (PackageNotFoundError, ValueError, LookupError):  # a ROS environment without us
+        return None
+    except OSError:  # AMENT_PREFIX_PATH unset (a plain shell): the interpreter's own prefix
         share = Path(sys.prefix) / "share" / "faceverse_ros" / "data"
         return share if share.is_dir() else None
 
