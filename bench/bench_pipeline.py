@@ -234,7 +234,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     lat = np.array(latencies) * 1000.0
     return dict(fps=len(done_times) / elapsed, p50=float(np.percentile(lat, 50)),
                 p95=float(np.percentile(lat, 95)), frames=len(done_times), dropped=dropped,
-                faces=faces[0], compute_ms=float(np.median(compute)), stages={k: float(np.median(v)) for k, v in stages.items() if v},
+                faces=faces[0], compute_ms=float(np.median(compute)),
+                stages={k: float(np.median(v)) for k, v in stages.items() if v},
                 regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]))
 
 

@@ -1,6 +1,4 @@
 """config/faceverse.yaml, the launch file and the RViz view agree with the code."""
-import sys
-
 import yaml
 
 from conftest import ROOT

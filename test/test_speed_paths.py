@@ -10,7 +10,6 @@ where that is safe.
 """
 import os
 import threading
-import time
 
 import numpy as np
 import pytest

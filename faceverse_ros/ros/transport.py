@@ -25,9 +25,9 @@ The image subscription's reliability (parameter input.reliability): `reliable`,
 where the distribution has it (Iron and newer): reliable when every publisher is reliable,
 else best effort (and best effort while there is no publisher yet). Humble has no
 BEST_AVAILABLE; there the same rule is applied to get_publishers_info_by_topic. Either way
-the choice is made when the subscription is created, so `ImageSubscription` checks the publishers every few seconds and re-creates the subscription
-when they changed kind (a reliable driver that started after the node, a best-effort one that
-replaced it).
+the choice is made when the subscription is created, so `ImageSubscription` checks the
+publishers every few seconds and re-creates the subscription when they changed kind (a
+reliable driver that started after the node, a best-effort one that replaced it).
 """
 import os
 import sys
