@@ -39,6 +39,6 @@ def test_refused_in_one_line(name, given, words):
 
 
 def test_accepts_words():
-    assert accepts(BY_NAME["engine"]) == "one of: torch, onnx"
+    assert accepts(BY_NAME["engine"]) == "one of: auto, torch, onnx"   # issue 14 added auto
     assert accepts(BY_NAME["threads"]) == "an integer in 0..256"
     assert accepts(BY_NAME["model_path"]) == "a string"
