@@ -26,6 +26,8 @@ import threading
 import cv2
 import numpy as np
 
+from faceverse_ros.core.camera import scaled_intrinsics
+
 # 4096 x 2160 (DCI 4K; UHD 3840 x 2160 is smaller): larger images are refused by default
 DEFAULT_MAX_PIXELS = 4096 * 2160
 
@@ -270,14 +272,9 @@ def intrinsics_from_camera_info(msg):
 def intrinsics_for_image(msg, width, height):
     """(fx, fy, cx, cy) of a CameraInfo for an image of width x height: K scaled when the
     image is a binned or resized version of the calibrated size; None if K is unset/invalid."""
-    k = intrinsics_from_camera_info(msg)
-    if k is None:
+    if intrinsics_from_camera_info(msg) is None:
         return None
-    fx, fy, cx, cy = k
-    if msg.width and msg.height and (int(msg.width), int(msg.height)) != (width, height):
-        sx, sy = width / float(msg.width), height / float(msg.height)
-        fx, cx, fy, cy = fx * sx, cx * sx, fy * sy, cy * sy
-    return fx, fy, cx, cy
+    return scaled_intrinsics(msg.k, (int(msg.width), int(msg.height)), (width, height))
 
 
 def stamp_to_seconds(stamp):

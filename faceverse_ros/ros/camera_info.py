@@ -18,24 +18,10 @@ once).
 """
 import math
 
+from faceverse_ros.core.camera import scaled_intrinsics  # noqa: F401 (used below, re-exported)
+
 FOCAL_MIN_RATIO = 0.05
 FOCAL_MAX_RATIO = 50.0
-
-
-def scaled_intrinsics(k, info_size, image_size):
-    """(fx, fy, cx, cy) from the 9 values of K, scaled from info_size to image_size (w, h).
-
-    info_size (0, 0) means "the image's size" (no scaling). Overflow gives inf, never raises.
-    """
-    k = [float(v) for v in k]
-    if len(k) != 9:
-        raise ValueError(f"K has {len(k)} values, expected 9")
-    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
-    (iw, ih), (w, h) = info_size, image_size
-    if iw and ih and (iw, ih) != (w, h):
-        sx, sy = w / iw, h / ih
-        fx, cx, fy, cy = fx * sx, cx * sx, fy * sy, cy * sy  # float overflow gives inf
-    return fx, fy, cx, cy
 
 
 def intrinsics_problem(intrinsics, image_size):
