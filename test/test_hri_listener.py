@@ -29,19 +29,11 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from faceverse_ros.ros.convert import image_to_rgb, rgb_to_image  # noqa: E402
 from faceverse_ros.ros.node import SENSOR_QOS, FaceVerseNode  # noqa: E402
 from faceverse_ros.ros.tf import TF_QOS  # noqa: E402
+from test_node import wait_for  # noqa: E402
 
 FRAME = "hri_camera_optical"
 SUBTOPICS = {"roi": hri_msgs.NormalizedRegionOfInterest2D, "cropped": Image, "aligned": Image,
              "landmarks": hri_msgs.FacialLandmarks}
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 class HriListener:
