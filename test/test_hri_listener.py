@@ -10,7 +10,6 @@ face_<id> for every tracked id at the image's stamp, and the topics gone after t
 """
 import math
 import threading
-import time
 
 import cv2
 import numpy as np
