@@ -167,7 +167,7 @@ class FaceVerseModel:
         self._tri_cols = [np.ascontiguousarray(self.tri[:, k]) for k in range(3)]
         self._pb_cols = [np.ascontiguousarray(self.point_buf[:, k]) for k in range(self.point_buf.shape[1])]
         self._full = _Subset(self, None)
-        self._subsets: Dict[str, _Subset] = {}
+        self._subsets: Dict[object, _Subset] = {}
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -270,8 +270,19 @@ class FaceVerseModel:
         computed (from precomputed sub-bases) and returned, in that order.
         """
         c = self.display_adjust(coeffs) if display else self._coeffs2d(coeffs)
-        sub = self._full if indices is None else _Subset(self, indices)
-        return self._geometry(c, sub)
+        return self._geometry(c, self._full if indices is None else self._subset_of(indices))
+
+    def _subset_of(self, indices) -> _Subset:
+        """The sub-basis of a vertex index list, built once per distinct list (a handful in a
+        process: the pose's sellion, the views' decimated meshes)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        key = ("indices", idx.tobytes())
+        sub = self._subsets.get(key)
+        if sub is None:
+            sub = _Subset(self, idx)
+            if len(self._subsets) < 32:
+                self._subsets[key] = sub
+        return sub
 
     def _geometry(self, c, sub: _Subset) -> Geometry:
         v = self._shape(c, sub)
