@@ -41,7 +41,7 @@ import numpy as np
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
 STAGES = ("decode", "detect", "track", "crop", "regress", "fit", "smooth", "pose", "reconstruct",
           "render", "publish")
-EXTRA_STAGES = ("landmark_pose",)
+EXTRA_STAGES = ("landmark_pose", "keyframe_wait")
 # (printed name, numerator mode, denominator mode): fps ratios the goals name
 RATIOS = (("ours / detector_only throughput", "ours", "detector_only"),
           ("ours+render / ours throughput", "ours+render", "ours"))
@@ -127,7 +127,8 @@ def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=
         return FacePipeline(PipelineConfig(landmark_only=True, threads=threads), log=lambda m: None)
     common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads)
     if mode == "baseline":
-        cfg = PipelineConfig(engine="torch", smoothing={"kind": "original"}, **common)
+        cfg = PipelineConfig(engine="torch", smoothing={"kind": "original"}, keyframe_interval=1,
+                             **common)
     else:
         cfg = PipelineConfig(engine="onnx", onnx_path=str(onnx_int8),
                              keyframe_interval=keyframe_interval, keyframe_drift_px=drift_px,
@@ -146,7 +147,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     detect_only = mode == "detector_only"
     stages = {name: [] for name in STAGES}
     stages["decode"] = [decode_ms]
-    latencies, done_times, faces, compute = [], [], [0], []
+    latencies, done_times, faces, compute, keyframes = [], [], [0], [], [0]
     lock = threading.Lock()
 
     def finish(result, handed_in):
@@ -159,7 +160,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
         t3 = time.perf_counter()
         with lock:
             for name, ms in result.timings.items():
-                stages[name].append(ms)
+                stages.setdefault(name, []).append(ms)
             stages["publish"].append((t2 - t) * 1000.0)
             if render:
                 stages["render"].append((t3 - t2) * 1000.0)
@@ -167,6 +168,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
             compute.append(sum(result.timings.values()) + (t3 - t) * 1000.0)
             done_times.append(t3)
             faces[0] += len(result.faces)
+            keyframes[0] += sum(bool(getattr(f, "keyframe", False)) for f in result.faces)
 
     frame_of = {}  # stamp -> frame, for the render
 
@@ -206,7 +208,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                 t = time.perf_counter()
                 with lock:
                     for name, ms in staged.timings.items():
-                        stages[name].append(ms)
+                        stages.setdefault(name, []).append(ms)
                     latencies.append(t - handed_in)
                     compute.append(sum(staged.timings.values()))
                     done_times.append(t)
@@ -236,7 +238,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                 p95=float(np.percentile(lat, 95)), frames=len(done_times), dropped=dropped,
                 faces=faces[0], compute_ms=float(np.median(compute)),
                 stages={k: float(np.median(v)) for k, v in stages.items() if v},
-                regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]))
+                regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]),
+                keyframes=keyframes[0])
 
 
 def main(argv=None):
@@ -292,15 +295,16 @@ def main(argv=None):
                     table.setdefault(mode, []).append(
                         run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms))
             print(f"{'mode':<12} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'dropped':>8} "
-                  f"{'regress':>8} {'fits':>6}")
+                  f"{'regress':>8} {'fits':>6} {'keyfr':>6}")
             med = {}
             for mode, runs in table.items():
                 m = {k: float(np.median([r[k] for r in runs]))
                      for k in ("fps", "p50", "p95", "dropped", "regress_runs", "fit_runs",
-                          "compute_ms")}
+                          "compute_ms", "keyframes")}
                 med[mode] = m
                 print(f"{mode:<12} {m['fps']:7.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
-                      f"{m['dropped']:8.0f} {m['regress_runs']:8.0f} {m['fit_runs']:6.0f}")
+                      f"{m['dropped']:8.0f} {m['regress_runs']:8.0f} {m['fit_runs']:6.0f} "
+                      f"{m['keyframes']:6.0f}")
             if "baseline" in med:
                 for mode in med:
                     if mode not in ("baseline", "detector_only"):
@@ -325,6 +329,7 @@ def main(argv=None):
                                  dropped=med[mode]["dropped"],
                                  regress_runs=med[mode]["regress_runs"],
                                  fit_runs=med[mode]["fit_runs"],
+                                 keyframes=med[mode]["keyframes"],
                                  stages_ms={s: float(np.median([r["stages"][s] for r in runs
                                                                 if s in r["stages"]]))
                                             for s in STAGES + EXTRA_STAGES

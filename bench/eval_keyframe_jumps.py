@@ -1,11 +1,13 @@
 """Do the parameters jump at keyframes? (issue 14's check, on the shared video)
 
 Runs the pipeline over the video with the fast configuration (ONNX int8, keyframes every
---interval frames, the linearised update between them) and measures, per frame, the
+--interval frames, the linearised update between them; --sync for inline keyframes, else
+in the background thread, each frame waiting here for a job in flight so that the run
+does not depend on timing) and measures, per frame, the
 change of the published (smoothed) and of the raw coefficients from the previous frame:
 head rotation (radians, the angle of R_prev^T R), translation (model units) and
-expression (L2 over the expression block). Frames are split into keyframes (the regressor
-ran) and the frames between; printed: median and p95 of each group and the ratio
+expression (L2 over the expression block). Frames are split into keyframes (the first
+frame holding a new keyframe's identity) and the frames between; printed: median and p95 of each group and the ratio
 keyframe / between. The goal: ratio <= 1 for median and p95.
 
 With the SYNTHETIC FaceVerse files (the default here) the network is random: its
@@ -44,9 +46,9 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sync", action="store_true", help="inline keyframes (keyframe.background false)")
     args = ap.parse_args()
     from bench_pipeline import int8_model, load_frames
-    from faceverse_ros.core.layout import MODE_REGRESSOR
     from faceverse_ros.core.paths import cache_root
     from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
@@ -61,17 +63,21 @@ def main():
     frames, _ = load_frames(args.video, args.frames, "native")
     onnx = int8_model(ckpt, frames, cache_root() / "bench")
     pipe = FacePipeline(PipelineConfig(model_path=model, checkpoint_path=ckpt, engine="onnx",
-                                       onnx_path=str(onnx), keyframe_interval=args.interval),
+                                       onnx_path=str(onnx), keyframe_interval=args.interval,
+                                       keyframe_background=not args.sync),
                         log=lambda m: None)
     lay = pipe.layout
     rows = {"published": [], "raw": []}
     prev = {}
     for k, rgb in enumerate(frames):
         result = pipe.process(rgb, k / 30.0)
+        for track in pipe._tracks.values():
+            if track.keyframe_job is not None:
+                track.keyframe_job.done.wait(60)
         for face in result.faces:
             raw = pipe._tracks[face.face_id].last_coeffs if face.face_id in pipe._tracks else None
             now = {"published": face.coeffs, "raw": raw}
-            key = face.mode == MODE_REGRESSOR
+            key = bool(face.keyframe)  # a new keyframe's identity, texture, lighting
             for kind, c in now.items():
                 p = prev.get((face.face_id, kind))
                 if p is not None and c is not None:

@@ -157,7 +157,8 @@ def test_missing_explicit_files_are_an_error_not_a_silent_fallback(tmp_path):
 
 
 def test_keyframes_alternate_regression_and_fitting(synthetic_assets, video):
-    pipe = _full(synthetic_assets, keyframe_interval=3, smoothing={"kind": "none"})
+    pipe = _full(synthetic_assets, keyframe_interval=3, smoothing={"kind": "none"},
+                 keyframe_background=False)
     modes, results = [], []
     calls = []
     predict = pipe.regressor.predict
@@ -176,6 +177,42 @@ def test_keyframes_alternate_regression_and_fitting(synthetic_assets, video):
     assert fitted.fit_rms_px is not None and np.isfinite(fitted.fit_rms_px)
     assert "fit" in pipe.process(video[7].rgb, video[7].stamp).timings
     pipe.close()
+
+
+def test_background_keyframes_hold_the_network_identity_of_the_keyframe(synthetic_assets, video):
+    """keyframe.background (the default): the frame due a keyframe is fitted like the frames
+    between; the keyframe's ResNet pass and fit run in the worker, and the first frame after
+    they are done holds the network's identity, texture and lighting of the keyframe's crop
+    (checked against the regressor run here on that frame's crop)."""
+    from faceverse_ros.core.crop import crop_faces
+
+    pipe = _full(synthetic_assets, keyframe_interval=3, smoothing={"kind": "none"})
+    assert pipe.solver.worker is not None
+    calls = []
+    predict = pipe.regressor.predict
+    pipe.regressor.predict = lambda crops: calls.append(len(crops)) or predict(crops)
+    results = []
+    for frame in video[:8]:
+        result = pipe.process(frame.rgb, frame.stamp)
+        face = result.faces[0]
+        job = pipe._tracks[face.face_id].keyframe_job
+        if job is not None:  # make the test independent of thread timing
+            assert job.done.wait(60) and job.error is None
+        results.append(face)
+    assert [f.mode for f in results] == [MODE_REGRESSOR] + [MODE_LANDMARK_FIT] * 7
+    assert calls == [1]  # the frame path ran the ResNet on the track's first frame only
+    assert [f.keyframe for f in results] == [True, False, False, False, True, False, False, True]
+    held = np.r_[0:156, 333:611]  # identity, texture, lighting
+    crop, _ = crop_faces(video[3].rgb, results[3].box[None])
+    expected = predict(crop)[0]
+    np.testing.assert_allclose(results[4].coeffs[held], expected[held], rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(results[5].coeffs[held], results[4].coeffs[held])
+    np.testing.assert_array_equal(results[3].coeffs[held], results[0].coeffs[held])
+    assert not np.allclose(results[4].coeffs[held], results[0].coeffs[held])  # a new keyframe
+    for f in results[1:]:
+        assert f.fit_rms_px is not None and np.isfinite(f.fit_rms_px)
+    pipe.close()
+    assert pipe.solver.worker is None
 
 
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from faceverse_ros.tracking.keyframes import DEFAULT_INTERVAL
+
 EXIT_USAGE, EXIT_ERROR = 2, 1
 
 
@@ -46,8 +48,12 @@ def _add_pipeline_args(ap):
     ap.add_argument("--max-faces", type=int, default=1)
     ap.add_argument("--smooth", choices=("one_euro", "original", "none"), default="one_euro",
                     help="temporal filter (videos and webcams; images are never smoothed)")
-    ap.add_argument("--keyframe-interval", type=int, default=1,
-                    help="run the ResNet every N frames, fit landmarks in between (1 = always)")
+    ap.add_argument("--keyframe-interval", type=int, default=DEFAULT_INTERVAL,
+                    help="run the ResNet every N frames of a face, fit landmarks in between "
+                    f"(1 = always; default {DEFAULT_INTERVAL}, the node's default)")
+    ap.add_argument("--sync-keyframes", action="store_true",
+                    help="run every keyframe inline (reproducible output) instead of in a "
+                    "background thread (keyframe.background)")
 
 
 def _pipeline_config(args, stream):
@@ -59,7 +65,8 @@ def _pipeline_config(args, stream):
         "onnx_path": args.onnx, "device": args.device, "threads": args.threads,
         "detector": args.detector, "task_path": args.task, "max_faces": args.max_faces,
         "smoother.kind": args.smooth if stream else "none",
-        "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only},
+        "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only,
+        "keyframe.background": not args.sync_keyframes},
         stream=stream)
 
 

@@ -55,6 +55,9 @@ MODEL_UNIT_M = 0.1
 #: exact and the PnP (about 1.5 ms a face) would change nothing (issue 14)
 REFINE_MIN_ERROR = 0.005
 
+#: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
+SELLION_LANDMARK = 168
+
 def interocular_distance_raw(model) -> float:
     """Distance between the mean face's eyeball centres in raw file units
     (about 60-65 if raw units are millimetres, which MODEL_UNIT_M assumes)."""
@@ -95,10 +98,11 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
     if np.any(boxes[:, 2] <= boxes[:, 0]) or np.any(boxes[:, 3] <= boxes[:, 1]):
         raise ValueError(f"crop boxes must have x1 > x0 and y1 > y0, got {boxes.tolist()}")
 
-    sel = model.sellion_index
-    geo = model.reconstruct_geometry(c, indices=[sel])
-    s_unposed = geo.vertices[:, 0].astype(np.float64)                    # (B, 3) model units
-    p_crop = geo.posed[:, 0].astype(np.float64) + [0.0, 0.0, CAMERA_DISTANCE]
+    # the 478 MediaPipe vertices (one cached sub-basis): the sellion is landmark 168, and
+    # the PnP refinement fits all of them
+    geo = model.landmarks_from_coeffs(c, "mediapipe")
+    s_unposed = geo.vertices[:, SELLION_LANDMARK].astype(np.float64)     # (B, 3) model units
+    p_crop = geo.posed[:, SELLION_LANDMARK].astype(np.float64) + [0.0, 0.0, CAMERA_DISTANCE]
     r_model = rotation_matrix(c[:, model.slices["angles"]])              # crop-camera rotation
 
     sx = (boxes[:, 2] - boxes[:, 0]) / CROP_SIZE
@@ -115,7 +119,7 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
     r_opt = align @ r_model                                              # model axes in optical frame
     model_t = position - np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed)
     if refine:
-        r_opt, model_t = _refine_pnp(model, c, boxes, intrinsics, r_opt, model_t)
+        r_opt, model_t = _refine_pnp(geo, boxes, intrinsics, r_opt, model_t)
         position = np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed) + model_t
 
     face_rot = r_opt @ FACE_AXES_IN_MODEL
@@ -141,17 +145,16 @@ def _reprojection_error(obj, uv, r, t, k: CameraIntrinsics) -> float:
     return float(np.sqrt(np.mean(du * du + dv * dv)))
 
 
-def _refine_pnp(model, c, boxes, k: CameraIntrinsics, r_opt, model_t):
+def _refine_pnp(geo, boxes, k: CameraIntrinsics, r_opt, model_t):
     import cv2
 
     from faceverse_ros.core.projection import to_image
 
-    geo = model.landmarks_from_coeffs(c, "mediapipe")
     obj_all = geo.vertices.astype(np.float64) * MODEL_UNIT_M
     uv_all = to_image(geo.projected, boxes)[..., :2].astype(np.float64)
     kmat = np.array([[k.fx, 0.0, k.cx], [0.0, k.fy, k.cy], [0.0, 0.0, 1.0]])
     r_out, t_out = r_opt.copy(), model_t.copy()
-    for i in range(c.shape[0]):
+    for i in range(len(boxes)):
         obj, uv = obj_all[i], uv_all[i]
         before = _reprojection_error(obj, uv, r_opt[i], model_t[i], k)
         if before <= REFINE_MIN_ERROR * (boxes[i, 2] - boxes[i, 0]):

@@ -98,6 +98,9 @@ PARAMS = [
               "anyway while a regression costs no more than a fit).", range=(1, 1000)),
     ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
+    ParamSpec("keyframe.background", True, "Run keyframes after a face's first in a background "
+              "thread below the frame path (the frame due one is fitted; the next frames take "
+              "the new keyframe when it is done); false = inline, reproducible output."),
     # input
     ParamSpec("input.compressed", False, "Subscribe to image/compressed (sensor_msgs/"
               "CompressedImage) instead of image (sensor_msgs/Image)."),

@@ -38,6 +38,9 @@ class PipelineConfig:
     landmark_only: bool = False             # True: do not load the FaceVerse files at all
     fast_update: bool = True                # between keyframes: one linearised solve about the
                                             # last full fit where it holds (core.fast_update)
+    keyframe_background: bool = True        # keyframes after a track's first in a thread of their
+                                            # own (tracking.keyframe_worker); False: inline,
+                                            # reproducible
 
 
 def _path(value):
@@ -71,6 +74,7 @@ def config_from_params(values: Mapping, stream: bool = True) -> PipelineConfig:
         smoothing=smoothing,
         keyframe_interval=int(v.get("keyframe.interval", base.keyframe_interval)),
         keyframe_drift_px=float(v.get("keyframe.drift_px", base.keyframe_drift_px)),
+        keyframe_background=bool(v.get("keyframe.background", base.keyframe_background)),
         landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream)
 
 

@@ -6,8 +6,10 @@ Order per frame (each stage is one module):
     tracker.IdTracker          stable face ids (birth / removal)
     track.FaceTrack            per face: box and eyes smoothed (stage 1)
     crop.crop_faces            256x256 crops from the smoothed boxes
-    regressor.Regressor        coefficients (batched over faces), on keyframes
-    fitting.LandmarkFitter     pose + expression from landmarks between keyframes
+    solver.CoefficientSolver   coefficients: the ResNet (core.regressor) on keyframes, in a
+                               background thread (keyframe_worker) after a track's first
+                               frame; between them the landmark update (core.fast_update,
+                               core.fitting): pose + expression
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_mesh.face_meshes      mesh (only when asked)
@@ -35,17 +37,16 @@ import numpy as np
 
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
-from faceverse_ros.core.crop import crop_box_from_square, crop_faces
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.core.landmark_pose import estimate_head_pose, face_pose
+from faceverse_ros.core.landmark_pose import face_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
-from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler, rotation_matrix
+from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
 from faceverse_ros.tracking.config import PipelineConfig
 from faceverse_ros.tracking.detector import FaceDetector
 from faceverse_ros.tracking.face_smoothing import SmootherSettings
-from faceverse_ros.tracking.keyframes import KeyframeCost
-from faceverse_ros.tracking.track import FaceTrack, Solution, TrackFrame
+from faceverse_ros.tracking.solver import CoefficientSolver
+from faceverse_ros.tracking.track import FaceTrack, TrackFrame
 
 __all__ = ["FacePipeline", "PipelineConfig", "FaceResult", "FrameResult", "StagedFrame",
            "MODE_REGRESSOR", "MODE_LANDMARK_FIT", "MODE_LANDMARK_ONLY"]
@@ -67,6 +68,7 @@ class FaceResult:
     fit_rms_px: Optional[float] = None        # landmark fit residual (MODE_LANDMARK_FIT)
     mesh: Optional[object] = None             # core.face_mesh.FaceMesh (need_mesh)
     blendshapes: Optional[np.ndarray] = None  # (52,) smoothed weights in [0, 1] (tasks detector)
+    keyframe: bool = False      # identity, texture and lighting of a keyframe new in this frame
 
 
 @dataclasses.dataclass
@@ -116,16 +118,12 @@ class FacePipeline:
         self._told_blendshapes = False
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
         self.smoothing = SmootherSettings(**config.smoothing)
-        self.model = self.regressor = self.fitter = None
-        self._int8 = None
-        self.fast_update = None
+        self.model = None
         self.layout = V4
         self.landmark_only_reason = ""
-        self._load_faceverse(config)
+        self.solver = self._load_faceverse(config)
         self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
-        self.keyframe_cost = KeyframeCost()  # regress every frame when that is no dearer
-        self._told_cost = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
@@ -133,10 +131,11 @@ class FacePipeline:
         from faceverse_ros.core.model import FaceVerseModel
         from faceverse_ros.core.regressor import Regressor
         from faceverse_ros.core.threads import ort_threads
+        from faceverse_ros.tracking.auto_engine import choose_engine
 
         if config.landmark_only:
             self.landmark_only_reason = "landmark-only mode was asked for."
-            return
+            return CoefficientSolver(config, layout=self.layout, log=self.log)
         explicit = bool(config.model_path or config.checkpoint_path or config.onnx_path)
         try:
             model_file = find_model_file(config.model_path)
@@ -146,46 +145,39 @@ class FacePipeline:
             if explicit:
                 raise
             self.landmark_only_reason = f"FaceVerse files not found: {exc}"
-            return
+            return CoefficientSolver(config, layout=self.layout, log=self.log)
         self.model = FaceVerseModel.from_file(model_file)
         self.layout = self.model.layout
-        engine, device, weights = self._choose_engine(config, weights)
-        self.regressor = Regressor(weights, engine=engine, device=device,
-                                   threads=config.threads or ort_threads(),
-                                   head_sizes=self.model.sizes.head_sizes,
-                                   ort_spinning=config.ort_spinning)
-        if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
-            from faceverse_ros.core.fitting import LandmarkFitter
-
-            self.fitter = LandmarkFitter(self.model)
-            if config.fast_update:
-                from faceverse_ros.core.fast_update import LinearUpdate
-
-                self.fast_update = LinearUpdate(self.fitter)
+        engine, device, weights, int8 = choose_engine(config, weights,
+                                                      self.model.sizes.head_sizes, self.log)
+        regressor = Regressor(weights, engine=engine, device=device,
+                              threads=config.threads or ort_threads(),
+                              head_sizes=self.model.sizes.head_sizes,
+                              ort_spinning=config.ort_spinning)
         if self.model.synthetic:
             self.log("FaceVerse files are SYNTHETIC test assets: outputs exercise the code paths "
                      "and are not face reconstructions")
+        solver = CoefficientSolver(config, self.model, regressor, int8, self.layout, self.log)
+        if solver.worker is not None:
+            self.log("keyframes: the ResNet and its fit run in a background thread "
+                     "(keyframe.background); frames between use the landmark update")
+        return solver
 
-    def _choose_engine(self, config, weights):
-        """(engine, device, weights file) for config.engine; "auto": tracking.auto_engine."""
-        from faceverse_ros.tracking.auto_engine import choose_engine
+    @property
+    def regressor(self):
+        return self.solver.regressor
 
-        engine, device, weights, self._int8 = choose_engine(
-            config, weights, self.model.sizes.head_sizes, self.log)
-        return engine, device, weights
+    @property
+    def fitter(self):
+        return self.solver.fitter
 
-    def _switch_to_int8(self):
-        """engine auto: swap in the int8 model once its background export is done."""
-        from faceverse_ros.core.regressor import Regressor
+    @property
+    def fast_update(self):
+        return self.solver.fast_update
 
-        path = self._int8.take() if self._int8 is not None else None
-        if path is None:
-            return
-        self._int8 = None
-        self.regressor = Regressor(path, engine="onnx", device="cpu",
-                                   threads=self.regressor.threads,
-                                   head_sizes=self.model.sizes.head_sizes,
-                                   ort_spinning=self.config.ort_spinning)
+    @property
+    def keyframe_cost(self):
+        return self.solver.keyframe_cost
 
     def _load_canonical_mesh(self):
         """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
@@ -215,6 +207,7 @@ class FacePipeline:
         self.smoothing.set(kind=kind, part=part, **params)
 
     def close(self):
+        self.solver.close()
         self.detector.close()
 
     def finish(self, need_mesh=False) -> FrameResult:
@@ -273,11 +266,11 @@ class FacePipeline:
         timings, problems = dict(staged.timings), []
         done = []  # (track, finished TrackFrame)
         for track in staged.ended:  # a track's last frames ("original" holds two back)
-            solve = lambda frames, tr=track: self._solve([(tr, f) for f in frames], timings,
+            solve = lambda frames, tr=track: self.solver.solve([(tr, f) for f in frames], timings,
                                                          problems)
             done += [(track, f) for f in track.end(solve)]
         if staged.frames:
-            solutions = self._solve(staged.frames, timings, problems)
+            solutions = self.solver.solve(staged.frames, timings, problems)
             t = time.perf_counter()
             for (track, frame), solution in zip(staged.frames, solutions):
                 done += [(track, f) for f in track.complete(frame, solution)]
@@ -289,116 +282,6 @@ class FacePipeline:
             self._add_mesh(faces, timings)
         return FrameResult(staged.stamp, staged.image_size, staged.intrinsics, faces, timings,
                            problems)
-
-    # -- coefficients ---------------------------------------------------------------------------
-    def _solve(self, items, timings, problems) -> List[Optional[Solution]]:
-        """Coefficients for [(track, frame)]: the landmark pose (landmark-only), else the
-        regressor on keyframes and the landmark fit in between."""
-        if self.landmark_only:
-            t = time.perf_counter()
-            out = [self._landmark_solution(track, frame, problems) for track, frame in items]
-            _lap(timings, "landmark_pose", t)
-            return out
-        out: List[Optional[Solution]] = [None] * len(items)
-        if self._int8 is not None:
-            self._switch_to_int8()
-        every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
-        self._tell_cost(self.keyframe_cost.cheaper_to_regress())
-        regress = [k for k, (track, _) in enumerate(items)
-                   if self.fitter is None or track.last_coeffs is None or every or
-                   track.keyframes.should_regress()]
-        if regress:
-            t = t0 = time.perf_counter()
-            crops, boxes = [], []
-            for k in regress:
-                c, b = crop_faces(items[k][1].rgb, items[k][1].box[None])
-                crops.append(c[0])
-                boxes.append(b[0])
-            t = _lap(timings, "crop", t)
-            if self._int8 is not None:
-                self._int8.offer(crops)
-            coeffs = self.regressor.predict(np.stack(crops))
-            now = _lap(timings, "regress", t)
-            self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(regress))
-            exp = self.model.slices["exp"]
-            for k, c, box in zip(regress, coeffs, boxes):
-                items[k][0].keyframe_recorded(True, exp=c[exp])
-                out[k] = Solution(c, box, MODE_REGRESSOR)
-        t = time.perf_counter()
-        fitted = 0
-        for k, (track, frame) in enumerate(items):
-            if k in regress:
-                continue
-            fitted += 1
-            out[k] = self._fit(track, frame, problems)
-        if fitted:
-            now = _lap(timings, "fit", t)
-            self.keyframe_cost.record(False, (now - t) * 1000.0 / fitted)
-        for k, (track, frame) in enumerate(items):
-            if out[k] is not None and not np.all(np.isfinite(out[k].coeffs)):
-                problems.append(f"face {track.face_id}: the regressor returned NaN/inf; face "
-                                "skipped")
-                track.restart_keyframes()
-                out[k] = None
-        return out
-
-    def _tell_cost(self, cheaper):
-        """Say once per change when the keyframe cost switches every-frame regression."""
-        if cheaper != self._told_cost and (cheaper or self._told_cost is not None):
-            reg, fit = self.keyframe_cost.medians()
-            self.log(f"keyframes: a regression costs {reg:.1f} ms a face, a landmark fit "
-                     f"{fit:.1f} ms: " + ("the regressor runs on every frame" if cheaper else
-                                          f"keyframes every {self.config.keyframe_interval} frames"))
-        self._told_cost = cheaper
-
-    def _fit(self, track, frame: TrackFrame, problems) -> Optional[Solution]:
-        """Pose and expression from the landmarks, the rest from the last keyframe: one
-        linearised solve (core.fast_update) about the track's last full fit when that holds,
-        else a full fit (which the next frames then linearise about)."""
-        box = crop_box_from_square(frame.box).astype(np.float64)
-        landmarks = frame.detection.landmarks
-        state = track.linear
-        if state is not None and self.fast_update is not None:
-            try:
-                quick = self.fast_update.update(state, landmarks, box)
-            except ValueError:
-                quick = None
-            if quick is not None and self.fast_update.acceptable(state, quick):
-                track.keyframe_recorded(False, quick.rms_px)
-                return Solution(quick.coeffs, box, MODE_LANDMARK_FIT, quick.rms_px)
-        try:
-            res = self.fitter.fit(landmarks, box, track.last_coeffs,
-                                  prior_exp=track.key_exp, init_box=track.last_crop_box)
-        except ValueError as exc:
-            problems.append(f"face {track.face_id}: landmark fit failed ({exc}); face skipped")
-            track.keyframes.request()
-            return None
-        # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts
-        track.keyframe_recorded(False, None if res.status == "diverged" else res.rms_px)
-        if res.status != "diverged" and self.fast_update is not None:
-            try:
-                track.linear = self.fast_update.prepare(res.coeffs, box, track.key_exp,
-                                                        res.rms_px, fit_landmarks=landmarks)
-            except ValueError:
-                track.linear = None
-        return Solution(res.coeffs, box, MODE_LANDMARK_FIT, res.rms_px)
-
-    def _landmark_solution(self, track, frame: TrackFrame, problems) -> Optional[Solution]:
-        """Landmark-only: the pose as a coefficient vector (angles; position in metres in the
-        translation block, zeroed again before publishing; the eyes), smoothed like one."""
-        try:
-            hp = estimate_head_pose(frame.detection.landmarks, frame.intrinsics, eyes=frame.eyes)
-        except ValueError as exc:
-            problems.append(f"face {track.face_id}: no landmark head pose ({exc})")
-            return None
-        lay = self.layout
-        coeffs = np.zeros(lay.total, np.float32)
-        # model axes expressed in the optical frame; the angles assume the crop camera is
-        # the real camera (no off-axis correction in this mode).
-        coeffs[lay.angles] = matrix_to_euler(hp.rotation @ FACE_AXES_IN_MODEL.T)
-        coeffs[lay.trans] = hp.position
-        coeffs[lay.eyes] = frame.eyes
-        return Solution(coeffs, None, MODE_LANDMARK_ONLY, hp.rms_px)
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, done) -> List[FaceResult]:
@@ -428,7 +311,7 @@ class FacePipeline:
         return FaceResult(track.face_id, f.stamp, float(f.detection.confidence), f.box,
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
-                          blendshapes=f.blendshapes)
+                          blendshapes=f.blendshapes, keyframe=f.keyframe)
 
     def _add_mesh(self, faces, timings):
         from faceverse_ros.core.face_mesh import face_meshes

@@ -45,6 +45,7 @@ class TrackFrame:
     fit_rms_px: Optional[float] = None
     coeffs: Optional[np.ndarray] = None     # smoothed coefficients (complete())
     blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
+    keyframe: bool = False      # identity, texture, lighting from a keyframe new in this frame
 
 
 @dataclasses.dataclass
@@ -54,6 +55,7 @@ class Solution:
     crop_box: Optional[np.ndarray]
     mode: int
     fit_rms_px: Optional[float] = None
+    keyframe: bool = False      # a new keyframe's identity, texture, lighting (see TrackFrame)
 
 
 class FaceTrack:
@@ -70,6 +72,9 @@ class FaceTrack:
         self.last_crop_box: Optional[np.ndarray] = None
         self.key_exp: Optional[np.ndarray] = None       # expression of the last keyframe
         self.linear = None      # core.fast_update.LinearState about the last full fit
+        self.keyframe_job = None  # tracking.keyframe_worker.KeyframeJob in flight
+        self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
+        self._new_keyframe = False
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
@@ -107,6 +112,8 @@ class FaceTrack:
             np.asarray(solution.crop_box, dtype=np.float64)
         frame.crop_box = self.last_crop_box
         frame.mode, frame.fit_rms_px = solution.mode, solution.fit_rms_px
+        frame.keyframe = bool(solution.keyframe)
+        self._anchor = None
         self._pending[frame.stamp] = frame
         return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs))
 
@@ -136,6 +143,28 @@ class FaceTrack:
         self.keyframes.restart()
         self.last_coeffs = None
         self.linear = None
+        self.keyframe_job = self._anchor = None
+        self._new_keyframe = False
+
+    def take_keyframe(self, job):
+        """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
+        linear state replaces the track's, its network expression is the new prior, and a
+        full fit needed before the next solution starts from its fit."""
+        self.linear = job.state
+        self.key_exp = np.array(job.coeffs[self.layout.slices["exp"]], dtype=np.float32)
+        self._anchor = (np.array(job.fit_coeffs, dtype=np.float32),
+                        np.asarray(job.crop_box, dtype=np.float64))
+        self._new_keyframe = True
+
+    def fit_start(self):
+        """(coefficients, crop box) a full landmark fit starts from: a keyframe just taken,
+        else the last solution."""
+        return self._anchor if self._anchor is not None else (self.last_coeffs, self.last_crop_box)
+
+    def pop_new_keyframe(self) -> bool:
+        """True once after take_keyframe: the solution being made holds the new keyframe."""
+        new, self._new_keyframe = self._new_keyframe, False
+        return new
 
     # -- end ----------------------------------------------------------------------------------
     def end(self, solve: Callable[[List[TrackFrame]], List[Optional[Solution]]]) -> List[TrackFrame]:

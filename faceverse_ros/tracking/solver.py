@@ -1,0 +1,260 @@
+"""Coefficients of the faces of one frame: the regressor on keyframes, the landmark update
+between them (no ROS).
+
+:class:`CoefficientSolver` is the pipeline's stage between the tracks' stage-1 output and
+their stage-2 smoothing. Per face and frame:
+
+- the track's first frame, and every frame while a regression costs no more than a fit
+  (tracking.keyframes.KeyframeCost): the ResNet, inline (``MODE_REGRESSOR``);
+- a frame due a keyframe otherwise: with ``keyframe_background`` (the default) the
+  keyframe becomes a job of tracking.keyframe_worker and the frame itself is solved like
+  the frames between keyframes; without it, the ResNet inline;
+- the frames between: one linearised solve (core.fast_update) about the track's state,
+  where it holds; else a full landmark fit (core.fitting), which the next frames then
+  linearise about (``MODE_LANDMARK_FIT``).
+
+Landmark-only mode: the pose from the landmarks as a coefficient vector.
+"""
+import time
+from typing import List, Optional
+
+import numpy as np
+
+from faceverse_ros.core.crop import crop_box_from_square, crop_faces
+from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR
+from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
+from faceverse_ros.tracking.keyframes import KeyframeCost
+from faceverse_ros.tracking.track import Solution, TrackFrame
+
+#: the longest a frame waits for a background keyframe one interval late (seconds)
+KEYFRAME_WAIT_S = 2.0
+
+
+class CoefficientSolver:
+    """Solutions for [(FaceTrack, TrackFrame)] (module doc). ``model`` None: landmark-only."""
+
+    def __init__(self, config, model=None, regressor=None, int8_builder=None, layout=None,
+                 log=print):
+        self.config = config
+        self.model, self.regressor, self._int8 = model, regressor, int8_builder
+        self.layout = layout if layout is not None else getattr(model, "layout", None)
+        self.log = log
+        self.fitter = self.fast_update = self.worker = None
+        self.keyframe_cost = KeyframeCost()  # regress every frame when that is no dearer
+        self._told_cost = None
+        if model is None:
+            return
+        if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
+            from faceverse_ros.core.fitting import LandmarkFitter
+
+            self.fitter = LandmarkFitter(model)
+            if config.fast_update:
+                from faceverse_ros.core.fast_update import LinearUpdate
+
+                self.fast_update = LinearUpdate(self.fitter)
+            if config.keyframe_background and self.fast_update is not None:
+                from faceverse_ros.tracking.keyframe_worker import KeyframeWorker, WorkerRegressor
+
+                self.worker = KeyframeWorker(model, WorkerRegressor(lambda: self.regressor))
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    # -- engine auto's int8 switch --------------------------------------------------------------
+    def _switch_to_int8(self):
+        from faceverse_ros.core.regressor import Regressor
+
+        path = self._int8.take() if self._int8 is not None else None
+        if path is None:
+            return
+        self._int8 = None
+        self.regressor = Regressor(path, engine="onnx", device="cpu",
+                                   threads=self.regressor.threads,
+                                   head_sizes=self.model.sizes.head_sizes,
+                                   ort_spinning=self.config.ort_spinning)
+
+    # -- per frame ------------------------------------------------------------------------------
+    def solve(self, items, timings, problems) -> List[Optional[Solution]]:
+        if self.model is None:
+            t = time.perf_counter()
+            out = [self._landmark_solution(track, frame, problems) for track, frame in items]
+            _lap(timings, "landmark_pose", t)
+            return out
+        out: List[Optional[Solution]] = [None] * len(items)
+        if self._int8 is not None:
+            self._switch_to_int8()
+        every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
+        self._tell_cost(self.keyframe_cost.cheaper_to_regress())
+        for track, _ in items:
+            self._take_background(track, problems, timings)
+        inline, background = [], []
+        for k, (track, _) in enumerate(items):
+            if self.fitter is None or track.last_coeffs is None or every:
+                inline.append(k)
+            elif track.keyframes.should_regress():
+                (background if self.worker is not None else inline).append(k)
+        if inline:
+            self._regress_inline(items, inline, out, timings)
+        t = time.perf_counter()
+        fitted = 0
+        for k, (track, frame) in enumerate(items):
+            if k in inline:
+                continue
+            fitted += 1
+            out[k] = self._fit(track, frame, problems, keyframe=k in background)
+        if fitted:
+            now = _lap(timings, "fit", t)
+            self.keyframe_cost.record(False, (now - t) * 1000.0 / fitted)
+        if background:
+            self._submit_background(items, background, out, timings)
+        for k, (track, frame) in enumerate(items):
+            if out[k] is not None and not np.all(np.isfinite(out[k].coeffs)):
+                problems.append(f"face {track.face_id}: the regressor returned NaN/inf; face "
+                                "skipped")
+                track.restart_keyframes()
+                out[k] = None
+        return out
+
+    def _regress_inline(self, items, inline, out, timings):
+        """The ResNet on this frame's inline keyframes, in one batch."""
+        t = t0 = time.perf_counter()
+        crops, boxes = _crop_each([items[k][1] for k in inline])
+        t = _lap(timings, "crop", t)
+        if self._int8 is not None:
+            self._int8.offer(crops)
+        coeffs = self.regressor.predict(crops)
+        now = _lap(timings, "regress", t)
+        self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(inline))
+        exp = self.model.slices["exp"]
+        for k, c, box in zip(inline, coeffs, boxes):
+            items[k][0].keyframe_recorded(True, exp=c[exp])
+            out[k] = Solution(c, box, MODE_REGRESSOR, keyframe=True)
+
+    def _submit_background(self, items, background, out, timings):
+        """Background keyframes (keyframe_worker): the crop, the frame's landmarks and its
+        fitted pose and expression (where the keyframe's fit starts) go to the worker; one
+        job per track in flight, and a frame whose fit failed hands none in."""
+        from faceverse_ros.tracking.keyframe_worker import KeyframeJob
+
+        todo = [k for k in background if items[k][0].keyframe_job is None and out[k] is not None]
+        if not todo:
+            return
+        t = time.perf_counter()
+        crops, boxes = _crop_each([items[k][1] for k in todo])
+        _lap(timings, "crop", t)
+        if self._int8 is not None:
+            self._int8.offer(crops)
+        for k, crop, box in zip(todo, crops, boxes):
+            track, frame = items[k]
+            track.keyframe_job = self.worker.submit(KeyframeJob(
+                frame.stamp, crop, box, np.array(frame.detection.landmarks),
+                start=np.array(out[k].coeffs, dtype=np.float32),
+                start_box=np.asarray(out[k].crop_box, dtype=np.float64)))
+            track.keyframes.record(True)  # the keyframe is taken; the frame itself was fitted
+
+    def _take_background(self, track, problems, timings):
+        """A finished background keyframe becomes the track's state (keyframe_worker doc)."""
+        job = track.keyframe_job
+        if job is None:
+            return
+        if not job.done.is_set():
+            job.frames_waited += 1
+            if job.frames_waited < self.config.keyframe_interval:
+                return
+            # a keyframe may lag by one interval at most: then the frame waits for it (the
+            # worker has the cores while the frame path is busy, e.g. offline at full speed)
+            t = time.perf_counter()
+            job.done.wait(KEYFRAME_WAIT_S)
+            _lap(timings, "keyframe_wait", t)
+            if not job.done.is_set():
+                return
+        track.keyframe_job = None
+        if job.error is not None:
+            problems.append(f"face {track.face_id}: background keyframe skipped ({job.error})")
+            return
+        self.keyframe_cost.record(True, job.regress_ms)
+        track.take_keyframe(job)
+
+    def _tell_cost(self, cheaper):
+        """Say once per change when the keyframe cost switches every-frame regression."""
+        if cheaper != self._told_cost and (cheaper or self._told_cost is not None):
+            reg, fit = self.keyframe_cost.medians()
+            self.log(f"keyframes: a regression costs {reg:.1f} ms a face, a landmark fit "
+                     f"{fit:.1f} ms: " + ("the regressor runs on every frame" if cheaper else
+                                          f"keyframes every {self.config.keyframe_interval} frames"))
+        self._told_cost = cheaper
+
+    def _fit(self, track, frame: TrackFrame, problems, keyframe=False) -> Optional[Solution]:
+        """Pose and expression from the landmarks, the rest from the last keyframe: one
+        linearised solve (core.fast_update) about the track's state when that holds, else a
+        full fit (which the next frames then linearise about). keyframe: this frame's
+        keyframe went to the background worker (the schedule has recorded it)."""
+        box = crop_box_from_square(frame.box).astype(np.float64)
+        landmarks = frame.detection.landmarks
+        state = track.linear
+        record = (lambda rms: None) if keyframe else \
+            (lambda rms: track.keyframe_recorded(False, rms))
+        if state is not None and self.fast_update is not None:
+            try:
+                quick = self.fast_update.update(state, landmarks, box)
+            except ValueError:
+                quick = None
+            if quick is not None and self.fast_update.acceptable(state, quick):
+                record(quick.rms_px)
+                return Solution(quick.coeffs, box, MODE_LANDMARK_FIT, quick.rms_px,
+                                keyframe=track.pop_new_keyframe())
+        init, init_box = track.fit_start()
+        try:
+            res = self.fitter.fit(landmarks, box, init, prior_exp=track.key_exp,
+                                  init_box=init_box)
+        except ValueError as exc:
+            problems.append(f"face {track.face_id}: landmark fit failed ({exc}); face skipped")
+            track.keyframes.request()
+            return None
+        # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts
+        record(None if res.status == "diverged" else res.rms_px)
+        if res.status != "diverged" and self.fast_update is not None:
+            try:
+                track.linear = self.fast_update.prepare(res.coeffs, box, track.key_exp,
+                                                        res.rms_px, fit_landmarks=landmarks)
+            except ValueError:
+                track.linear = None
+        return Solution(res.coeffs, box, MODE_LANDMARK_FIT, res.rms_px,
+                        keyframe=track.pop_new_keyframe())
+
+    def _landmark_solution(self, track, frame: TrackFrame, problems) -> Optional[Solution]:
+        """Landmark-only: the pose as a coefficient vector (angles; position in metres in the
+        translation block, zeroed again before publishing; the eyes), smoothed like one."""
+        try:
+            hp = estimate_head_pose(frame.detection.landmarks, frame.intrinsics, eyes=frame.eyes)
+        except ValueError as exc:
+            problems.append(f"face {track.face_id}: no landmark head pose ({exc})")
+            return None
+        lay = self.layout
+        coeffs = np.zeros(lay.total, np.float32)
+        # model axes expressed in the optical frame; the angles assume the crop camera is
+        # the real camera (no off-axis correction in this mode).
+        coeffs[lay.angles] = matrix_to_euler(hp.rotation @ FACE_AXES_IN_MODEL.T)
+        coeffs[lay.trans] = hp.position
+        coeffs[lay.eyes] = frame.eyes
+        return Solution(coeffs, None, MODE_LANDMARK_ONLY, hp.rms_px)
+
+
+def _crop_each(frames):
+    crops, boxes = [], []
+    for f in frames:
+        c, b = crop_faces(f.rgb, f.box[None])
+        crops.append(c[0])
+        boxes.append(b[0])
+    if not crops:
+        return np.empty((0, 256, 256, 3), np.uint8), np.empty((0, 4), np.int64)
+    return np.stack(crops), np.stack(boxes)
+
+
+def _lap(timings, name, start):
+    now = time.perf_counter()
+    timings[name] = timings.get(name, 0.0) + (now - start) * 1000.0
+    return now
