@@ -41,7 +41,7 @@ import numpy as np
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
 STAGES = ("decode", "detect", "track", "crop", "regress", "fit", "smooth", "pose", "reconstruct",
           "render", "publish")
-EXTRA_STAGES = ("landmark_pose", "keyframe_wait")
+EXTRA_STAGES = ("landmark_pose",)
 # (printed name, numerator mode, denominator mode): fps ratios the goals name
 RATIOS = (("ours / detector_only throughput", "ours", "detector_only"),
           ("ours+render / ours throughput", "ours+render", "ours"))

@@ -215,6 +215,41 @@ def test_background_keyframes_hold_the_network_identity_of_the_keyframe(syntheti
     assert pipe.solver.worker is None
 
 
+def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
+    """A background keyframe still running two intervals after it was handed in (here the
+    worker is held) is cancelled, and the frame then makes its keyframe itself: the frame
+    path's regressor runs on that frame's crop and the frame holds its identity."""
+    import threading
+
+    from faceverse_ros.core.crop import crop_faces
+
+    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"})
+    release = threading.Event()
+    worker_reg = pipe.solver.worker._regressor_for()
+
+    class Held:
+        def predict(self, crops):
+            release.wait(60)
+            return worker_reg.predict(crops)
+
+    pipe.solver.worker._regressor_for = Held
+    calls = []
+    predict = pipe.regressor.predict
+    pipe.regressor.predict = lambda crops: calls.append(len(crops)) or predict(crops)
+    results = [pipe.process(f.rgb, f.stamp).faces[0] for f in video[:8]]
+    release.set()
+    # frame 0 regressed inline; frame 2's keyframe goes to the worker, which is held; at
+    # frame 6 (two intervals later) the frame path makes it; frame 8 would be the next
+    assert [f.keyframe for f in results] == [True, False, False, False, False, False, True, False]
+    assert calls == [1, 1]
+    assert all(f.mode == MODE_LANDMARK_FIT for f in results[1:])
+    held = np.r_[0:156, 333:611]
+    crop, _ = crop_faces(video[6].rgb, results[6].box[None])
+    np.testing.assert_allclose(results[6].coeffs[held], predict(crop)[0][held], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(results[7].coeffs[held], results[6].coeffs[held])
+    pipe.close()
+
+
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):
     pipe = _full(synthetic_assets, smoothing={"kind": "original"})
     stamps = []

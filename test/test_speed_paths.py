@@ -53,13 +53,13 @@ def _count_pnp(monkeypatch):
     import cv2
 
     calls = []
-    real = cv2.solvePnP
+    real = cv2.solvePnPRefineLM
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cv2, "solvePnP", counting)
+    monkeypatch.setattr(cv2, "solvePnPRefineLM", counting)
     return calls
 
 

@@ -8,21 +8,27 @@ is then a keyframe's, not a frame's). Here a keyframe is a job instead:
 1. the frame that is due a keyframe (tracking.keyframes schedule) hands its crop, crop
    box and landmarks to :class:`KeyframeWorker` and is itself solved by the landmark
    update about the track's current state, like any frame between keyframes;
-2. the worker's thread (at a lower OS priority than the frame path, one ONNX Runtime
-   thread of its own, so that it takes the cores only when the frame path leaves them)
+2. the worker's thread (at a lower OS priority than the frame path, below, with one ONNX
+   Runtime thread of its own, so that it takes the cores only when the frame path leaves
+   them)
    regresses the crop, fits that frame's landmarks (identity, texture and lighting from
-   the network; pose and expression fitted, starting from the frame's own solution, with
-   the network's expression as the prior) and prepares the linear update about the fit
+   the network; pose and expression fitted, starting from the frame's own solution, or
+   from the network's values where that start fails, with the network's expression as
+   the prior) and prepares the linear update about the fit
    (core.fast_update);
 3. the first frame of the track after the job is done takes the new state: its values,
    and those of the frames after it, hold the new keyframe's identity, texture and
    lighting (``MODE_LANDMARK_FIT``: "held from the last keyframe").
 
 A track has at most one job in flight; a keyframe due while one runs waits for it. A job
-still running one keyframe interval after it was handed in makes the next frame wait for
-it (tracking.solver: the lag of a keyframe is bounded; offline at full speed this is what
-gives the worker its share of the cores). The track's first frame (nothing to update
-from) is still regressed inline.
+still running two keyframe intervals after it was handed in is cancelled and the frame
+then makes its keyframe itself, inline (tracking.solver: the lag of a keyframe is bounded;
+this happens when the cores have no time to spare, e.g. offline at full speed). The
+track's first frame (nothing to update from) is regressed inline too.
+
+Priority: the worker thread runs in Linux's SCHED_IDLE class where it may (it then gets a
+core only when no normal thread wants one, and gives it back at once when one does),
+else at niceness +NICE.
 
 Results depend on thread timing (which frame takes the state): runs on the same input
 can differ slightly. ``keyframe.background: false`` keeps every keyframe inline and the
@@ -39,6 +45,13 @@ import numpy as np
 
 #: added to the worker thread's niceness (Linux, per thread): below the frame path
 NICE = 10
+#: SCHED_IDLE where Linux allows it. Measured (issue 14, `faceverse-ros bench --sizes native
+#: --modes detector_only,ours`, two alternating runs each, 2 cores): SCHED_IDLE offline
+#: ours / detector_only 0.56-0.57 and live p95 / compute 1.53-1.72; niceness +10 0.34-0.43
+#: and 1.52-1.78; niceness 0 0.38-0.43 and 1.79-2.12
+IDLE_CLASS = True
+#: LM steps of the keyframe's fit at most (the frame path's full fits: 10)
+FIT_ITERATIONS = 4
 
 
 @dataclasses.dataclass
@@ -52,6 +65,7 @@ class KeyframeJob:
     start_box: Optional[np.ndarray] = None  # start the fit (crop box of start's translation)
     submitted: float = 0.0          # perf_counter at submit
     frames_waited: int = 0          # frames solved while the job was in flight
+    cancelled: bool = False         # the frame path took the keyframe over: skip it
     coeffs: Optional[np.ndarray] = None     # the network's values
     fit_coeffs: Optional[np.ndarray] = None  # after the fit (the state's base)
     state: Optional[object] = None  # core.fast_update.LinearState about fit_coeffs
@@ -76,10 +90,9 @@ class KeyframeWorker:
 
         self.model = model
         self._regressor_for = regressor_for
-        self._fitter = LandmarkFitter(model)
+        # the fit starts from the frame's own solution: a few steps absorb the new identity
+        self._fitter = LandmarkFitter(model, iterations=FIT_ITERATIONS)
         self._update = LinearUpdate(self._fitter)
-        self._exp = model.slices["exp"]
-        self._moving = [model.slices[name] for name in ("exp", "angles", "trans")]
         self._nice = int(nice)
         self._jobs: "queue.Queue[Optional[KeyframeJob]]" = queue.Queue()
         self.completed = 0
@@ -97,6 +110,12 @@ class KeyframeWorker:
         self._thread.join(timeout=5.0)
 
     def _lower_priority(self):
+        if IDLE_CLASS and hasattr(os, "SCHED_IDLE"):
+            try:  # Linux: this thread only (a thread id is a pid here)
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+                return
+            except OSError:
+                pass
         if self._nice > 0 and hasattr(os, "setpriority"):
             try:
                 tid = threading.get_native_id()
@@ -107,6 +126,10 @@ class KeyframeWorker:
 
     def _run(self):
         self._lower_priority()
+        try:  # the worker's own session now, not on the first keyframe
+            self._regressor_for()
+        except Exception:  # noqa: BLE001 - a job will report it
+            pass
         while True:
             job = self._jobs.get()
             if job is None:
@@ -119,30 +142,51 @@ class KeyframeWorker:
             job.done.set()
 
     def _work(self, job: KeyframeJob):
+        if job.cancelled:  # the frame path did this keyframe itself (tracking.solver)
+            job.error = "cancelled"
+            return
         t = time.perf_counter()
         coeffs = self._regressor_for().predict(job.crop[None])[0]
-        t2 = time.perf_counter()
-        job.regress_ms = (t2 - t) * 1000.0
-        if not np.all(np.isfinite(coeffs)):
-            job.error = "the regressor returned NaN/inf"
-            return
-        job.coeffs = coeffs
-        box = job.crop_box.astype(np.float64)
-        init, init_box = coeffs, box
-        if job.start is not None:  # the network's identity, texture, lighting; the frame's pose
-            init = np.array(coeffs, dtype=np.float32)
-            for block in self._moving:
-                init[block] = job.start[block]
-            init_box = job.start_box
-        res = self._fitter.fit(job.landmarks, box, init, prior_exp=coeffs[self._exp],
-                               init_box=init_box)
-        if res.status == "diverged":
-            job.error = "the landmark fit of the keyframe diverged"
-            return
-        job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
-        job.state = self._update.prepare(res.coeffs, box, coeffs[self._exp], res.rms_px,
-                                         fit_landmarks=job.landmarks)
-        job.fit_ms = (time.perf_counter() - t2) * 1000.0
+        job.regress_ms = (time.perf_counter() - t) * 1000.0
+        finish_keyframe(job, coeffs, self._fitter, self._update)
+
+
+def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
+    """The rest of a keyframe once the network's values are known: fit the job's landmarks
+    (identity, texture, lighting from the network; pose and expression from the job's start,
+    else from the network's values where that start fails; the network's expression as the
+    prior) and prepare the linear update about the fit. Fills job.coeffs, fit_coeffs, rms_px,
+    state, fit_ms, or job.error. fitter/update: the caller's (a fitter keeps buffers)."""
+    t = time.perf_counter()
+    if not np.all(np.isfinite(coeffs)):
+        job.error = "the regressor returned NaN/inf"
+        return
+    slices = fitter.model.slices
+    exp = slices["exp"]
+    job.coeffs = coeffs
+    box = job.crop_box.astype(np.float64)
+    starts = [(coeffs, box)]  # the network's own pose and expression
+    if job.start is not None:  # first: the network's identity etc. with the frame's pose
+        init = np.array(coeffs, dtype=np.float32)
+        for name in ("exp", "angles", "trans"):
+            init[slices[name]] = job.start[slices[name]]
+        starts.insert(0, (init, job.start_box))
+    res, why = None, "the landmark fit of the keyframe diverged"
+    for init, init_box in starts:
+        try:
+            res = fitter.fit(job.landmarks, box, init, prior_exp=coeffs[exp], init_box=init_box)
+        except ValueError as exc:  # e.g. the new identity puts the start behind the camera
+            res, why = None, f"the landmark fit of the keyframe failed ({exc})"
+            continue
+        if res.status != "diverged":
+            break
+    if res is None or res.status == "diverged":
+        job.error = why
+        return
+    job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
+    job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
+                               fit_landmarks=job.landmarks)
+    job.fit_ms = (time.perf_counter() - t) * 1000.0
 
 
 class WorkerRegressor:

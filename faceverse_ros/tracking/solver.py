@@ -27,8 +27,9 @@ from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
 from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import Solution, TrackFrame
 
-#: the longest a frame waits for a background keyframe one interval late (seconds)
-KEYFRAME_WAIT_S = 2.0
+#: a background keyframe still running this many keyframe intervals after it was handed
+#: in is cancelled and the frame makes its keyframe inline (CoefficientSolver._catch_up)
+LAG_INTERVALS = 2
 
 
 class CoefficientSolver:
@@ -88,20 +89,26 @@ class CoefficientSolver:
             self._switch_to_int8()
         every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
         self._tell_cost(self.keyframe_cost.cheaper_to_regress())
-        for track, _ in items:
-            self._take_background(track, problems, timings)
+        late = [k for k, (track, _) in enumerate(items) if self._take_background(track, problems)]
+        for k in late:
+            out[k] = self._catch_up(*items[k], problems, timings)
         inline, background = [], []
         for k, (track, _) in enumerate(items):
+            if out[k] is not None:
+                continue
             if self.fitter is None or track.last_coeffs is None or every:
                 inline.append(k)
-            elif track.keyframes.should_regress():
-                (background if self.worker is not None else inline).append(k)
+            else:
+                why = track.keyframes.reason()
+                if why is not None:  # a failed fit (or a request) has nothing to fit from
+                    background_ok = self.worker is not None and why in ("interval", "drift")
+                    (background if background_ok else inline).append(k)
         if inline:
             self._regress_inline(items, inline, out, timings)
         t = time.perf_counter()
         fitted = 0
         for k, (track, frame) in enumerate(items):
-            if k in inline:
+            if k in inline or out[k] is not None:
                 continue
             fitted += 1
             out[k] = self._fit(track, frame, problems, keyframe=k in background)
@@ -155,28 +162,55 @@ class CoefficientSolver:
                 start_box=np.asarray(out[k].crop_box, dtype=np.float64)))
             track.keyframes.record(True)  # the keyframe is taken; the frame itself was fitted
 
-    def _take_background(self, track, problems, timings):
-        """A finished background keyframe becomes the track's state (keyframe_worker doc)."""
+    def _take_background(self, track, problems) -> bool:
+        """A finished background keyframe becomes the track's state (keyframe_worker doc).
+        True when the track's job is LAG_INTERVALS keyframe intervals late: it is cancelled
+        and this frame's keyframe is to be made inline (catch_up)."""
         job = track.keyframe_job
         if job is None:
-            return
+            return False
         if not job.done.is_set():
             job.frames_waited += 1
-            if job.frames_waited < self.config.keyframe_interval:
-                return
-            # a keyframe may lag by one interval at most: then the frame waits for it (the
-            # worker has the cores while the frame path is busy, e.g. offline at full speed)
-            t = time.perf_counter()
-            job.done.wait(KEYFRAME_WAIT_S)
-            _lap(timings, "keyframe_wait", t)
-            if not job.done.is_set():
-                return
+            if job.frames_waited < LAG_INTERVALS * self.config.keyframe_interval:
+                return False
+            job.cancelled = True  # the worker skips it, or its result is dropped
+            track.keyframe_job = None
+            return True
         track.keyframe_job = None
         if job.error is not None:
             problems.append(f"face {track.face_id}: background keyframe skipped ({job.error})")
-            return
+            return False
         self.keyframe_cost.record(True, job.regress_ms)
         track.take_keyframe(job)
+        return False
+
+    def _catch_up(self, track, frame: TrackFrame, problems, timings) -> Optional[Solution]:
+        """A keyframe the worker could not make in time (the cores are busy, e.g. offline at
+        full speed), made here on this frame: the ResNet with the frame path's regressor,
+        then the same fit and state as in the worker (keyframe_worker.finish_keyframe),
+        starting from the track's last solution. None when it fails (the frame is then
+        fitted as usual)."""
+        from faceverse_ros.tracking.keyframe_worker import KeyframeJob, finish_keyframe
+
+        t = t0 = time.perf_counter()
+        crops, boxes = _crop_each([frame])
+        t = _lap(timings, "crop", t)
+        coeffs = self.regressor.predict(crops)[0]
+        now = _lap(timings, "regress", t)
+        self.keyframe_cost.record(True, (now - t0) * 1000.0)
+        start, start_box = track.fit_start()
+        job = KeyframeJob(frame.stamp, crops[0], boxes[0], np.array(frame.detection.landmarks),
+                          start=None if start is None else np.array(start, dtype=np.float32),
+                          start_box=None if start_box is None else np.asarray(start_box, np.float64))
+        finish_keyframe(job, coeffs, self.fitter, self.fast_update)
+        _lap(timings, "fit", now)
+        if job.error is not None:
+            problems.append(f"face {track.face_id}: keyframe skipped ({job.error})")
+            return None
+        track.take_keyframe(job)
+        track.keyframes.record(True)
+        return Solution(job.fit_coeffs, boxes[0].astype(np.float64), MODE_LANDMARK_FIT,
+                        job.rms_px, keyframe=track.pop_new_keyframe())
 
     def _tell_cost(self, cheaper):
         """Say once per change when the keyframe cost switches every-frame regression."""
