@@ -250,50 +250,6 @@ def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
     pipe.close()
 
 
-def test_no_jump_at_background_keyframes_with_a_network_that_agrees(synthetic_assets):
-    """The keyframe hand-over itself adds no jump: with a network that agrees with the tracker
-    (it returns the track's latest coefficients: identity held, pose and expression those the
-    landmarks gave), the per-frame change of pose and expression on the frames that take a
-    keyframe is no larger than between keyframes (medians; SYNTHETIC files, whose own network
-    is random and jumps by construction, bench/eval_keyframe_jumps.py)."""
-    from faceverse_ros.core.rotations import rotation_matrix
-
-    frames = _frames(40)
-    pipe = _full(synthetic_assets, keyframe_interval=4, smoothing={"kind": "none"})
-    first = pipe.regressor
-
-    class Agreeing:
-        engine, device, onnx_path = "torch", "cpu", None  # shared by the worker as it is
-
-        def predict(self, crops):
-            time.sleep(0.03)  # a CPU network's cost: the keyframe cost gate keeps keyframes
-            tracks = list(pipe._tracks.values())
-            if not tracks or tracks[0].last_coeffs is None:
-                return first.predict(crops)
-            return np.stack([tracks[0].last_coeffs] * len(crops))
-
-    pipe.solver.regressor = Agreeing()
-    lay = pipe.layout
-    prev, steps = None, []
-    for f in frames:
-        face = pipe.process(f.rgb, f.stamp).faces[0]
-        job = pipe._tracks[face.face_id].keyframe_job
-        if job is not None:
-            assert job.done.wait(60) and job.error is None
-        c = face.coeffs.astype(np.float64)
-        if prev is not None:
-            r = rotation_matrix(prev[lay.angles]).T @ rotation_matrix(c[lay.angles])
-            steps.append((face.keyframe, np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1)),
-                          np.linalg.norm(c[lay.slices["exp"]] - prev[lay.slices["exp"]])))
-        prev = c
-    pipe.close()
-    key = np.array([s[0] for s in steps])
-    arr = np.array([s[1:] for s in steps])
-    assert key.sum() >= 5 and (~key).sum() >= 20
-    for j in range(2):  # rotation (rad), expression (L2)
-        assert np.median(arr[key, j]) <= 1.5 * np.median(arr[~key, j]) + 1e-6, (j, arr[key, j])
-
-
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):
     pipe = _full(synthetic_assets, smoothing={"kind": "original"})
     stamps = []
