@@ -8,9 +8,11 @@ Modes:
                then render, one frame at a time, batch 1, PyTorch fp32, the
                original's 3-frame smoothing, a render on every frame.
   ours         ONNX Runtime int8 (static, calibrated on the video's face crops),
-               the ResNet on keyframes with landmark fits in between, One Euro
-               smoothing, detection of frame t+1 overlapping frame t (two threads),
-               no render (the node renders only while someone watches).
+               the ResNet on keyframes (after a face's first frame in the background
+               keyframe worker, tracking/keyframe_worker.py) with the landmark update
+               in between, One Euro smoothing, detection of frame t+1 overlapping
+               frame t (two threads), no render (the node renders only while someone
+               watches). The "keyfr" column counts the frames that took a new keyframe.
   ours+render  ours, with the debug render on every frame.
   detector_only  the same frames through detection and the id/box tracking only
                (landmark-only pipeline, no coefficients, no pose): the floor every
