@@ -100,11 +100,11 @@ class FaceMeshBuilder:
             tris = np.asarray(triangles, dtype=np.int64)
             if tris.size and (tris.min() < 0 or tris.max() >= len(pos)):
                 raise ValueError(f"triangles must index the {len(pos)} given vertices")
-            self.triangles = np.ascontiguousarray(pos[tris])
+            self.triangles = np.ascontiguousarray(pos[tris], dtype=np.int32)  # Sim3DR's type
+            self.triangles.flags.writeable = False   # shared by every mesh it makes
             cols = (3 * sub.rows[:, None] + np.arange(3)[None, :]).reshape(-1)
             self._tex_bt = np.ascontiguousarray(model._tex_bt[:, cols])
             self._meantex = np.ascontiguousarray(model._meantex[sub.rows])
-            self._tri32 = np.ascontiguousarray(self.triangles, dtype=np.int32)
         # a change d of the id block moves no vertex by more than 3 * sum(|d| * bound) model units
         self._id_bound = 3.0 * model.identity_bound()
         self._id_tol = float(id_tolerance_mm) / (MODEL_UNIT_M * 1000.0)
@@ -144,16 +144,18 @@ class FaceMeshBuilder:
         idc = c[0, :m.n_id]
         if tr.id is None or float(np.abs(idc - tr.id) @ self._id_bound) > self._id_tol:
             tr.id = idc.astype(np.float64)
-            shape = (idc @ self._id_bt).reshape(sub.size, 3)
-            shape += sub.mean
-            tr.shape, tr.centres = shape, m.eye_centres(idc)
+            if tr.shape is None:   # the track's buffers, rewritten in place from then on
+                tr.shape = np.empty((sub.size, 3), dtype=np.float32)
+                tr.albedo = np.empty((sub.size, 3), dtype=np.float32)
+            np.matmul(idc, self._id_bt, out=tr.shape.reshape(-1))
+            tr.shape += sub.mean
+            tr.centres = m.eye_centres(idc)
             self.identity_updates += 1
         tex = c[0, m.slices["tex"]]
         if tr.tex is None or float(np.abs(tex - tr.tex) @ self._tex_bound) > self._tex_tol:
             tr.tex = tex.astype(np.float64)
-            alb = (tex @ self._tex_bt).reshape(sub.size, 3)
-            alb += self._meantex
-            tr.albedo = alb
+            np.matmul(tex, self._tex_bt, out=tr.albedo.reshape(-1))
+            tr.albedo += self._meantex
             self.albedo_updates += 1
         np.matmul(c[:, m.slices["exp"]], self._exp_bt, out=self._exp_out)
         v = np.add(self._exp_out.reshape(1, sub.size, 3), tr.shape)      # step 1
@@ -173,4 +175,4 @@ class FaceMeshBuilder:
         (a - b) x (b - c), the same orientation, by the C++ kernel."""
         if self._full:
             return self.model.vertex_normals(v)
-        return _sim3dr.vertex_normals(v[0], self._tri32)[None]
+        return _sim3dr.vertex_normals(v[0], self.triangles)[None]
