@@ -180,7 +180,10 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     fps_in = args.camera_fps
     # warm-up outside the timing: the first inference and detector start-up
     for k in range(3):
-        pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=need_mesh)
+        warm = pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=need_mesh)
+        if views is not None:  # and the views' one-time set-up (the node's first debug image)
+            for _, group in warm.groups():
+                views.build(ViewRequest(frames[k], group, warm.intrinsics))
     # the stamps jump by more than smoother.max_gap_s after the warm-up: the filters restart
     start = time.perf_counter()
     dropped = 0

@@ -291,15 +291,16 @@ class FaceVerseModel:
         its basis column gives any vertex: a change d of the id block moves no vertex of
         the identity shape by more than sum(|d| * identity_bound())."""
         if getattr(self, "_id_bound", None) is None:
-            cols = self._geo_bt[:self.n_id].reshape(self.n_id, self.n_vertices, 3).astype(np.float64)
-            self._id_bound = np.sqrt((cols * cols).sum(-1)).max(1)
+            cols = self._geo_bt[:self.n_id].reshape(self.n_id, self.n_vertices, 3)
+            sq = np.einsum("kvi,kvi->kv", cols, cols).max(1)       # float32, then 1e-6 margin
+            self._id_bound = np.sqrt(sq.astype(np.float64)) * (1.0 + 1e-6)
         return self._id_bound
 
     def texture_bound(self) -> np.ndarray:
         """(n_tex,) float64: for each texture coefficient, the largest change (albedo units,
         [0, 1] = 0..255) its basis column gives any vertex's channel."""
         if getattr(self, "_tex_bound", None) is None:
-            self._tex_bound = np.abs(self._tex_bt).max(1).astype(np.float64)
+            self._tex_bound = np.maximum(self._tex_bt.max(1), -self._tex_bt.min(1)).astype(np.float64)
         return self._tex_bound
 
     def _subset_of(self, indices) -> _Subset:

@@ -30,7 +30,15 @@ def part_labels(ver_inds, n_vertices):
 def _cluster(vertices, cell, groups=None):
     keys = np.floor((vertices - vertices.min(axis=0)) / cell).astype(np.int64)
     if groups is not None:
-        keys = np.concatenate([groups[:, None], keys], axis=1)
+        keys = np.concatenate([groups[:, None] - groups.min(), keys], axis=1)
+    # one int64 per cell, ordered like the rows lexicographically (np.unique on rows is slow)
+    span = keys.max(axis=0) + 1
+    if np.prod(span.astype(np.float64)) < 2.0 ** 62:
+        code = keys[:, 0]
+        for k in range(1, keys.shape[1]):
+            code = code * span[k] + keys[:, k]
+        _, first, labels = np.unique(code, return_index=True, return_inverse=True)
+        return first, labels.reshape(-1)
     _, first, labels = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     return first, labels.reshape(-1)
 
