@@ -227,3 +227,19 @@ def test_overlay_blend_matches_the_formula_and_leaves_the_frame_alone():
             # rounded to the nearest (float32 arithmetic: exact halves may go either way)
             assert diff[drawn].max(initial=0) <= 0.5 + 1e-4, (pattern, alpha)
     np.testing.assert_array_equal(frame, before)
+
+
+def test_render_decimation_is_a_node_parameter_and_a_run_option(capsys):
+    from faceverse_ros.cli.main import build_parser
+    from faceverse_ros.ros.params import PARAMS
+
+    spec = {p.name: p for p in PARAMS}["debug.render_decimation"]
+    assert spec.default == 4 and spec.runtime
+    args = build_parser().parse_args(["run", "--input", "video.mp4", "--render-decimation", "8"])
+    assert args.render_decimation == 8
+    assert build_parser().parse_args(["run", "--input", "video.mp4"]).render_decimation == spec.default
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["run", "--input", "video.mp4", "--render-decimation", "0"])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--render-decimation" in err[-1] and ">= 1" in err[-1]
