@@ -243,3 +243,29 @@ def test_render_decimation_is_a_node_parameter_and_a_run_option(capsys):
     assert exc.value.code != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert "--render-decimation" in err[-1] and ">= 1" in err[-1]
+
+
+def test_large_faces_render_at_a_capped_size_and_look_the_same(synthetic_model):
+    from faceverse_ros.views.overlay import draw_overlay
+
+    m = synthetic_model
+    c = coeffs(m, 8, scale=0.1)
+    c[m.slices["trans"]] = 0
+    rgb = np.full((256, 256, 3), 90, np.uint8)
+    face = Face(5, c, Pose(0.2))
+    mesh = full_mesh(m, c, Pose(0.2))
+    span = np.ptp(mesh.image_vertices[:, :2], axis=0).max()
+    assert span > 120
+    lines = np.any(draw_overlay(rgb, [face], Cam()) != rgb, axis=2)
+    full = draw_overlay(rgb, [face], Cam(), m.tri, meshes=[mesh])
+    small = draw_overlay(rgb, [face], Cam(), m.tri, meshes=[mesh], max_px=64)
+    a = np.any(full != rgb, axis=2) & ~lines
+    b = np.any(small != rgb, axis=2) & ~lines
+    assert (a & b).sum() / (a | b).sum() > 0.9
+    inner = a & b
+    diff = np.abs(full[inner].astype(np.int64) - small[inner]).mean()
+    assert diff < 4, diff   # the same shading, softened by the scaling
+    assert not np.array_equal(full, small)   # it did render at the smaller size
+    # no cap, or a face smaller than the cap: the full-resolution render, unchanged
+    np.testing.assert_array_equal(draw_overlay(rgb, [face], Cam(), m.tri, meshes=[mesh],
+                                               max_px=int(span) + 10), full)

@@ -24,15 +24,19 @@ from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
 BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
-BLENDSHAPES_SHOWN = 3
-RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)   # the strongest few weights written under each face's box
+BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
+RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)
+RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
-def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None):
+def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, max_px=None):
     """A copy of ``rgb`` with the faces drawn (see module doc). ``triangles``: the model's
     (T, 3) triangles to render the faces' meshes; None draws no mesh. ``meshes``: the
     meshes to render instead of the faces' own (a list, None entries skipped); a mesh
-    with its own ``triangles`` (a decimated FaceMesh) is drawn with those."""
+    with its own ``triangles`` (a decimated FaceMesh) is drawn with those. ``max_px``:
+    meshes spanning more pixels than this are rendered at that size and scaled up
+    (bilinear colour and coverage, which then weights the blend); None renders at full
+    resolution."""
     out = np.ascontiguousarray(rgb).copy()
     if meshes is None:
         meshes = [getattr(f, "mesh", None) for f in faces] if triangles is not None else []
@@ -43,8 +47,6 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None):
         if m is not None and tri is not None:
             drawn.append((m, tri))
     if drawn:
-        from faceverse_ros.views import render as sim3dr
-
         verts = np.concatenate([m.image_vertices for m, _ in drawn])
         cols = np.concatenate([m.colors for m, _ in drawn])
         norms = np.concatenate([m.normals for m, _ in drawn])
@@ -52,8 +54,7 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None):
             norms = -norms
         offsets = np.cumsum([0] + [len(m.image_vertices) for m, _ in drawn[:-1]])
         tris = np.concatenate([np.asarray(t) + k for (_, t), k in zip(drawn, offsets)])
-        picture, depth = sim3dr.render(out.shape[:2], verts, tris, cols, normals=norms)
-        out = sim3dr.overlay(out, picture, depth, alpha=0.8)
+        out = _render_onto(out, verts, tris, cols, norms, max_px)
     for face in faces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOUR, 2)
@@ -70,6 +71,39 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None):
         cv2.putText(out, f"{fps:.1f} fps", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 2, cv2.LINE_AA)
     return out
+
+
+def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
+    """Sim3DR render of the meshes blended onto ``out``; at most ``max_px`` across (see
+    draw_overlay)."""
+    from faceverse_ros.views import render as sim3dr
+
+    h, w = out.shape[:2]
+    xy = verts[:, :2][np.isfinite(verts[:, :2]).all(1)]
+    if max_px is not None and len(xy):
+        x0, y0 = np.maximum(np.floor(xy.min(0)).astype(np.int64) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(xy.max(0)).astype(np.int64) + 2, (w, h))
+        span = max(x1 - x0, y1 - y0)
+        if x1 > x0 and y1 > y0 and span > max_px:
+            s = max_px / float(span)
+            sw, sh = max(int(np.ceil((x1 - x0) * s)), 1), max(int(np.ceil((y1 - y0) * s)), 1)
+            # pixel centres map as x_small = (x - x0 + 0.5) * s - 0.5; z scales alike so that
+            # the lighting (on positions rescaled to their bounding box) does not change
+            v = np.empty_like(verts, dtype=np.float32)
+            v[:, 0] = (verts[:, 0] - x0 + 0.5) * s - 0.5
+            v[:, 1] = (verts[:, 1] - y0 + 0.5) * s - 0.5
+            v[:, 2] = verts[:, 2] * s
+            picture, depth = sim3dr.render((sh, sw), v, tris, cols, normals=norms)
+            size = (int(x1 - x0), int(y1 - y0))
+            picture = cv2.resize(picture, size, interpolation=cv2.INTER_LINEAR)
+            weight = cv2.resize(np.isfinite(depth).astype(np.float32) * np.float32(alpha), size,
+                                interpolation=cv2.INTER_LINEAR)   # soft edges, not a staircase
+            roi = out[y0:y1, x0:x1]
+            out[y0:y1, x0:x1] = cv2.blendLinear(picture, np.ascontiguousarray(roi), weight,
+                                                np.float32(1.0) - weight)
+            return out
+    picture, depth = sim3dr.render(out.shape[:2], verts, tris, cols, normals=norms)
+    return sim3dr.overlay(out, picture, depth, alpha=alpha)
 
 
 def draw_blendshapes(image, weights, corner, count=BLENDSHAPES_SHOWN):
@@ -145,6 +179,7 @@ class ViewBuilder:
         self.model = model
         self.canonical = canonical
         self.render_decimation = int(render_decimation)
+        self.render_max_px = RENDER_MAX_PX
         if self.render_decimation < 1:
             raise ValueError(f"render decimation must be >= 1, got {render_decimation}")
         self._decimators = {}
@@ -183,7 +218,8 @@ class ViewBuilder:
             return draw_overlay(rgb, faces, intrinsics, self.triangles, fps)
         d = self.render_decimation if decimation is None else int(decimation)
         meshes = self.decimated_meshes(faces, d, done)
-        return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes)
+        return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes,
+                            max_px=self.render_max_px)
 
     def decimator(self, decimation):
         from faceverse_ros.views.mesh_decimate import MeshDecimator, part_labels
