@@ -269,3 +269,35 @@ def test_large_faces_render_at_a_capped_size_and_look_the_same(synthetic_model):
     # no cap, or a face smaller than the cap: the full-resolution render, unchanged
     np.testing.assert_array_equal(draw_overlay(rgb, [face], Cam(), m.tri, meshes=[mesh],
                                                max_px=int(span) + 10), full)
+
+
+def test_overlay_renders_on_the_meshes_bounds_exactly_like_the_whole_image():
+    from faceverse_ros import _sim3dr  # noqa: F401  (the extension is built)
+    from faceverse_ros.views.overlay import draw_overlay
+    from faceverse_ros.views.render import render
+
+    rng = np.random.default_rng(11)
+    rgb = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    # a random soup of triangles, partly outside the image on the left and the bottom
+    verts = np.column_stack([rng.uniform(-30, 110, 60), rng.uniform(20, 150, 60),
+                             rng.uniform(5, 9, 60)]).astype(np.float32)
+    tris = rng.integers(0, 60, (80, 3))
+    cols = rng.uniform(0, 1, (60, 3)).astype(np.float32)
+    norms = rng.normal(size=(60, 3)).astype(np.float32)
+    norms[:, 2] = -np.abs(norms[:, 2])
+    norms /= np.linalg.norm(norms, axis=1, keepdims=True)
+
+    class M:
+        image_vertices, colors, normals, triangles = verts, cols, norms, tris
+
+    face = Face(1, None, Pose())
+    face.box = np.array([1000.0, 1000.0, 1005.0, 1005.0])   # box, label, landmarks, axes: off
+    face.landmarks = np.full((478, 3), -100.0)
+    face.pose = type("P", (), {"position": np.array([0, 0, -1.0]), "rotation": np.eye(3)})()
+    got = draw_overlay(rgb, [face], Cam(), tris, meshes=[M()])
+    picture, depth = render(rgb.shape[:2], verts, tris, cols, normals=norms)
+    want = overlay(rgb, picture, depth, alpha=0.8)
+    drawn = np.isfinite(depth)
+    assert drawn.sum() > 1000
+    np.testing.assert_array_equal(got[~drawn], rgb[~drawn])   # the same coverage ...
+    np.testing.assert_array_equal(got, want)                  # ... and the same colours
