@@ -7,8 +7,10 @@ blendshapes (when the detector gave them), and optionally the rate.
 :class:`ViewBuilder` builds both views of one frame from a
 :class:`ViewRequest`, reconstructing the meshes it needs itself (the debug
 views run in their own worker, apart from the tracking): the FaceVerse mesh
-with the model, else (landmark-only mode) the MediaPipe face mesh
-(views.face_mesh) with the triangles of a core.canonical_mesh.CanonicalMesh.
+decimated (only the kept vertices reconstructed, identity and albedo cached per
+face: core.face_mesh.FaceMeshBuilder), else (landmark-only mode) the MediaPipe
+face mesh (views.face_mesh) with the triangles of a
+core.canonical_mesh.CanonicalMesh.
 
 Faces are read by attribute (face_id, box, landmarks, pose, mode, coeffs,
 crop_box, mesh, blendshapes), as tracking.pipeline.FaceResult has them.
