@@ -140,12 +140,16 @@ def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=
 
 def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     """One pass over `frames`; returns the stats dict of this run."""
-    from faceverse_ros.views.overlay import draw_overlay
+    from faceverse_ros.views.overlay import ViewBuilder, ViewRequest, draw_overlay
 
     pipe = make_pipeline(mode, assets, onnx_int8, args.keyframe_interval, args.threads,
                          args.drift_px)
     publish = _Publisher()
     render = mode in ("baseline", "ours+render")
+    # ours+render: the node's debug image with render on (ros/outputs.py: ViewBuilder.build of
+    # a ViewRequest, meshes reconstructed there); baseline: the full mesh drawn as before
+    views = ViewBuilder(pipe.model, pipe.canonical_mesh) if mode == "ours+render" else None
+    need_mesh = render and views is None
     detect_only = mode == "detector_only"
     stages = {name: [] for name in STAGES}
     stages["decode"] = [decode_ms]
@@ -158,7 +162,10 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
         t2 = time.perf_counter()
         if render:
             for stamp, group in result.groups()[-1:]:  # drawn on the frame the faces describe
-                draw_overlay(frame_of[stamp], group, result.intrinsics, pipe.model.tri)
+                if views is not None:
+                    views.build(ViewRequest(frame_of[stamp], group, result.intrinsics))
+                else:
+                    draw_overlay(frame_of[stamp], group, result.intrinsics, pipe.model.tri)
         t3 = time.perf_counter()
         with lock:
             for name, ms in result.timings.items():
@@ -177,7 +184,10 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     fps_in = args.camera_fps
     # warm-up outside the timing: the first inference and detector start-up
     for k in range(3):
-        pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=render)
+        warm = pipe.process(frames[k], -1.0 + k * 0.01, need_mesh=need_mesh)
+        if views is not None:  # and the views' one-time set-up (the node's first debug image)
+            for _, group in warm.groups():
+                views.build(ViewRequest(frames[k], group, warm.intrinsics))
     # the stamps jump by more than smoother.max_gap_s after the warm-up: the filters restart
     start = time.perf_counter()
     dropped = 0
@@ -194,7 +204,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                     dropped += 1
                     continue
                 handed_in = arrival  # latency counts from the frame's arrival
-            finish(pipe.process(rgb, stamp, need_mesh=render), handed_in)
+            finish(pipe.process(rgb, stamp, need_mesh=need_mesh), handed_in)
     else:
         from faceverse_ros.runtime.workers import TwoStageRunner
 
@@ -216,7 +226,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                     done_times.append(t)
                     faces[0] += len(staged.frames)
                 return
-            finish(pipe.face_stage(staged, need_mesh=render), handed_in)
+            finish(pipe.face_stage(staged, need_mesh=need_mesh), handed_in)
 
         runner = TwoStageRunner(first, second, on_error=lambda s, e: print(f"[bench] {s}: {e}"))
         for k in range(len(frames)):

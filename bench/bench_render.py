@@ -10,7 +10,14 @@ like a face close to the camera.  Prints medians in milliseconds of:
   * the NumPy reference (test/sim3dr_reference.py) on the same mesh, fewer runs;
 and the speed-up ratio.  Single thread (the kernels are single-threaded).
 
-    .venv/bin/python bench/bench_render.py [--runs 200] [--ref-runs 2]
+Then the FaceVerse debug view as the node builds it (views.overlay.ViewBuilder.build of a
+ViewRequest with render on: reconstruction of the rendered vertices, Sim3DR, blend, box and
+axes), SYNTHETIC FaceVerse files of the real sizes, one face of random coefficients, at
+256x256 and 640x480, per render decimation: medians with the per-face identity/albedo cache
+hit (same id/tex blocks every frame) and missed (they change every frame), and the ratio to
+the full mesh.
+
+    .venv/bin/python bench/bench_render.py [--runs 200] [--ref-runs 2] [--view-runs 100]
 
 Timings depend on machine load (the development machines are shared).
 """
@@ -68,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--ref-runs", type=int, default=2)
+    parser.add_argument("--view-runs", type=int, default=100)
     args = parser.parse_args()
 
     verts, tris = dome_mesh()
@@ -105,6 +113,63 @@ def main() -> None:
     print(f"  lighting only:                                    {light:.2f} ms")
     print(f"numpy reference, same call, median of {args.ref_runs}:         {ref:.0f} ms")
     print(f"speed-up over the numpy reference: {ref / full:.0f}x")
+    faceverse_views(args.view_runs)
+
+
+class _Pose:
+    model_rotation = rotation = np.eye(3)
+    model_translation = position = np.array([0.0, 0.0, 0.6])
+
+
+class _Face:
+    def __init__(self, coeffs, box):
+        from faceverse_ros.core.layout import MODE_LANDMARK_FIT
+
+        self.face_id, self.coeffs, self.mode, self.pose, self.mesh = 0, coeffs, MODE_LANDMARK_FIT, _Pose(), None
+        self.box = self.crop_box = np.asarray(box, dtype=np.float64)
+        self.landmarks = np.zeros((478, 3))
+        self.blendshapes = None
+
+
+def faceverse_views(runs: int) -> None:
+    from synthetic import synthetic_assets
+
+    from faceverse_ros.core.model import FaceVerseModel
+    from faceverse_ros.views.overlay import ViewBuilder, ViewRequest
+
+    class Cam:
+        fx = fy = 500.0
+        cx = cy = 128.0
+
+    model = FaceVerseModel.from_file(synthetic_assets().model_path)
+    rng = np.random.default_rng(1)
+    base = (rng.normal(size=model.n_coeffs) * 0.1).astype(np.float32)
+    base[model.slices["trans"]] = 0.0
+    print("\nFaceVerse debug view (ViewBuilder.build, render on), SYNTHETIC model, "
+          f"median of {runs}, ms:")
+    for (h, w), box in (((256, 256), (48, 48, 208, 208)), ((480, 640), (210, 130, 430, 350))):
+        frame = np.full((h, w, 3), 100, np.uint8)
+        full = None
+        for dec in (1, 4, 8, 16):
+            builder = ViewBuilder(model, render_decimation=dec)
+            row = []
+            for change in (False, True):
+                k = [0]
+
+                def build():
+                    c = base.copy()
+                    k[0] += 1
+                    if change:   # a new identity and texture every frame: the cache misses
+                        c[model.slices["id"]] += 0.01 * (k[0] % 7)
+                        c[model.slices["tex"]] += 0.01 * (k[0] % 7)
+                    builder.build(ViewRequest(frame, [_Face(c, box)], Cam()))
+
+                build()
+                row.append(median_ms(build, runs))
+            full = full or row
+            verts = builder._builders[dec].n_vertices
+            print(f"  {w}x{h} decimation {dec:2d} ({verts:5d} vertices): cache hit {row[0]:5.2f}, "
+                  f"miss {row[1]:5.2f}  (x{row[1] / full[1]:.2f} of the full mesh's miss)")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ def cmd_run(args):
     from faceverse_ros.cli.run_io import StopOnSigint, frame_header, open_output_bag, open_source
     from faceverse_ros.io.bag_types import BagError
     from faceverse_ros.tracking.pipeline import FacePipeline
-    from faceverse_ros.views.overlay import ViewBuilder, draw_overlay
+    from faceverse_ros.views.overlay import ViewBuilder
 
     source = open_source(args)
     stream = source.kind in ("video", "webcam", "bag")
@@ -121,7 +121,9 @@ def cmd_run(args):
         total = min(total, args.max_frames) if total else args.max_frames
     progress = _Progress(total, not args.quiet)
     markers = bool(args.output_bag and args.bag_mesh and builder.triangles is not None)
-    need_mesh = not pipeline.landmark_only and (not args.no_render or bool(meshes) or markers)
+    # the overlay renders a decimated mesh of its own (ViewBuilder.overlay): full meshes only
+    # for the files and markers
+    need_mesh = not pipeline.landmark_only and (bool(meshes) or markers)
     triangles = None if args.no_render else builder.triangles
     writer = error = None
     frames = faces_total = 0
@@ -155,7 +157,9 @@ def cmd_run(args):
             if bag is not None and not result.faces:  # an empty array for a frame without faces
                 bag.write(*frame_header(frame, args.frame_id), [], result.image_size)
             # the overlay of the newest frame the faces describe, drawn on that frame
-            overlay = draw_overlay(shown.rgb, shown_faces, result.intrinsics, triangles)
+            overlay = builder.overlay(shown.rgb, shown_faces, result.intrinsics,
+                                      render=triangles is not None,
+                                      decimation=args.render_decimation)
             if bag is not None and (args.bag_debug_image or markers):
                 bag.write_views(*frame_header(shown, args.frame_id),
                                 debug_rgb=overlay if args.bag_debug_image else None,
@@ -373,6 +377,16 @@ def _bench(argv):
     return 2
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def build_parser():
     ap = argparse.ArgumentParser(prog="faceverse-ros", description="Real-time FaceVerse V4 face "
                                  "tracking: files and webcams (run), the ROS 2 node (node).")
@@ -389,6 +403,9 @@ def build_parser():
                      "the MediaPipe face mesh in metres, optical frame, with UVs when known)")
     run.add_argument("--save-obj", action="store_true", help="the same meshes as OBJ")
     run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
+    run.add_argument("--render-decimation", type=_positive_int, default=4, metavar="N",
+                     help="render the FaceVerse face in the overlay on a mesh of about 1/N of "
+                     "its vertices (like the node's debug.render_decimation; 1 = full mesh)")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     bag = run.add_argument_group("rosbag2 input and output")

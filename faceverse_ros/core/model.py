@@ -93,6 +93,7 @@ class _Subset:
             self.ia, self.ib = MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
             self.out = None
             self.size = n
+            self.rows = np.arange(n)
             return
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size == 0 or idx.min() < 0 or idx.max() >= n:
@@ -108,6 +109,7 @@ class _Subset:
         self.ib = int(np.searchsorted(rows, MOUTH_VERTEX_REF))
         self.out = np.searchsorted(rows, idx)
         self.size = len(rows)
+        self.rows = rows
 
 
 class FaceVerseModel:
@@ -247,8 +249,13 @@ class FaceVerseModel:
         flat = c[:, :self.n_id + self.n_exp] @ sub.bt            # (B, 3n)
         v = flat.reshape(b, sub.size, 3)
         v += sub.mean                                             # step 1
+        return self.articulate(v, c, sub, self.eye_centres(c[:, :self.n_id]))  # step 2: centres
+
+    def articulate(self, v: np.ndarray, c: np.ndarray, sub: _Subset, centres: np.ndarray) -> np.ndarray:
+        """Steps 3-4 (eye rotations, mouth closing) in place on the step-1 shape ``v``
+        (B, sub.size, 3) of the rows of ``sub`` (:meth:`vertex_subset`), with the eye
+        centres (B, 2, 3) of :meth:`eye_centres`; returns ``v``."""
         delta = (v[:, sub.ia, 2] - v[:, sub.ib, 2]) - self._mouth_ref  # step 4 amount, from step-1 shape
-        centres = self.eye_centres(c[:, :self.n_id])              # step 2
         eyes = c[:, self.slices["eyes"]]
         for k, sel in enumerate((sub.left, sub.right)):           # step 3
             r = eye_rotation(eyes[:, 2 * k], eyes[:, 2 * k + 1]).astype(np.float32)
@@ -271,6 +278,30 @@ class FaceVerseModel:
         """
         c = self.display_adjust(coeffs) if display else self._coeffs2d(coeffs)
         return self._geometry(c, self._full if indices is None else self._subset_of(indices))
+
+    def vertex_subset(self, indices=None) -> _Subset:
+        """The precomputed sub-basis of a vertex index list (None: the whole mesh). Its
+        ``rows`` are the sorted vertices it computes (the list plus the two mouth-closing
+        reference vertices), ``bt`` (n_id + n_exp, 3 len(rows)) their id and expression
+        basis columns / 100, ``mean`` their mean shape; ``out`` maps the list onto rows."""
+        return self._full if indices is None else self._subset_of(indices)
+
+    def identity_bound(self) -> np.ndarray:
+        """(n_id,) float64: for each identity coefficient, the largest length (model units)
+        its basis column gives any vertex: a change d of the id block moves no vertex of
+        the identity shape by more than sum(|d| * identity_bound())."""
+        if getattr(self, "_id_bound", None) is None:
+            cols = self._geo_bt[:self.n_id].reshape(self.n_id, self.n_vertices, 3)
+            sq = np.einsum("kvi,kvi->kv", cols, cols).max(1)       # float32, then 1e-6 margin
+            self._id_bound = np.sqrt(sq.astype(np.float64)) * (1.0 + 1e-6)
+        return self._id_bound
+
+    def texture_bound(self) -> np.ndarray:
+        """(n_tex,) float64: for each texture coefficient, the largest change (albedo units,
+        [0, 1] = 0..255) its basis column gives any vertex's channel."""
+        if getattr(self, "_tex_bound", None) is None:
+            self._tex_bound = np.maximum(self._tex_bt.max(1), -self._tex_bt.min(1)).astype(np.float64)
+        return self._tex_bound
 
     def _subset_of(self, indices) -> _Subset:
         """The sub-basis of a vertex index list, built once per distinct list (a handful in a

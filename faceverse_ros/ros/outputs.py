@@ -165,6 +165,7 @@ class FrameOutputs:
         self._views.submit(ViewRequest(rgb, faces, intrinsics, debug=want_debug, mesh=want_mesh,
                                        render=p["debug.render"],
                                        decimation=int(p["mesh.decimation"]),
+                                       render_decimation=int(p["debug.render_decimation"]),
                                        fps=self._fps.rate(now), tag=header))
 
     def _timed_build(self, request):

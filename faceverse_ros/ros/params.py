@@ -137,6 +137,10 @@ PARAMS = [
               runtime=True, range=(1, 64)),
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),
+    ParamSpec("debug.render_decimation", 4, "Render the FaceVerse face in the debug image on a "
+              "mesh decimated to about 1/N of its vertices (only those are reconstructed; 4 "
+              "looks like the full mesh at 256x256 and 640x480; 1 = full mesh).",
+              runtime=True, range=(1, 64)),
     # face ids and the ROS4HRI (REP-155) topics
     ParamSpec("hri.enabled", True, "Publish the ROS4HRI (REP-155) topics /humans/faces/tracked "
               "and /humans/faces/<id>/{roi,cropped,aligned,landmarks,facs} when hri_msgs is "

@@ -314,14 +314,19 @@ class FacePipeline:
                           blendshapes=f.blendshapes, keyframe=f.keyframe)
 
     def _add_mesh(self, faces, timings):
-        from faceverse_ros.core.face_mesh import face_meshes
+        # full-resolution meshes (PLY export, markers from the command line); identity and
+        # albedo cached per face id by core.face_mesh.FaceMeshBuilder, dropped with the track
+        from faceverse_ros.core.face_mesh import FaceMeshBuilder
 
         full = [f for f in faces if f.mode != MODE_LANDMARK_ONLY]
         if not full or self.model is None:
             return
         t = time.perf_counter()
-        meshes = face_meshes(self.model, np.stack([f.coeffs for f in full]),
-                             [f.crop_box for f in full], [f.pose for f in full])
+        builder = self.__dict__.get("_mesh_builder")
+        if builder is None:
+            builder = self.__dict__["_mesh_builder"] = FaceMeshBuilder(self.model)
+        meshes = builder.meshes([f.face_id for f in full], np.stack([f.coeffs for f in full]),
+                                [f.crop_box for f in full], [f.pose for f in full])
         for face, mesh in zip(full, meshes):
             face.mesh = mesh
         _lap(timings, "reconstruct", t)

@@ -7,8 +7,10 @@ blendshapes (when the detector gave them), and optionally the rate.
 :class:`ViewBuilder` builds both views of one frame from a
 :class:`ViewRequest`, reconstructing the meshes it needs itself (the debug
 views run in their own worker, apart from the tracking): the FaceVerse mesh
-with the model, else (landmark-only mode) the MediaPipe face mesh
-(views.face_mesh) with the triangles of a core.canonical_mesh.CanonicalMesh.
+decimated (only the kept vertices reconstructed, identity and albedo cached per
+face: core.face_mesh.FaceMeshBuilder), else (landmark-only mode) the MediaPipe
+face mesh (views.face_mesh) with the triangles of a
+core.canonical_mesh.CanonicalMesh.
 
 Faces are read by attribute (face_id, box, landmarks, pose, mode, coeffs,
 crop_box, mesh, blendshapes), as tracking.pipeline.FaceResult has them.
@@ -25,26 +27,36 @@ BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
 BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
+RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)
+RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
-def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None):
+def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, max_px=None):
     """A copy of ``rgb`` with the faces drawn (see module doc). ``triangles``: the model's
-    (T, 3) triangles to render the faces' meshes; None draws no mesh."""
+    (T, 3) triangles to render the faces' meshes; None draws no mesh. ``meshes``: the
+    meshes to render instead of the faces' own (a list, None entries skipped); a mesh
+    with its own ``triangles`` (a decimated FaceMesh) is drawn with those. ``max_px``:
+    meshes spanning more pixels than this are rendered at that size and scaled up
+    (bilinear colour and coverage, which then weights the blend); None renders at full
+    resolution."""
     out = np.ascontiguousarray(rgb).copy()
-    meshes = [f.mesh for f in faces if getattr(f, "mesh", None) is not None] \
-        if triangles is not None else []
-    if meshes:
-        from faceverse_ros.views import render as sim3dr
-
-        n = len(meshes[0].image_vertices)
-        verts = np.concatenate([m.image_vertices for m in meshes])
-        cols = np.concatenate([m.colors for m in meshes])
-        norms = np.concatenate([m.normals for m in meshes])
+    if meshes is None:
+        meshes = [getattr(f, "mesh", None) for f in faces] if triangles is not None else []
+    drawn = []
+    for m in meshes:
+        tri = getattr(m, "triangles", None) if m is not None else None
+        tri = triangles if tri is None else tri
+        if m is not None and tri is not None:
+            drawn.append((m, tri))
+    if drawn:
+        verts = np.concatenate([m.image_vertices for m, _ in drawn])
+        cols = np.concatenate([m.colors for m, _ in drawn])
+        norms = np.concatenate([m.normals for m, _ in drawn])
         if np.nanmean(norms[:, 2]) > 0:  # face the light whatever the model's triangle winding
             norms = -norms
-        tris = np.concatenate([triangles + k * n for k in range(len(meshes))])
-        drawn, depth = sim3dr.render(out.shape[:2], verts, tris, cols, normals=norms)
-        out = sim3dr.overlay(out, drawn, depth, alpha=0.8)
+        offsets = np.cumsum([0] + [len(m.image_vertices) for m, _ in drawn[:-1]])
+        tris = np.concatenate([np.asarray(t) + k for (_, t), k in zip(drawn, offsets)])
+        out = _render_onto(out, verts, tris, cols, norms, max_px)
     for face in faces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         cv2.rectangle(out, (x0, y0), (x1, y1), BOX_COLOUR, 2)
@@ -60,6 +72,47 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None):
     if fps is not None:
         cv2.putText(out, f"{fps:.1f} fps", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
+    """Sim3DR render of the meshes blended onto ``out``, on a canvas of the meshes' pixel
+    bounds only (the coverage of a whole-image canvas: an integer shift changes neither the
+    rasteriser's fixed-point snapping nor its bounding-box lighting, only the rounding of its
+    interpolation set-up), at most ``max_px`` across (see draw_overlay)."""
+    from faceverse_ros.views import render as sim3dr
+
+    h, w = out.shape[:2]
+    xy = verts[:, :2][np.isfinite(verts[:, :2]).all(1)]
+    if not len(xy):
+        return out
+    x0, y0 = np.maximum(np.floor(xy.min(0)).astype(np.int64) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(xy.max(0)).astype(np.int64) + 2, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return out   # nothing inside the image
+    box = (slice(y0, y1), slice(x0, x1))
+    span = max(x1 - x0, y1 - y0)
+    v = np.array(verts, dtype=np.float32)
+    if max_px is None or span <= max_px:
+        v[:, 0] -= np.float32(x0)
+        v[:, 1] -= np.float32(y0)
+        picture, depth = sim3dr.render((y1 - y0, x1 - x0), v, tris, cols, normals=norms)
+        out[box] = sim3dr.overlay(out[box].copy(), picture, depth, alpha=alpha)
+        return out
+    s = max_px / float(span)
+    sw, sh = max(int(np.ceil((x1 - x0) * s)), 1), max(int(np.ceil((y1 - y0) * s)), 1)
+    # pixel centres map as x_small = (x - x0 + 0.5) * s - 0.5; z scales alike so that the
+    # lighting (on positions rescaled to their bounding box) does not change
+    v[:, 0] = (v[:, 0] - x0 + 0.5) * s - 0.5
+    v[:, 1] = (v[:, 1] - y0 + 0.5) * s - 0.5
+    v[:, 2] *= np.float32(s)
+    picture, depth = sim3dr.render((sh, sw), v, tris, cols, normals=norms)
+    size = (int(x1 - x0), int(y1 - y0))
+    picture = cv2.resize(picture, size, interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(np.isfinite(depth).astype(np.float32) * np.float32(alpha), size,
+                        interpolation=cv2.INTER_LINEAR)   # soft edges, not a staircase
+    out[box] = cv2.blendLinear(picture, np.ascontiguousarray(out[box]), weight,
+                               np.float32(1.0) - weight)
     return out
 
 
@@ -106,6 +159,7 @@ class ViewRequest:
     mesh: bool = False          # the marker meshes
     render: bool = True         # render the faces in the overlay
     decimation: int = 16
+    render_decimation: Optional[int] = None   # None: the ViewBuilder's
     fps: Optional[float] = None
     tag: object = None          # the caller's (e.g. the frame's ROS header), handed back
 
@@ -122,12 +176,24 @@ class ViewBuilder:
     landmark-only mode) for the MediaPipe face mesh with the triangles of ``canonical``
     (a core.canonical_mesh.CanonicalMesh; None too: no meshes). The decimated FaceVerse
     topology is computed once per decimation factor; the MediaPipe mesh (468 vertices)
-    is not decimated."""
+    is not decimated.
 
-    def __init__(self, model=None, canonical=None):
+    FaceVerse faces without a mesh of their own are reconstructed on the decimated
+    topology only (core.face_mesh.FaceMeshBuilder: the render at ``render_decimation``,
+    the markers at the request's ``decimation``; identity and albedo cached per face id,
+    dropped when a face no longer appears). Faces that carry a full mesh (``need_mesh``
+    in the pipeline: the command line's PLY export) are drawn with the render
+    decimation's vertices of it and their markers decimated from it."""
+
+    def __init__(self, model=None, canonical=None, render_decimation=RENDER_DECIMATION):
         self.model = model
         self.canonical = canonical
+        self.render_decimation = int(render_decimation)
+        self.render_max_px = RENDER_MAX_PX
+        if self.render_decimation < 1:
+            raise ValueError(f"render decimation must be >= 1, got {render_decimation}")
         self._decimators = {}
+        self._builders = {}
 
     @property
     def triangles(self):
@@ -137,17 +203,89 @@ class ViewBuilder:
         return None if self.canonical is None else self.canonical.triangles
 
     def build(self, req: ViewRequest) -> Views:
-        need = self.triangles is not None and (req.mesh or (req.debug and req.render))
-        if need:
-            self.add_meshes(req.faces, req.intrinsics)
-        debug = draw_overlay(req.rgb, req.faces, req.intrinsics,
-                             self.triangles if req.render else None, req.fps) if req.debug else None
-        meshes = self.marker_meshes(req.faces, req.decimation) if req.mesh else None
+        if self.model is None:
+            need = self.triangles is not None and (req.mesh or (req.debug and req.render))
+            if need:
+                self.add_meshes(req.faces, req.intrinsics)
+            debug = draw_overlay(req.rgb, req.faces, req.intrinsics,
+                                 self.triangles if req.render else None,
+                                 req.fps) if req.debug else None
+            meshes = self.marker_meshes(req.faces, req.decimation) if req.mesh else None
+            return Views(req.tag, debug, meshes)
+        done = {}   # decimation -> meshes of this request (render and markers may share one)
+        debug = self.overlay(req.rgb, req.faces, req.intrinsics, req.render, req.fps,
+                             req.render_decimation, done) if req.debug else None
+        meshes = self.marker_meshes(req.faces, req.decimation, done) if req.mesh else None
         return Views(req.tag, debug, meshes)
 
+    def overlay(self, rgb, faces, intrinsics, render=True, fps=None, decimation=None, done=None):
+        """The debug image of ``faces`` (draw_overlay); FaceVerse faces rendered from their
+        meshes at ``decimation`` (None: the builder's render decimation)."""
+        if not render or self.triangles is None:
+            return draw_overlay(rgb, faces, intrinsics, None, fps)
+        if self.model is None:
+            self.add_meshes(faces, intrinsics)
+            return draw_overlay(rgb, faces, intrinsics, self.triangles, fps)
+        d = self.render_decimation if decimation is None else int(decimation)
+        meshes = self.decimated_meshes(faces, d, done)
+        return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes,
+                            max_px=self.render_max_px)
+
+    def decimator(self, decimation):
+        from faceverse_ros.views.mesh_decimate import MeshDecimator, part_labels
+
+        dec = self._decimators.get(decimation)
+        if dec is None:  # the parts (head, eyeballs, mouth interior) decimated apart
+            m = self.model
+            dec = self._decimators[decimation] = MeshDecimator(
+                m.meanshape_raw, m.tri, decimation, groups=part_labels(m.ver_inds, m.n_vertices))
+        return dec
+
+    def decimated_meshes(self, faces, decimation, done=None):
+        """[FaceMesh with its own triangles, or None] per face: FaceVerse faces on the
+        decimated topology (from their full mesh when they carry one, else reconstructed
+        there with the per-face cache); None for landmark-only faces."""
+        if done is not None and decimation in done:
+            return done[decimation]
+        from faceverse_ros.core.face_mesh import FaceMesh, FaceMeshBuilder
+
+        builder = self._builders.get(decimation)
+        if builder is None:
+            if decimation == 1:
+                builder = FaceMeshBuilder(self.model)
+            else:
+                dec = self.decimator(decimation)
+                builder = FaceMeshBuilder(self.model, dec.vertex_index, dec.triangles)
+            self._builders[decimation] = builder
+        out = [None] * len(faces)
+        todo = []
+        for k, f in enumerate(faces):
+            if f.mode == MODE_LANDMARK_ONLY:
+                continue
+            full = getattr(f, "mesh", None)
+            if full is None:
+                todo.append(k)
+            elif decimation == 1:
+                out[k] = full
+            else:
+                dec = self.decimator(decimation)
+                out[k] = FaceMesh(*(dec(a) for a in (full.image_vertices, full.colors,
+                                                     full.normals, full.vertices,
+                                                     full.vertices_m)),
+                                  triangles=dec.triangles)
+        made = builder.meshes([faces[k].face_id for k in todo],
+                              np.stack([faces[k].coeffs for k in todo]) if todo else
+                              np.zeros((0, self.model.n_coeffs), np.float32),
+                              [faces[k].crop_box for k in todo], [faces[k].pose for k in todo])
+        for k, mesh in zip(todo, made):
+            out[k] = mesh
+        if done is not None:
+            done[decimation] = out
+        return out
+
     def add_meshes(self, faces, intrinsics=None):
-        """Give each face without one its mesh (FaceVerse faces: from the model; landmark-only
-        faces: the MediaPipe mesh, which needs the frame's intrinsics)."""
+        """Give each face without one its mesh (FaceVerse faces: the full mesh from the model;
+        landmark-only faces: the MediaPipe mesh, which needs the frame's intrinsics)."""
         from faceverse_ros.core.face_mesh import face_meshes
 
         if self.model is None:
@@ -166,19 +304,14 @@ class ViewBuilder:
             for face, mesh in zip(todo, meshes):
                 face.mesh = mesh
 
-    def marker_meshes(self, faces, decimation: int):
-        """[(face_id, vertices_m, triangles, colors)] for RViz (faces with a mesh): the
-        FaceVerse mesh decimated, the MediaPipe mesh whole."""
+    def marker_meshes(self, faces, decimation: int, done=None):
+        """[(face_id, vertices_m, triangles, colors)] for RViz: the FaceVerse mesh decimated
+        (every FaceVerse face), the MediaPipe mesh whole (faces with a mesh)."""
         if self.model is None:
             if self.canonical is None:
                 return []
             return [(f.face_id, f.mesh.vertices_m, self.canonical.triangles, f.mesh.colors)
                     for f in faces if getattr(f, "mesh", None) is not None]
-        from faceverse_ros.views.mesh_decimate import MeshDecimator
-
-        dec = self._decimators.get(decimation)
-        if dec is None:
-            dec = self._decimators[decimation] = MeshDecimator(
-                self.model.meanshape_raw, self.model.tri, decimation)
-        return [(f.face_id, dec(f.mesh.vertices_m), dec.triangles, dec(f.mesh.colors))
-                for f in faces if getattr(f, "mesh", None) is not None]
+        meshes = self.decimated_meshes(faces, int(decimation), done)
+        return [(f.face_id, m.vertices_m, m.triangles if m.triangles is not None else self.model.tri,
+                 m.colors) for f, m in zip(faces, meshes) if m is not None]

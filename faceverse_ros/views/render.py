@@ -179,8 +179,16 @@ def overlay(frame, rgb, depth, alpha: float = 0.6) -> np.ndarray:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     out = frame.copy()
     drawn = np.isfinite(depth)
-    blend = frame[drawn].astype(np.float32) * (1.0 - alpha) + rgb[drawn].astype(np.float32) * alpha
-    out[drawn] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+    rows = np.flatnonzero(drawn.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(drawn.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the drawn pixels' bounds
+    import cv2
+
+    roi = frame[box].copy()   # C-contiguous, never the caller's frame itself
+    blend = cv2.addWeighted(roi, 1.0 - alpha, np.ascontiguousarray(rgb[box]), alpha, 0.0)
+    out[box] = cv2.copyTo(blend, np.ascontiguousarray(drawn[box]).view(np.uint8), roi)
     return out
 
 
