@@ -87,6 +87,9 @@ class Harness:
         """Publishes one image message (stamped 33 ms after the last) and waits for its params."""
         key = self.stamp(msg, gap)
         processed = self.node.counts["processed"] + self.node.counts["bad"]
+        # best-effort images: one published before DDS has matched the node's subscription
+        # is lost (seen once in CI under load), so the first waits for the match
+        wait_for(lambda: self.image_pub.get_subscription_count() > 0, 10)
         self.image_pub.publish(msg)
         if not wait_for(lambda: self.node.counts["processed"] + self.node.counts["bad"] > processed,
                         timeout):
