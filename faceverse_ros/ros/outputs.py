@@ -39,10 +39,12 @@ VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
 # the views are worth less than the parameters (issue 14): their threads run at a lower OS
 # priority, and the next view is built only once the views have used at most this share of
-# one core since the last (a 20 ms build waits 60 ms), from the newest frame then: they drop
-# their own frames, never the last one
+# one core since the last (building the views and their messages and sending them: 20 ms
+# wait 113 ms), from the newest frame then: they drop their own frames, never the last one.
+# 0.15: measured with bench/bench_node.py --configs fast (256x256 at 30 Hz), params fps with
+# debug-image and mesh viewers / without 0.88 at 0.25, 0.91 at 0.15
 VIEWS_NICE = 10
-VIEWS_CPU_SHARE = 0.25
+VIEWS_CPU_SHARE = 0.15
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
 COUNTERS = ("received", "processed", "dropped", "bad", "faces")
 
@@ -179,16 +181,23 @@ class FrameOutputs:
             self._views_next = end + (end - t) * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     def _publish_views(self, views):
-        with self._publish_lock:
-            if self._closed:
-                return
-            self._send_views(views)
-
-    def _send_views(self, views):
-        if views.debug is not None:
-            self.debug_pub.publish(rgb_to_image(views.debug, views.tag))
-        if views.meshes is not None:
-            self.mesh_pub.publish(mesh_array(views.tag, views.meshes))
+        # the messages are built outside the lock the parameters are published under: a
+        # MarkerArray takes milliseconds to build, and the parameters must not wait for it
+        t = time.monotonic()
+        try:
+            debug = None if views.debug is None else rgb_to_image(views.debug, views.tag)
+            mesh = None if views.meshes is None else mesh_array(views.tag, views.meshes)
+            with self._publish_lock:
+                if self._closed:
+                    return
+                if debug is not None:
+                    self.debug_pub.publish(debug)
+                if mesh is not None:
+                    self.mesh_pub.publish(mesh)
+        finally:  # building and sending the messages count against the views' CPU share too
+            spent = time.monotonic() - t
+            self._views_next = max(self._views_next, time.monotonic()) + \
+                spent * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     # -- diagnostics ----------------------------------------------------------------------------
     def publish_diagnostics(self):
