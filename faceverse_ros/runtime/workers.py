@@ -73,6 +73,25 @@ class PipelineWorker:
         self._runner.close()
 
 
+def lower_thread_priority(nice: int, idle_class: bool = False) -> None:
+    """Lower the calling thread's OS priority (Linux: per thread; a thread id is a
+    PRIO_PROCESS target): into the SCHED_IDLE class when idle_class and the system allows
+    it, else by ``nice`` (niceness at most 19). Nothing where the OS refuses or lacks it."""
+    if idle_class and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    if nice > 0 and hasattr(os, "setpriority"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid,
+                           min(os.getpriority(os.PRIO_PROCESS, tid) + int(nice), 19))
+        except OSError:
+            pass
+
+
 class TwoStageRunner:
     """Runs first(item) and second(first's result) in two threads it owns: item t+1's first
     stage overlaps item t's second stage; on_result(second's result) is called in the second
@@ -136,17 +155,8 @@ class TwoStageRunner:
             if self._busy == 0:
                 self.idle.set()
 
-    def _lower_priority(self):
-        if self._nice > 0 and hasattr(os, "setpriority"):
-            try:  # the calling thread only: on Linux a thread id is a PRIO_PROCESS target
-                tid = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, tid,
-                               min(os.getpriority(os.PRIO_PROCESS, tid) + self._nice, 19))
-            except OSError:
-                pass
-
     def _run_first(self):
-        self._lower_priority()
+        lower_thread_priority(self._nice)
         while not self._stop.is_set():
             if not self._ready.wait(timeout=0.1):
                 continue
@@ -175,7 +185,7 @@ class TwoStageRunner:
                     continue
 
     def _run_second(self):
-        self._lower_priority()
+        lower_thread_priority(self._nice)
         while not self._stop.is_set():
             try:
                 staged = self._handover.get(timeout=0.1)

@@ -65,12 +65,10 @@ class Int8Builder:
 
     def _export(self):
         from faceverse_ros.core.onnx_export import export_onnx
+        from faceverse_ros.runtime.workers import lower_thread_priority
 
         try:
-            if hasattr(os, "setpriority"):  # below the pipeline's own threads
-                tid = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, tid,
-                               min(os.getpriority(os.PRIO_PROCESS, tid) + 10, 19))
+            lower_thread_priority(10)  # below the pipeline's own threads
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.out_path.with_name(self.out_path.name + f".{os.getpid()}.tmp")
             report = export_onnx(self.checkpoint, tmp, "static", np.stack(self._crops),

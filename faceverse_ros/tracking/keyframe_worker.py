@@ -35,7 +35,6 @@ can differ slightly. ``keyframe.background: false`` keeps every keyframe inline 
 output reproducible.
 """
 import dataclasses
-import os
 import queue
 import threading
 import time
@@ -109,23 +108,10 @@ class KeyframeWorker:
         self._jobs.put(None)
         self._thread.join(timeout=5.0)
 
-    def _lower_priority(self):
-        if IDLE_CLASS and hasattr(os, "SCHED_IDLE"):
-            try:  # Linux: this thread only (a thread id is a pid here)
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-                return
-            except OSError:
-                pass
-        if self._nice > 0 and hasattr(os, "setpriority"):
-            try:
-                tid = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, tid,
-                               min(os.getpriority(os.PRIO_PROCESS, tid) + self._nice, 19))
-            except OSError:
-                pass
-
     def _run(self):
-        self._lower_priority()
+        from faceverse_ros.runtime.workers import lower_thread_priority
+
+        lower_thread_priority(self._nice, idle_class=IDLE_CLASS)
         try:  # the worker's own session now, not on the first keyframe
             self._regressor_for()
         except Exception:  # noqa: BLE001 - a job will report it
