@@ -62,7 +62,6 @@ class KeyframeJob:
     landmarks: np.ndarray           # (478, 3) image px of that frame
     start: Optional[np.ndarray] = None      # the frame's own solution: its pose and expression
     start_box: Optional[np.ndarray] = None  # start the fit (crop box of start's translation)
-    submitted: float = 0.0          # perf_counter at submit
     frames_waited: int = 0          # frames solved while the job was in flight
     cancelled: bool = False         # the frame path took the keyframe over: skip it
     coeffs: Optional[np.ndarray] = None     # the network's values
@@ -70,7 +69,6 @@ class KeyframeJob:
     state: Optional[object] = None  # core.fast_update.LinearState about fit_coeffs
     rms_px: Optional[float] = None
     regress_ms: float = 0.0
-    fit_ms: float = 0.0
     error: Optional[str] = None
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
 
@@ -94,13 +92,11 @@ class KeyframeWorker:
         self._update = LinearUpdate(self._fitter)
         self._nice = int(nice)
         self._jobs: "queue.Queue[Optional[KeyframeJob]]" = queue.Queue()
-        self.completed = 0
         self._thread = threading.Thread(target=self._run, name="faceverse_keyframes",
                                         daemon=True)
         self._thread.start()
 
     def submit(self, job: KeyframeJob) -> KeyframeJob:
-        job.submitted = time.perf_counter()
         self._jobs.put(job)
         return job
 
@@ -124,7 +120,6 @@ class KeyframeWorker:
                 self._work(job)
             except Exception as exc:  # noqa: BLE001 - the job says it failed, the worker goes on
                 job.error = f"{type(exc).__name__}: {exc}"
-            self.completed += 1
             job.done.set()
 
     def _work(self, job: KeyframeJob):
@@ -142,8 +137,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
     (identity, texture, lighting from the network; pose and expression from the job's start,
     else from the network's values where that start fails; the network's expression as the
     prior) and prepare the linear update about the fit. Fills job.coeffs, fit_coeffs, rms_px,
-    state, fit_ms, or job.error. fitter/update: the caller's (a fitter keeps buffers)."""
-    t = time.perf_counter()
+    state, or job.error. fitter/update: the caller's (a fitter keeps buffers)."""
     if not np.all(np.isfinite(coeffs)):
         job.error = "the regressor returned NaN/inf"
         return
@@ -172,7 +166,6 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
     job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
                                fit_landmarks=job.landmarks)
-    job.fit_ms = (time.perf_counter() - t) * 1000.0
 
 
 class WorkerRegressor:

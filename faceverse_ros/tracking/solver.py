@@ -20,7 +20,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from faceverse_ros.core.crop import crop_box_from_square, crop_faces
+from faceverse_ros.core.crop import crop_box_from_square, crop_face
 from faceverse_ros.core.landmark_pose import estimate_head_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
@@ -278,13 +278,9 @@ class CoefficientSolver:
 
 
 def _crop_each(frames):
-    crops, boxes = [], []
-    for f in frames:
-        c, b = crop_faces(f.rgb, f.box[None])
-        crops.append(c[0])
-        boxes.append(b[0])
-    if not crops:
-        return np.empty((0, 256, 256, 3), np.uint8), np.empty((0, 4), np.int64)
+    """Regressor crops and their boxes of TrackFrames (one face each, possibly of
+    different images: an ended track's last frames)."""
+    crops, boxes = zip(*(crop_face(f.rgb, f.box) for f in frames))
     return np.stack(crops), np.stack(boxes)
 
 
