@@ -171,14 +171,19 @@ class FrameOutputs:
                                        fps=self._fps.rate(now), tag=header))
 
     def _timed_build(self, request):
-        """Build the views and set the earliest time of the next: a build of c seconds
-        is followed by c * (1 / VIEWS_CPU_SHARE - 1) without one."""
+        """Build the views and charge the time to the views' share (_charge_views)."""
         t = time.monotonic()
         try:
             return self._builder.build(request)
         finally:
-            end = time.monotonic()
-            self._views_next = end + (end - t) * (1.0 / VIEWS_CPU_SHARE - 1.0)
+            self._charge_views(t)
+
+    def _charge_views(self, start):
+        """Views work from ``start`` until now (c seconds) puts the next build at least
+        c * (1 / VIEWS_CPU_SHARE - 1) later (after any charge already made: the build of one
+        view and the sending of the last run in two threads)."""
+        now = time.monotonic()
+        self._views_next = max(self._views_next, now) + (now - start) * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     def _publish_views(self, views):
         # the messages are built outside the lock the parameters are published under: a
@@ -195,9 +200,7 @@ class FrameOutputs:
                 if mesh is not None:
                     self.mesh_pub.publish(mesh)
         finally:  # building and sending the messages count against the views' CPU share too
-            spent = time.monotonic() - t
-            self._views_next = max(self._views_next, time.monotonic()) + \
-                spent * (1.0 / VIEWS_CPU_SHARE - 1.0)
+            self._charge_views(t)
 
     # -- diagnostics ----------------------------------------------------------------------------
     def publish_diagnostics(self):
