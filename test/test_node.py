@@ -37,6 +37,9 @@ def _image(name):
     return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
+RESEND_S = 5.0  # Harness.send: a best-effort frame not taken after this is sent again
+
+
 class Harness:
     """The node under test plus a tester node, spun by an executor in a background thread."""
 
@@ -86,15 +89,25 @@ class Harness:
     def send(self, msg, timeout=60.0, gap=False):
         """Publishes one image message (stamped 33 ms after the last) and waits for its params."""
         key = self.stamp(msg, gap)
-        processed = self.node.counts["processed"] + self.node.counts["bad"]
-        # best-effort images: one published before DDS has matched the node's subscription
-        # is lost (seen once in CI under load), so the first waits for the match
-        wait_for(lambda: self.image_pub.get_subscription_count() > 0, 10)
-        self.image_pub.publish(msg)
-        if not wait_for(lambda: self.node.counts["processed"] + self.node.counts["bad"] > processed,
-                        timeout):
-            raise AssertionError("the node did not take the frame")
+        self.publish_taken(msg, timeout)
         return self.params_for(key)
+
+    def publish_taken(self, msg, timeout=60.0):
+        """Publishes a stamped image message and waits until the node took it (processed or
+        refused as bad). Best-effort images: one published before DDS has matched the node's
+        subscription is lost, and so, now and then under load, is a large one (UDP fragments
+        on the loopback; seen in CI): this waits for the match and sends the same message
+        (same stamp) again every RESEND_S while the node has not taken it."""
+        processed = self.node.counts["processed"] + self.node.counts["bad"]
+        wait_for(lambda: self.image_pub.get_subscription_count() > 0, 10)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.image_pub.publish(msg)
+            if wait_for(lambda: self.node.counts["processed"] + self.node.counts["bad"] > processed,
+                        min(RESEND_S, max(deadline - time.monotonic(), 0.0))):
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError("the node did not take the frame")
 
     def send_rgb(self, rgb, **kw):
         return self.send(rgb_to_image(rgb), **kw)

@@ -15,7 +15,7 @@ rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts
 from rclpy.parameter import Parameter  # noqa: E402
 
 from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
-from test_node import FRAME, Harness, _image, _key, wait_for  # noqa: E402
+from test_node import FRAME, Harness, _image, _key  # noqa: E402
 
 STEP_PX = 12
 N_FACE = 8
@@ -38,10 +38,7 @@ def _stream(h, images, timeout=120.0):
     for rgb in images:
         msg = rgb_to_image(rgb)
         keys.append(h.stamp(msg))
-        before = h.node.counts["processed"] + h.node.counts["bad"]
-        h.image_pub.publish(msg)
-        assert wait_for(lambda: h.node.counts["processed"] + h.node.counts["bad"] > before,
-                        timeout), "the node did not take the frame"
+        h.publish_taken(msg, timeout)
     return keys
 
 
