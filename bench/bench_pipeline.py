@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
-STAGES = ("decode", "detect", "track", "crop", "regress", "fit", "smooth", "pose", "reconstruct",
-          "render", "publish")
+STAGES = ("decode", "detect", "track", "crop", "regress", "keyframe_wait", "fit", "smooth", "pose",
+          "reconstruct", "render", "publish")
 EXTRA_STAGES = ("landmark_pose",)
 # (printed name, numerator mode, denominator mode): fps ratios the goals name
 RATIOS = (("ours / detector_only throughput", "ours", "detector_only"),

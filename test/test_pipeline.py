@@ -250,6 +250,54 @@ def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
     pipe.close()
 
 
+def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic_assets, video):
+    """Two intervals late, the frame path first waits for the job (its core is then free for
+    the idle-class worker): a job that finishes in that wait is taken, the frame path runs
+    no ResNet of its own, and the frame holds the identity of the job's crop (frame 2's),
+    not of its own."""
+    import threading
+
+    from faceverse_ros.core.crop import crop_faces
+
+    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"})
+    release = threading.Event()
+    worker_reg = pipe.solver.worker._regressor_for()
+
+    class Held:
+        def predict(self, crops):
+            release.wait(60)
+            return worker_reg.predict(crops)
+
+    pipe.solver.worker._regressor_for = Held
+    waits = []
+
+    def late_wait():  # the frame path starts waiting: let the worker go
+        waits.append(True)
+        release.set()
+        return 60.0
+
+    pipe.solver._late_wait_s = late_wait
+    calls = []
+    predict = pipe.regressor.predict
+    pipe.regressor.predict = lambda crops: calls.append(len(crops)) or predict(crops)
+    results, timings = [], []
+    for f in video[:8]:
+        result = pipe.process(f.rgb, f.stamp)
+        results.append(result.faces[0])
+        timings.append(result.timings)
+    assert waits == [True]
+    assert calls == [1]  # the track's first frame only
+    assert [f.keyframe for f in results] == [True, False, False, False, False, False, True, False]
+    assert "keyframe_wait" in timings[6] and all("keyframe_wait" not in t for t in timings[:6])
+    held = np.r_[0:156, 333:611]
+    crop2, _ = crop_faces(video[2].rgb, results[2].box[None])
+    crop6, _ = crop_faces(video[6].rgb, results[6].box[None])
+    np.testing.assert_allclose(results[6].coeffs[held], predict(crop2)[0][held], rtol=1e-3,
+                               atol=1e-3)
+    assert not np.allclose(results[6].coeffs[held], predict(crop6)[0][held], atol=1e-3)
+    pipe.close()
+
+
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):
     pipe = _full(synthetic_assets, smoothing={"kind": "original"})
     stamps = []

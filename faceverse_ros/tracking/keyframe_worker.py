@@ -21,9 +21,10 @@ is then a keyframe's, not a frame's). Here a keyframe is a job instead:
    lighting (``MODE_LANDMARK_FIT``: "held from the last keyframe").
 
 A track has at most one job in flight; a keyframe due while one runs waits for it. A job
-still running two keyframe intervals after it was handed in is cancelled and the frame
-then makes its keyframe itself, inline (tracking.solver: the lag of a keyframe is bounded;
-this happens when the cores have no time to spare, e.g. offline at full speed). The
+still running two keyframe intervals after it was handed in (the cores have no time to
+spare, e.g. offline at full speed) is waited for by the frame path, briefly (its core is
+then free for this thread); one still not done then is cancelled and the frame makes its
+keyframe itself, inline (tracking.solver: the lag of a keyframe is bounded). The
 track's first frame (nothing to update from) is regressed inline too.
 
 Priority: the worker thread runs in Linux's SCHED_IDLE class where it may (it then gets a

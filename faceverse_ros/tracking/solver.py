@@ -28,8 +28,18 @@ from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import Solution, TrackFrame
 
 #: a background keyframe still running this many keyframe intervals after it was handed
-#: in is cancelled and the frame makes its keyframe inline (CoefficientSolver._catch_up)
+#: in is waited for (below); one that is still not done is cancelled and the frame makes
+#: its keyframe inline (CoefficientSolver._catch_up)
 LAG_INTERVALS = 2
+#: how long the frame path waits for a late background keyframe: twice the median
+#: regression, at least this (seconds). While the frame path waits, its core is free and
+#: the idle-class worker gets it, so the job finishes the pass it has half done instead of
+#: the frame path starting a new one. Measured (issue 14, `faceverse-ros bench
+#: --sizes native --modes detector_only,ours --feeds offline`, 3 runs each, 2 cores):
+#: offline the worker never finished in time, every keyframe was made inline (10 per 150
+#: frames, 94-97 fps); waiting: 14 keyframes per 150 frames from the worker, median wait
+#: 13-19 ms, 102-113 fps
+LATE_WAIT_MIN_S = 0.05
 
 
 class CoefficientSolver:
@@ -89,7 +99,8 @@ class CoefficientSolver:
             self._switch_to_int8()
         every = self.fitter is not None and self.keyframe_cost.regress_every_frame()
         self._tell_cost(self.keyframe_cost.cheaper_to_regress())
-        late = [k for k, (track, _) in enumerate(items) if self._take_background(track, problems)]
+        late = [k for k, (track, _) in enumerate(items)
+                if self._take_background(track, problems, timings)]
         for k in late:
             out[k] = self._catch_up(*items[k], problems, timings)
         inline, background = [], []
@@ -162,10 +173,11 @@ class CoefficientSolver:
                 start_box=np.asarray(out[k].crop_box, dtype=np.float64)))
             track.keyframes.record(True)  # the keyframe is taken; the frame itself was fitted
 
-    def _take_background(self, track, problems) -> bool:
+    def _take_background(self, track, problems, timings) -> bool:
         """A finished background keyframe becomes the track's state (keyframe_worker doc).
-        True when the track's job is LAG_INTERVALS keyframe intervals late: it is cancelled
-        and this frame's keyframe is to be made inline (catch_up)."""
+        A job LAG_INTERVALS keyframe intervals late is waited for (_late_wait_s); True when
+        it is still not done then: it is cancelled and this frame's keyframe is to be made
+        inline (catch_up)."""
         job = track.keyframe_job
         if job is None:
             return False
@@ -173,9 +185,13 @@ class CoefficientSolver:
             job.frames_waited += 1
             if job.frames_waited < LAG_INTERVALS * self.config.keyframe_interval:
                 return False
-            job.cancelled = True  # the worker skips it, or its result is dropped
-            track.keyframe_job = None
-            return True
+            t = time.perf_counter()
+            finished = job.done.wait(self._late_wait_s())
+            _lap(timings, "keyframe_wait", t)
+            if not finished:
+                job.cancelled = True  # the worker skips it, or its result is dropped
+                track.keyframe_job = None
+                return True
         track.keyframe_job = None
         if job.error is not None:
             problems.append(f"face {track.face_id}: background keyframe skipped ({job.error})")
@@ -183,6 +199,11 @@ class CoefficientSolver:
         self.keyframe_cost.record(True, job.regress_ms)
         track.take_keyframe(job)
         return False
+
+    def _late_wait_s(self) -> float:
+        """How long to wait for a late background keyframe (LATE_WAIT_MIN_S)."""
+        reg, _ = self.keyframe_cost.medians()
+        return max(LATE_WAIT_MIN_S, 2.0 * reg / 1000.0 if reg is not None else 0.0)
 
     def _catch_up(self, track, frame: TrackFrame, problems, timings) -> Optional[Solution]:
         """A keyframe the worker could not make in time (the cores are busy, e.g. offline at
