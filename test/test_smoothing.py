@@ -201,6 +201,48 @@ def test_track_smoother_blocks():
     assert fs.flush_box() == [] and fs.flush_coeffs() == []      # one_euro has nothing pending
 
 
+def _one_euro_two_samples(a, b, dt, min_cutoff, beta, d_cutoff):
+    """The One Euro output after a first sample a and a second b, dt later (Casiez et al.
+    2012 written out: alpha = 1 / (1 + tau / dt), tau = 1 / (2 pi fc); the speed estimate
+    starts at 0)."""
+    def alpha(fc):
+        return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * fc * dt))
+
+    dx = alpha(d_cutoff) * (b - a) / dt
+    return a + alpha(min_cutoff + beta * np.abs(dx)) * (b - a)
+
+
+def test_held_blocks_filter_at_keyframe_rate_and_hold_between():
+    """one_euro with keyframe flags: identity, texture and lighting (the blocks only keyframes
+    solve) take a value only at a new keyframe and hold in between; at the second keyframe
+    they are the One Euro step worked out by hand over the keyframe spacing; the expression
+    block is filtered frame by frame exactly as without flags; a gap restarts them raw."""
+    from faceverse_ros.core.layout import V4
+    from faceverse_ros.tracking.smoothing import DEFAULT_COEFFS
+
+    sl = V4.slices
+    held = np.r_[sl["id"], sl["tex"], sl["gamma"]]
+    rng = np.random.default_rng(11)
+    key_a, key_b = rng.normal(size=V4.total), rng.normal(size=V4.total)
+    flagged, plain = TrackSmoother(), TrackSmoother()
+    outs, exp_plain = [], []
+    for k in range(10):
+        c = (key_a if k < 5 else key_b).copy()
+        c[sl["exp"]] = rng.normal(size=V4.size("exp"))    # per-frame values change every frame
+        outs.append(flagged.smooth_coeffs(k / FPS, c, keyframe=k in (0, 5)).value)
+        exp_plain.append(plain.smooth_coeffs(k / FPS, c).value[sl["exp"]])
+    for k in range(5):
+        np.testing.assert_array_equal(outs[k][held], key_a[held])  # the first keyframe, held
+        np.testing.assert_allclose(outs[k][sl["exp"]], exp_plain[k], rtol=1e-12, atol=1e-12)
+    want = _one_euro_two_samples(key_a[held], key_b[held], 5 / FPS, **DEFAULT_COEFFS)
+    for k in range(5, 10):
+        np.testing.assert_allclose(outs[k][held], want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(outs[9][sl["exp"]], exp_plain[9], rtol=1e-12, atol=1e-12)
+    # a gap between frames (over max_gap_s) restarts the held blocks with the frame's value
+    later = flagged.smooth_coeffs(10.0, key_a, keyframe=False).value
+    np.testing.assert_array_equal(later[held], key_a[held])
+
+
 def test_track_smoother_original_flushes_last_frame():
     fs = TrackSmoother(SmootherSettings(kind="original"))
     boxes = [np.array([k, k, k + 10.0, k + 10.0]) for k in range(3)]

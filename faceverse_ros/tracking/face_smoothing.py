@@ -17,7 +17,16 @@ Two stages per face, as in FaceVerse V4 (see faceverse_ros.tracking.smoothing):
    angles on quaternions (``rotation``), every other block except the eyes
    with ``coeffs`` (with "original"/"none" one smoother for the whole vector);
    the eyes block of its output is to be replaced by the stage-1 eyes of the
-   output's frame (the face track does so).
+   output's frame (the face track does so). With "one_euro" and the caller
+   saying which frames hold a new keyframe (``keyframe=``), the blocks that only
+   keyframes solve (``HELD_BLOCKS``: identity, texture, lighting; the frames
+   between hold them from the last keyframe) are filtered at keyframe rate, with
+   the ``coeffs`` parameters: their filter takes a value only at a new keyframe
+   and the output holds between keyframes, so they do not creep frame by frame
+   toward a value that does not change (issue 14: identity and albedo change at
+   keyframes only, and a mesh cache keyed on them then hits). They restart
+   with the per-frame blocks (a gap between frames), not because keyframes
+   are far apart.
 
 With "original" each stage reports the previous frame (the returned stamp
 says which); :meth:`TrackSmoother.flush_box` / :meth:`TrackSmoother.flush_coeffs`
@@ -40,6 +49,11 @@ _DEFAULTS = {"box": DEFAULT_BOX, "box_size": DEFAULT_BOX_SIZE, "coeffs": DEFAULT
              "rotation": DEFAULT_ROTATION, "eyes": DEFAULT_EYES,
              "blendshapes": DEFAULT_BLENDSHAPES}
 _PARAM_NAMES = ("min_cutoff", "beta", "d_cutoff", "max_gap_s")
+#: coefficient blocks solved only on keyframes (module doc), where the layout has them
+HELD_BLOCKS = ("id", "tex", "gamma")
+#: the held blocks' filter sees one sample per keyframe: its own gap bound is this long
+#: (seconds); the per-frame blocks' gap restarts it
+_HELD_GAP_S = 1e6
 
 
 class SmootherSettings:
@@ -118,17 +132,26 @@ class _Stage:
         self.settings, self.parts = settings, parts
         self.kind, self.version, self.filters = None, None, {}
 
+    @staticmethod
+    def _params(params, part):
+        if part == "held":  # the keyframe-rate filter of the held blocks (module doc)
+            return dict(params["coeffs"], max_gap_s=_HELD_GAP_S)
+        return params[part]
+
     def sync(self):
         if self.settings.version == self.version:
             return self.filters
         version, kind, params = self.settings.snapshot()
         if kind != self.kind:
             self.kind = kind
-            self.filters = {part: make_smoother(kind, rotation=(part == "rotation"), **params[part])
-                            for part in self.parts if part != "rotation" or kind == "one_euro"}
+            self.filters = {part: make_smoother(kind, rotation=(part == "rotation"),
+                                                **self._params(params, part))
+                            for part in self.parts
+                            if part not in ("rotation", "held") or kind == "one_euro"}
         else:
             for part, sm in self.filters.items():
-                sm.set_params(**{k: v for k, v in params[part].items() if k in sm._param_names})
+                sm.set_params(**{k: v for k, v in self._params(params, part).items()
+                                 if k in sm._param_names})
         self.version = version
         return self.filters
 
@@ -150,8 +173,15 @@ class TrackSmoother:
         mask[self._angles] = False
         mask[self._eyes] = False
         self._rest = np.flatnonzero(mask)
+        held = np.zeros(layout.total, dtype=bool)
+        for name in HELD_BLOCKS:
+            if name in layout.slices:
+                held[layout.slices[name]] = True
+        self._held = np.flatnonzero(held & mask)
+        self._per_frame = np.flatnonzero(mask & ~held)
+        self._held_out = None
         self._stage1 = _Stage(self.settings, ("box", "box_size", "eyes", "blendshapes"))
-        self._stage2 = _Stage(self.settings, ("coeffs", "rotation"))
+        self._stage2 = _Stage(self.settings, ("coeffs", "rotation", "held"))
 
     @property
     def kind(self):
@@ -204,23 +234,43 @@ class TrackSmoother:
                 for c, s, e in zip(cs, ss, es)]
 
     # -- stage 2 ------------------------------------------------------------------------------
-    def smooth_coeffs(self, stamp, coeffs) -> Optional[Sample]:
-        """The coefficient vector of one frame (see module doc for the eyes block)."""
+    def smooth_coeffs(self, stamp, coeffs, keyframe: Optional[bool] = None) -> Optional[Sample]:
+        """The coefficient vector of one frame (see module doc for the eyes block).
+
+        keyframe: whether this frame holds a new keyframe's identity, texture and lighting
+        (the held blocks then filter at keyframe rate, module doc); None: every block is
+        filtered frame by frame.
+        """
         f = self._stage2.sync()
         c = _as_vector(coeffs, "coeffs")
         if c.shape != (self.layout.total,):
             raise ValueError(f"coeffs must have shape ({self.layout.total},), got {c.shape}")
         if "rotation" not in f:
             return f["coeffs"].update(stamp, c)
+        t = _as_stamp(stamp)
         out = c.copy()
-        out[self._rest] = f["coeffs"].update(stamp, c[self._rest]).value
-        out[self._angles] = f["rotation"].update(stamp, c[self._angles]).value
-        return Sample(_as_stamp(stamp), out)
+        if keyframe is None or not len(self._held):
+            self._held_out = None
+            out[self._rest] = f["coeffs"].update(t, c[self._rest]).value
+        else:
+            frame_sm, held_sm = f["coeffs"], f["held"]
+            restart = frame_sm._x is None or frame_sm._is_gap(t) or \
+                frame_sm._x.shape != self._per_frame.shape
+            out[self._per_frame] = frame_sm.update(t, c[self._per_frame]).value
+            if restart:
+                held_sm.reset()
+            if keyframe or restart or self._held_out is None or held_sm._x is None:
+                self._held_out = held_sm.update(t, c[self._held]).value
+            out[self._held] = self._held_out
+        out[self._angles] = f["rotation"].update(t, c[self._angles]).value
+        return Sample(t, out)
 
     def flush_coeffs(self) -> List[Sample]:
         """The pending stage-2 frame ("original" only), then stage 2 restarts."""
         f = self._stage2.filters
         out = f["coeffs"].flush() if f else []
-        if "rotation" in f:
-            f["rotation"].reset()
+        for part in ("rotation", "held"):
+            if part in f:
+                f[part].reset()
+        self._held_out = None
         return out

@@ -115,7 +115,8 @@ class FaceTrack:
         frame.keyframe = bool(solution.keyframe)
         self._anchor = None
         self._pending[frame.stamp] = frame
-        return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs))
+        return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs,
+                                                        keyframe=frame.keyframe))
 
     def _finish(self, sample) -> List[TrackFrame]:
         if sample is None:
