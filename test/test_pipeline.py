@@ -381,6 +381,50 @@ def test_two_stage_runner_reports_errors_and_goes_on():
     runner.close()
 
 
+def test_in_order_runner_keeps_every_item_in_order_and_overlaps_the_stages():
+    """The command line's runner: items handed in faster than the second stage works are
+    all done (none dropped), come back in order in the caller's thread, and the first stage
+    of item k+1 runs while the second stage works on item k; a stage's error comes back in
+    its item's place."""
+    import threading
+
+    from faceverse_ros.runtime.workers import InOrderRunner, StageFailure
+
+    log, lock = [], threading.Lock()
+
+    def first(k):
+        if k == 7:
+            raise ValueError("frame 7 is broken")
+        with lock:
+            log.append(("first start", k))
+        time.sleep(0.004)
+        return k
+
+    def second(k):
+        with lock:
+            log.append(("second start", k))
+        time.sleep(0.01)
+        with lock:
+            log.append(("second end", k))
+        return k * 10
+
+    runner = InOrderRunner(first, second)
+    caller = threading.get_ident()
+    got = []
+    for k in range(12):
+        got += runner.put(k)
+    got += runner.finish()
+    runner.close()
+    assert [g if not isinstance(g, StageFailure) else (g.stage, str(g.error)) for g in got] == \
+        [10 * k if k != 7 else ("first", "frame 7 is broken") for k in range(12)]
+    assert threading.get_ident() == caller
+    # overlap: some first stage started between a second stage's start and its end
+    starts = {k: log.index(("second start", k)) for k in range(12) if k != 7}
+    ends = {k: log.index(("second end", k)) for k in range(12) if k != 7}
+    assert any(starts[k] < log.index(("first start", j)) < ends[k]
+               for k in starts for j in starts if j > k)
+
+
 def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
     """The end of a file: finish() gives the two frames "original" still holds."""
     pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),

@@ -95,6 +95,7 @@ def cmd_run(args):
 
     from faceverse_ros.cli.run_io import StopOnSigint, frame_header, open_output_bag, open_source
     from faceverse_ros.io.bag_types import BagError
+    from faceverse_ros.runtime.workers import InOrderRunner, StageFailure
     from faceverse_ros.tracking.pipeline import FacePipeline
     from faceverse_ros.views.overlay import ViewBuilder
 
@@ -132,54 +133,73 @@ def cmd_run(args):
     bag = open_output_bag(args) if args.output_bag else None
     stop = StopOnSigint()
     start = time.monotonic()
+    # detection of frame t+1 beside the face stage of frame t (two threads, none dropped);
+    # the outputs below are made here, in order, while the next frames are worked on
+    runner = InOrderRunner(
+        lambda frame: (frame, pipeline.detect_stage(frame.rgb, frame.stamp,
+                                                    getattr(frame, "intrinsics", None))),
+        lambda item: (item[0], pipeline.face_stage(item[1], need_mesh=need_mesh)))
+
+    def outputs(done):
+        nonlocal frames
+        for item in done:
+            if isinstance(item, StageFailure):
+                raise item.error
+            frame, result = item
+            frames += 1
+            _write_outputs(frame, result)
+
+    def _write_outputs(frame, result):
+        nonlocal faces_total, writer, last_intrinsics
+        last_intrinsics = result.intrinsics
+        for problem in result.problems:
+            print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+        faces_total += len(result.faces)
+        shown, shown_faces = frame, []
+        for stamp, faces in result.groups():
+            shown, shown_faces = recent.get(stamp, frame), faces
+            _save_faces(args, out_dir, pipeline, builder, shown, faces, result.intrinsics,
+                        triangles is not None or markers)
+            if bag is not None:  # each group with the header of the frame it describes
+                bag.write(*frame_header(shown, args.frame_id), faces, result.image_size)
+        if bag is not None and not result.faces:  # an empty array for a frame without faces
+            bag.write(*frame_header(frame, args.frame_id), [], result.image_size)
+        # the overlay of the newest frame the faces describe, drawn on that frame
+        overlay = builder.overlay(shown.rgb, shown_faces, result.intrinsics,
+                                  render=triangles is not None,
+                                  decimation=args.render_decimation)
+        if bag is not None and (args.bag_debug_image or markers):
+            bag.write_views(*frame_header(shown, args.frame_id),
+                            debug_rgb=overlay if args.bag_debug_image else None,
+                            meshes=builder.marker_meshes(shown_faces, args.mesh_decimation)
+                            if markers else None)
+        if stream:
+            if writer is None:
+                h, w = overlay.shape[:2]
+                path = out_dir / f"{name}_overlay.mp4"
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                         float(source.fps or 30.0), (w, h))
+                if not writer.isOpened():
+                    raise CliError(f"cannot write video {path}")
+            writer.write(overlay[:, :, ::-1])
+        else:
+            cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
+        progress.update(frames, faces_total)
+
     try:
+        submitted = 0
         for frame in source:
-            if args.max_frames and frames >= args.max_frames:
+            if args.max_frames and submitted >= args.max_frames:
                 break
             recent[frame.stamp] = frame
             for old in sorted(recent)[:-16]:
                 del recent[old]
-            result = pipeline.process(frame.rgb, frame.stamp,
-                                      intrinsics=getattr(frame, "intrinsics", None),
-                                      need_mesh=need_mesh)
-            last_intrinsics = result.intrinsics
-            for problem in result.problems:
-                print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
-            frames += 1
-            faces_total += len(result.faces)
-            shown, shown_faces = frame, []
-            for stamp, faces in result.groups():
-                shown, shown_faces = recent.get(stamp, frame), faces
-                _save_faces(args, out_dir, pipeline, builder, shown, faces, result.intrinsics,
-                            triangles is not None or markers)
-                if bag is not None:  # each group with the header of the frame it describes
-                    bag.write(*frame_header(shown, args.frame_id), faces, result.image_size)
-            if bag is not None and not result.faces:  # an empty array for a frame without faces
-                bag.write(*frame_header(frame, args.frame_id), [], result.image_size)
-            # the overlay of the newest frame the faces describe, drawn on that frame
-            overlay = builder.overlay(shown.rgb, shown_faces, result.intrinsics,
-                                      render=triangles is not None,
-                                      decimation=args.render_decimation)
-            if bag is not None and (args.bag_debug_image or markers):
-                bag.write_views(*frame_header(shown, args.frame_id),
-                                debug_rgb=overlay if args.bag_debug_image else None,
-                                meshes=builder.marker_meshes(shown_faces, args.mesh_decimation)
-                                if markers else None)
-            if stream:
-                if writer is None:
-                    h, w = overlay.shape[:2]
-                    path = out_dir / f"{name}_overlay.mp4"
-                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                             float(source.fps or 30.0), (w, h))
-                    if not writer.isOpened():
-                        raise CliError(f"cannot write video {path}")
-                writer.write(overlay[:, :, ::-1])
-            else:
-                cv2.imwrite(str(out_dir / f"{frame.name}_overlay.png"), overlay[:, :, ::-1])
-            progress.update(frames, faces_total)
+            outputs(runner.put(frame))
+            submitted += 1
             if stop.requested:
                 print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
                 break
+        outputs(runner.finish())
         if not stop.requested:
             # the end of the input ends every track: their last frames ("original" holds two)
             for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
@@ -194,7 +214,9 @@ def cmd_run(args):
         print("\n[run] interrupted", file=sys.stderr)
     except BagError as exc:  # the input bag broke off: keep what was done, then say so
         error = exc
+        outputs(runner.finish())  # the frames read before it
     finally:
+        runner.close()
         stop.restore()
         if writer is not None:
             writer.release()

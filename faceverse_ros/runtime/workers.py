@@ -1,7 +1,8 @@
 """Latest-frame-wins workers (no ROS, no tracking imports).
 
 :class:`TwoStageRunner` runs two functions on the items handed in, in two
-threads of its own, the newest item winning. :class:`PipelineWorker` puts a
+threads of its own, the newest item winning; :class:`InOrderRunner` puts every item
+through one, none dropped, the results back in the caller's thread. :class:`PipelineWorker` puts a
 pipeline's two halves (anything with ``detect_stage(rgb, stamp, intrinsics)``
 and ``face_stage(staged)``, as tracking.pipeline.FacePipeline) on one: the
 caller hands a :class:`FrameJob` in and gets each frame's :class:`FrameOutput`
@@ -207,6 +208,70 @@ class TwoStageRunner:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5.0)
+
+
+class InOrderRunner:
+    """Every item through a TwoStageRunner, none dropped, the results back in the caller's
+    thread in order: a file or a folder processed with detection of frame t+1 beside the
+    face stage of frame t (the command line's run).
+
+    put(item) blocks until the runner takes the item and returns the results that came
+    out meanwhile; finish() waits for the rest. A stage's exception comes back in its
+    item's place, after the results of the items before it, as a :class:`StageFailure`
+    (its ``error`` is the exception); first() returning None stops its item.
+    """
+
+    def __init__(self, first, second, name="faceverse_run"):
+        self._out = queue.Queue()
+
+        def first_or_failure(item):  # a first-stage failure goes through the second stage,
+            try:                     # so that it comes back after the items before it
+                staged = first(item)
+                return None if staged is None else (True, staged)   # None: the item stops
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller
+                return False, StageFailure("first", exc)
+
+        def second_or_failure(staged):
+            ok, value = staged
+            return second(value) if ok else value
+
+        self._runner = TwoStageRunner(first_or_failure, second_or_failure,
+                                      on_result=self._out.put,
+                                      on_error=lambda stage, exc: self._out.put(
+                                          StageFailure(stage, exc)), name=name)
+
+    def _ready(self, timeout=0.0):
+        out = []
+        try:
+            out.append(self._out.get(timeout=timeout) if timeout else self._out.get_nowait())
+            while True:
+                out.append(self._out.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+    def put(self, item) -> list:
+        out = []
+        while not self._runner.slot_free:  # the first stage has not taken the last item yet
+            out += self._ready(timeout=0.005)
+        self._runner.submit(item)
+        return out + self._ready()
+
+    def finish(self) -> list:
+        out = []
+        while not self._runner.wait_idle(0.005):
+            out += self._ready()
+        return out + self._ready()
+
+    def close(self):
+        self._runner.close()
+
+
+@dataclasses.dataclass
+class StageFailure:
+    """An item that failed in an InOrderRunner stage ("first" or "second")."""
+    stage: str
+    error: BaseException
 
 
 class FrameHistory:
