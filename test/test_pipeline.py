@@ -215,13 +215,10 @@ def test_background_keyframes_hold_the_network_identity_of_the_keyframe(syntheti
     assert pipe.solver.worker is None
 
 
-def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
-    """A background keyframe still running two intervals after it was handed in (here the
-    worker is held) is cancelled, and the frame then makes its keyframe itself: the frame
-    path's regressor runs on that frame's crop and the frame holds its identity."""
+def _held_worker_pipeline(synthetic_assets):
+    """A pipeline (keyframe interval 2, no smoothing) whose keyframe worker holds each job
+    until the returned event is set; the frame path's regressor counts its calls."""
     import threading
-
-    from faceverse_ros.core.crop import crop_faces
 
     pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"})
     release = threading.Event()
@@ -236,6 +233,16 @@ def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
     calls = []
     predict = pipe.regressor.predict
     pipe.regressor.predict = lambda crops: calls.append(len(crops)) or predict(crops)
+    return pipe, release, calls, predict
+
+
+def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
+    """A background keyframe still running two intervals after it was handed in (here the
+    worker is held) is cancelled, and the frame then makes its keyframe itself: the frame
+    path's regressor runs on that frame's crop and the frame holds its identity."""
+    from faceverse_ros.core.crop import crop_faces
+
+    pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets)
     results = [pipe.process(f.rgb, f.stamp).faces[0] for f in video[:8]]
     release.set()
     # frame 0 regressed inline; frame 2's keyframe goes to the worker, which is held; at
@@ -255,20 +262,9 @@ def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic
     the idle-class worker): a job that finishes in that wait is taken, the frame path runs
     no ResNet of its own, and the frame holds the identity of the job's crop (frame 2's),
     not of its own."""
-    import threading
-
     from faceverse_ros.core.crop import crop_faces
 
-    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"})
-    release = threading.Event()
-    worker_reg = pipe.solver.worker._regressor_for()
-
-    class Held:
-        def predict(self, crops):
-            release.wait(60)
-            return worker_reg.predict(crops)
-
-    pipe.solver.worker._regressor_for = Held
+    pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets)
     waits = []
 
     def late_wait():  # the frame path starts waiting: let the worker go
@@ -277,9 +273,6 @@ def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic
         return 60.0
 
     pipe.solver._late_wait_s = late_wait
-    calls = []
-    predict = pipe.regressor.predict
-    pipe.regressor.predict = lambda crops: calls.append(len(crops)) or predict(crops)
     results, timings = [], []
     for f in video[:8]:
         result = pipe.process(f.rgb, f.stamp)
