@@ -63,8 +63,9 @@ class Harness:
         t.create_subscription(TFMessage, "/tf", self.got["tf"].append, TF_QOS)
         t.create_subscription(DiagnosticArray, "/diagnostics", self.got["diag"].append, 10)
         self._debug_sub = self._mesh_sub = None
-        # one thread, as the node's own spin (ros/spin.py): rclpy's multi-threaded executor
-        # left the node's image subscription unserved for a minute now and then (Kilted CI)
+        # one thread, as the node's own spin (ros/spin.py); with rclpy's multi-threaded
+        # executor a frame re-sent for a minute was not taken once in Kilted CI (cause not
+        # shown; the multi-threaded executor is the suspect)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.tester)
@@ -112,8 +113,8 @@ class Harness:
                 c = self.node.counts
                 raise AssertionError(
                     f"the node did not take the frame: received {c['received']}, processed "
-                    f"{c['processed']}, dropped {c['dropped']}, bad {c['bad']} (received not "
-                    "rising: the image never reached the node's callback)")
+                    f"{c['processed']}, dropped {c['dropped']}, bad {c['bad']} (a received count "
+                    "that did not rise means the image never reached the node's callback)")
 
     def send_rgb(self, rgb, **kw):
         return self.send(rgb_to_image(rgb), **kw)

@@ -254,12 +254,11 @@ class TrackSmoother:
             out[self._rest] = f["coeffs"].update(t, c[self._rest]).value
         else:
             frame_sm, held_sm = f["coeffs"], f["held"]
-            restart = frame_sm._x is None or frame_sm._is_gap(t) or \
-                frame_sm._x.shape != self._per_frame.shape
+            restart = frame_sm.starts_over(t, self._per_frame.shape)
             out[self._per_frame] = frame_sm.update(t, c[self._per_frame]).value
             if restart:
                 held_sm.reset()
-            if keyframe or restart or self._held_out is None or held_sm._x is None:
+            if keyframe or restart or self._held_out is None:
                 self._held_out = held_sm.update(t, c[self._held]).value
             out[self._held] = self._held_out
         out[self._angles] = f["rotation"].update(t, c[self._angles]).value

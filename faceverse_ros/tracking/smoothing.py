@@ -231,11 +231,16 @@ class OneEuroSmoother(_Base):
         self._x = None
         self._dx = None
 
+    def starts_over(self, stamp, shape) -> bool:
+        """True when update(stamp, a value of this shape) starts the filter anew (its
+        output is then the value itself): no state yet, a gap, or another shape."""
+        return self._x is None or self._is_gap(_as_stamp(stamp)) or self._x.shape != tuple(shape)
+
     def update(self, stamp, value, scale=None) -> Sample:
         """Filter one value; ``scale`` (> 0, scalar or per element) divides the speed."""
         t = _as_stamp(stamp)
         x = _as_vector(value)
-        if self._x is not None and (self._is_gap(t) or self._x.shape != x.shape):
+        if self.starts_over(t, x.shape):
             self.reset()
         if self._x is None:
             self._x, self._dx, self._last_stamp = x.copy(), np.zeros_like(x), t
