@@ -57,6 +57,24 @@ def test_bad_input_is_one_readable_line_and_nonzero(args, words, capsys):
     assert len(err) == 1 and err[0].startswith("faceverse-ros: error:") and words in err[0]
 
 
+def test_folder_with_a_broken_image_keeps_the_images_before_it(tmp_path, capsys):
+    """The images read before an unreadable one are all written (the command line works on
+    two frames at once: the ones still in flight come out), then one error line."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a_portrait.jpg", "b_portrait.jpg", "c_portrait.jpg"):
+        shutil.copy(shared_path("testdata/faces/portrait_small.jpg"), folder / name)
+    (folder / "d_broken.jpg").write_bytes(b"not a jpeg")
+    code = main(["run", "--input", str(folder), "--output", str(tmp_path / "out"),
+                 "--landmark-only", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and err[-1].startswith("faceverse-ros: error:") and "d_broken" in err[-1]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*_overlay.png")) == \
+        ["a_portrait_overlay.png", "b_portrait_overlay.png", "c_portrait_overlay.png"]
+
+
 def test_missing_explicit_model_file(tmp_path, capsys):
     img = shared_path("testdata/faces/portrait_small.jpg")
     code = main(["run", "--input", str(img), "--output", str(tmp_path), "--model",

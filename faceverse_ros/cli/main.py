@@ -187,8 +187,15 @@ def cmd_run(args):
         progress.update(frames, faces_total)
 
     try:
-        submitted = 0
-        for frame in source:
+        submitted, frames_in, broken = 0, iter(source), None
+        while True:
+            try:
+                frame = next(frames_in)
+            except StopIteration:
+                break
+            except Exception as exc:  # noqa: BLE001 - re-raised once the frames read are out
+                broken = exc   # the input broke off (e.g. an unreadable image, a torn bag)
+                break
             if args.max_frames and submitted >= args.max_frames:
                 break
             recent[frame.stamp] = frame
@@ -199,7 +206,9 @@ def cmd_run(args):
             if stop.requested:
                 print("\n[run] interrupted: stopping after this frame", file=sys.stderr)
                 break
-        outputs(runner.finish())
+        outputs(runner.finish())  # the frames in flight, also those read before a break
+        if broken is not None:
+            raise broken
         if not stop.requested:
             # the end of the input ends every track: their last frames ("original" holds two)
             for stamp, faces in pipeline.finish(need_mesh=need_mesh).groups():
@@ -214,7 +223,6 @@ def cmd_run(args):
         print("\n[run] interrupted", file=sys.stderr)
     except BagError as exc:  # the input bag broke off: keep what was done, then say so
         error = exc
-        outputs(runner.finish())  # the frames read before it
     finally:
         runner.close()
         stop.restore()
