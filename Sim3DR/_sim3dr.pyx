@@ -18,6 +18,9 @@ Functions:
     rasterize(vertices, triangles, colors, image, depth, far=1e8) -> int
         number of pixel writes; draws into image (H, W, 3) uint8 and depth
         (H, W) float32 in place.
+    blend_scaled(region, small, small_depth, scale, alpha) -> None
+        scales a render drawn at ``scale`` small pixels per region pixel up
+        onto ``region`` (a view of an image) and blends it there, in place.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -47,6 +50,10 @@ cdef extern from "rasterize.h" namespace "sim3dr" nogil:
         const float* vertices, int64_t nver, const int32_t* triangles, int64_t ntri,
         const float* colors, uint8_t* image, float* depth, int64_t height,
         int64_t width, float far)
+    void c_blend_scaled "sim3dr::blend_scaled"(
+        const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
+        float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
+        int64_t out_stride, float* work, int32_t* columns)
 
 
 GUARD_BAND = float(kGuardBand)
@@ -225,3 +232,50 @@ def rasterize(const float[:, ::1] vertices not None,
     with nogil:
         writes = c_rasterize(v, nver, tri, ntri, c, img, z, height, width, far)
     return writes
+
+
+def blend_scaled(uint8_t[:, :, :] region not None,
+                 const uint8_t[:, :, ::1] small not None,
+                 const float[:, ::1] small_depth not None,
+                 float scale, float alpha):
+    """Scale a render up onto ``region`` and blend it there, in place.
+
+    region: (h, w, 3) uint8 with its pixels' 3 bytes adjacent (a box of a
+    C-contiguous image is fine; its rows may lie further apart).
+    small: (sh, sw, 3) uint8 render drawn at ``scale`` small pixels per region
+    pixel (0 < scale <= 1; 1 = the same size), small_depth: (sh, sw) float32
+    its depth (+inf where nothing was drawn).  Region pixel (row r, col c)
+    takes the bilinear sample at x = (c + 0.5) * scale - 0.5,
+    y = (r + 0.5) * scale - 0.5 of the small render premultiplied by its
+    coverage: with q the sampled coverage in [0, 1] and P the sampled
+    covered colour, it becomes round(region * (1 - alpha * q) + alpha * P)
+    where q > 0 and stays as it is elsewhere.
+    """
+    if small.shape[2] != 3:
+        raise ValueError(f"small must have shape (H, W, 3), got (..., {small.shape[2]})")
+    if small_depth.shape[0] != small.shape[0] or small_depth.shape[1] != small.shape[1]:
+        raise ValueError(
+            f"small_depth has shape ({small_depth.shape[0]}, {small_depth.shape[1]}) "
+            f"but small is {small.shape[0]}x{small.shape[1]}")
+    if region.shape[2] != 3 or region.strides[2] != 1 or (
+            region.shape[1] > 1 and region.strides[1] != 3):
+        raise ValueError("region must be (h, w, 3) uint8 with adjacent pixels")
+    if not (0.0 < scale <= 1.0):
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    if not (0.0 <= alpha <= 1.0):
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    cdef int64_t h = region.shape[0]
+    cdef int64_t w = region.shape[1]
+    cdef int64_t sh = small.shape[0]
+    cdef int64_t sw = small.shape[1]
+    if h == 0 or w == 0 or sh == 0 or sw == 0:
+        return None
+    cdef float[::1] work = np.empty(13 * w, dtype=np.float32)
+    cdef int32_t[::1] columns = np.empty(w, dtype=np.int32)
+    cdef const uint8_t* s = &small[0, 0, 0]
+    cdef const float* d = &small_depth[0, 0]
+    cdef uint8_t* o = &region[0, 0, 0]
+    cdef int64_t stride = region.strides[0]
+    with nogil:
+        c_blend_scaled(s, d, sh, sw, scale, alpha, o, h, w, stride, &work[0], &columns[0])
+    return None

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace sim3dr {
 namespace {
@@ -282,6 +283,100 @@ int64_t rasterize(const float* vertices, int64_t /*nver*/, const int32_t* triang
     }
   }
   return writes;
+}
+
+namespace {
+
+// One row of the small render sampled at the region's columns: the
+// premultiplied r, g, b in `rgb` and the coverage, repeated for each of the
+// three channels, in `cov` (3 floats a column each; see blend_scaled).
+void sample_row(const uint8_t* row, const float* depth, int64_t sw, int64_t w,
+                const int32_t* columns, const float* fx, float* rgb, float* cov) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t c = 0; c < w; ++c) {
+    const int64_t i0 = columns[c];
+    const int64_t i1 = i0 + 1 < sw ? i0 + 1 : i0;
+    const float a0 = depth[i0] < inf ? 1.0f - fx[c] : 0.0f;
+    const float a1 = depth[i1] < inf ? fx[c] : 0.0f;
+    const uint8_t* p0 = row + 3 * i0;
+    const uint8_t* p1 = row + 3 * i1;
+    for (int k = 0; k < 3; ++k) {
+      rgb[3 * c + k] = a0 * p0[k] + a1 * p1[k];
+      cov[3 * c + k] = a0 + a1;
+    }
+  }
+}
+
+// Small-image sample position of region pixel k: index and weight of the next.
+inline void sample_at(int64_t k, float scale, int64_t size, int64_t* index, float* frac) {
+  const float x = (static_cast<float>(k) + 0.5f) * scale - 0.5f;
+  if (!(x > 0.0f)) {
+    *index = 0;
+    *frac = 0.0f;
+    return;
+  }
+  const int64_t i = static_cast<int64_t>(x);  // floor: x > 0
+  if (i >= size - 1) {
+    *index = size - 1;
+    *frac = 0.0f;
+  } else {
+    *index = i;
+    *frac = x - static_cast<float>(i);
+  }
+}
+
+}  // namespace
+
+void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
+                  float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
+                  int64_t out_stride, float* work, int32_t* columns) {
+  if (h <= 0 || w <= 0 || sh <= 0 || sw <= 0) return;
+  const int64_t n = 3 * w;  // bytes of a region row
+  float* fx = work;
+  float* rgb[2] = {work + w, work + w + 2 * n};
+  float* cov[2] = {work + w + n, work + w + 3 * n};
+  int64_t held[2] = {-1, -1};  // the small row each buffer pair holds
+  for (int64_t c = 0; c < w; ++c) {
+    int64_t i;
+    sample_at(c, scale, sw, &i, fx + c);
+    columns[c] = static_cast<int32_t>(i);
+  }
+  for (int64_t r = 0; r < h; ++r) {
+    int64_t j0;
+    float fy;
+    sample_at(r, scale, sh, &j0, &fy);
+    const int64_t j1 = j0 + 1 < sh ? j0 + 1 : j0;
+    int slots[2];
+    for (int k = 0; k < 2; ++k) {
+      const int64_t j = k == 0 ? j0 : j1;
+      const int slot = static_cast<int>(j & 1);  // j0 and j0 + 1 never share one
+      if (held[slot] != j) {
+        sample_row(small + 3 * sw * j, small_depth + sw * j, sw, w, columns, fx, rgb[slot],
+                   cov[slot]);
+        held[slot] = j;
+      }
+      slots[k] = slot;
+    }
+    // The row buffers never overlap the image: restrict lets the loop be vectorised
+    // (a store through a uint8_t pointer may otherwise alias anything).
+    const float* __restrict__ ca = rgb[slots[0]];
+    const float* __restrict__ cb = rgb[slots[1]];
+    const float* __restrict__ qa = cov[slots[0]];
+    const float* __restrict__ qb = cov[slots[1]];
+    const float wa = 1.0f - fy, wb = fy;
+    uint8_t* __restrict__ o = out + r * out_stride;
+    // No branch on coverage: where q == 0 the value is o itself, rounded to o.
+    for (int64_t k = 0; k < n; ++k) {
+      const float q = wa * qa[k] + wb * qb[k];
+      float v = (1.0f - alpha * q) * static_cast<float>(o[k]) + alpha * (wa * ca[k] + wb * cb[k]);
+      // v lies in [0, 255] up to rounding (P <= 255 q); the integer clamp keeps the result
+      // a byte and, unlike a float one, lets the loop be vectorised
+      int32_t iv = static_cast<int32_t>(v + 0.5f);
+      iv = iv < 0 ? 0 : iv;
+      iv = iv > 255 ? 255 : iv;
+      o[k] = static_cast<uint8_t>(iv);
+    }
+  }
 }
 
 }  // namespace sim3dr

@@ -94,6 +94,27 @@ int64_t rasterize(const float* vertices, int64_t nver, const int32_t* triangles,
                   int64_t ntri, const float* colors, uint8_t* image, float* depth,
                   int64_t height, int64_t width, float far);
 
+// Scale a render up onto an image region and blend it there (premultiplied
+// coverage, so the render's empty background does not darken its edges).
+//
+// `small` (sh, sw, 3) uint8 is a render drawn at `scale` small pixels per
+// region pixel (0 < scale <= 1) and `small_depth` (sh, sw) float32 its depth
+// buffer: a small pixel is covered when its depth is below +inf.  Region
+// pixel (row r, col c) samples the small render at x = (c + 0.5) * scale - 0.5,
+// y = (r + 0.5) * scale - 0.5 with bilinear weights w_i over the four nearest
+// small pixels i (coordinates clamped to the small image, as OpenCV's
+// INTER_LINEAR does).  With cov_i in {0, 1}, q = sum w_i cov_i (the
+// coverage) and P = sum w_i cov_i rgb_i, the region pixel becomes
+//   round(clip(out * (1 - alpha * q) + alpha * P, 0, 255))
+// where q > 0, and is left as it is where q == 0.  With scale 1 this is a
+// plain blend of the covered pixels: out * (1 - alpha) + alpha * rgb.
+// `out` is (h, w, 3) uint8 with rows `out_stride` bytes apart (a view of a
+// larger image).  `work` holds 13 * w floats and `columns` w int32 values,
+// both scratch.
+void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
+                  float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
+                  int64_t out_stride, float* work, int32_t* columns);
+
 }  // namespace sim3dr
 
 #endif  // SIM3DR_RASTERIZE_H

@@ -535,6 +535,97 @@ def test_overlay_of_a_render():
     assert (out[drawn] == round(40 * 0.4 + 255 * 0.6)).all()
 
 
+def _two_by_two(uncovered=()):
+    """A 2x2 render: red, green / blue, grey; ``uncovered`` pixels keep a white that must
+    never show (only the depth says what was drawn)."""
+    small = np.array([[[200, 0, 0], [0, 200, 0]], [[0, 0, 200], [100, 100, 100]]], np.uint8)
+    depth = np.ones((2, 2), np.float32)
+    for r, c in uncovered:
+        depth[r, c] = np.inf
+        small[r, c] = 255
+    return small, depth
+
+
+def test_blend_scaled_by_hand():
+    # region 4x4 from a 2x2 render at scale 0.5; region pixel (1, 1) samples
+    # x = y = (1 + 0.5) * 0.5 - 0.5 = 0.25: weights 0.5625, 0.1875 (right), 0.1875 (below),
+    # 0.0625 (diagonal). Pixel (0, 0) samples -0.25, clamped to the corner: red alone.
+    small, depth = _two_by_two()
+    region = np.full((4, 4, 3), 40, np.uint8)
+    _sim3dr.blend_scaled(region, small, depth, 0.5, 0.5)
+    # P = 0.5625 * (200,0,0) + 0.1875 * (0,200,0) + 0.1875 * (0,0,200) + 0.0625 * 100
+    #   = (118.75, 43.75, 43.75); 40 * 0.5 + 0.5 * P = (79.375, 41.875, 41.875)
+    np.testing.assert_array_equal(region[1, 1], [79, 42, 42])
+    np.testing.assert_array_equal(region[0, 0], [120, 20, 20])   # 40 * 0.5 + 100, 20, 20
+    np.testing.assert_array_equal(region[3, 3], [70, 70, 70])    # 20 + 50 (grey alone)
+    # the grey pixel not drawn: coverage q = 0.9375 at (1, 1), P = (112.5, 37.5, 37.5);
+    # alpha 0.6: 40 * (1 - 0.6 * 0.9375) + 0.6 * P = 17.5 + (67.5, 22.5, 22.5)
+    small, depth = _two_by_two(uncovered=[(1, 1)])
+    region = np.full((4, 4, 3), 40, np.uint8)
+    _sim3dr.blend_scaled(region, small, depth, 0.5, 0.6)
+    np.testing.assert_array_equal(region[1, 1], [85, 40, 40])
+    np.testing.assert_array_equal(region[3, 3], [40, 40, 40])    # only the undrawn pixel: untouched
+
+
+def test_blend_scaled_edges_are_not_darkened_by_the_empty_canvas():
+    # white drawn on white, alpha 1: wherever the coverage is partial the result is still
+    # white (premultiplied coverage); weighting an upscaled black-backed picture by the
+    # upscaled coverage would give 255 * q * q + 255 * (1 - q) < 255 at the edge
+    small = np.full((10, 10, 3), 255, np.uint8)
+    depth = np.full((10, 10), np.inf, np.float32)
+    depth[:, :5] = 1.0
+    small[:, 5:] = 0   # the canvas behind: black
+    region = np.full((30, 30, 3), 255, np.uint8)
+    _sim3dr.blend_scaled(region, small, depth, 1 / 3, 1.0)
+    np.testing.assert_array_equal(region, 255)
+    # a black image: the edge columns take a share of the white by their coverage
+    region = np.zeros((30, 30, 3), np.uint8)
+    _sim3dr.blend_scaled(region, small, depth, 1 / 3, 1.0)
+    row = region[15, :, 0].astype(int)
+    assert (row[:13] == 255).all() and (row[17:] == 0).all()
+    assert (np.diff(row) <= 0).all() and 0 < row[14] < 255
+
+
+def test_blend_scaled_matches_opencv_resize_where_fully_covered():
+    import cv2
+
+    rng = np.random.default_rng(4)
+    small = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    depth = np.ones((20, 30), np.float32)
+    for scale, size in ((0.5, (40, 60)), (0.25, (80, 120)), (1.0, (20, 30))):
+        region = rng.integers(0, 256, size + (3,), dtype=np.uint8)
+        up = cv2.resize(small, size[::-1], interpolation=cv2.INTER_LINEAR)
+        _sim3dr.blend_scaled(region, small, depth, scale, 1.0)
+        # OpenCV interpolates bytes with 11-bit fixed-point weights: within one step
+        assert np.abs(region.astype(int) - up).max() <= 1, scale
+
+
+def test_blend_scaled_writes_only_its_region_of_a_larger_image():
+    small, depth = _two_by_two()
+    image = np.full((10, 12, 3), 7, np.uint8)
+    before = image.copy()
+    _sim3dr.blend_scaled(image[3:7, 5:9], small, depth, 0.5, 1.0)
+    outside = np.ones((10, 12), bool)
+    outside[3:7, 5:9] = False
+    np.testing.assert_array_equal(image[outside], before[outside])
+    np.testing.assert_array_equal(image[3, 5], [200, 0, 0])
+    np.testing.assert_array_equal(image[6, 8], [100, 100, 100])
+
+
+def test_blend_scaled_rejects_bad_inputs():
+    small, depth = _two_by_two()
+    region = np.zeros((4, 4, 3), np.uint8)
+    for scale in (0.0, -1.0, 1.5):
+        with pytest.raises(ValueError, match="scale"):
+            _sim3dr.blend_scaled(region, small, depth, scale, 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        _sim3dr.blend_scaled(region, small, depth, 0.5, 2.0)
+    with pytest.raises(ValueError, match="small_depth"):
+        _sim3dr.blend_scaled(region, small, depth[:1], 0.5, 0.5)
+    with pytest.raises(ValueError, match="adjacent"):
+        _sim3dr.blend_scaled(np.zeros((4, 4, 6), np.uint8)[:, :, ::2], small, depth, 0.5, 0.5)
+
+
 def test_depth_image_near_is_bright_and_empty_is_black():
     depth = np.array([[np.inf, 2.0, 4.0], [3.0, np.inf, 6.0]], np.float32)
     img = depth_image(depth)

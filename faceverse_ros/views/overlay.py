@@ -76,10 +76,14 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
 
 
 def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
-    """Sim3DR render of the meshes blended onto ``out``, on a canvas of the meshes' pixel
-    bounds only (the coverage of a whole-image canvas: an integer shift changes neither the
-    rasteriser's fixed-point snapping nor its bounding-box lighting, only the rounding of its
-    interpolation set-up), at most ``max_px`` across (see draw_overlay)."""
+    """Sim3DR render of the meshes blended onto ``out`` (in place), on a canvas of the
+    meshes' pixel bounds only (the coverage of a whole-image canvas: an integer shift changes
+    neither the rasteriser's fixed-point snapping nor its bounding-box lighting, only the
+    rounding of its interpolation set-up), at most ``max_px`` across (see draw_overlay).
+    A render at reduced size is scaled up and blended in one C++ pass (_sim3dr.blend_scaled:
+    bilinear colour premultiplied by the bilinear coverage, which weights the blend, so the
+    edges are soft, not a staircase, and not darkened by the empty canvas)."""
+    from faceverse_ros import _sim3dr
     from faceverse_ros.views import render as sim3dr
 
     h, w = out.shape[:2]
@@ -90,29 +94,22 @@ def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
     x1, y1 = np.minimum(np.ceil(xy.max(0)).astype(np.int64) + 2, (w, h))
     if x1 <= x0 or y1 <= y0:
         return out   # nothing inside the image
-    box = (slice(y0, y1), slice(x0, x1))
     span = max(x1 - x0, y1 - y0)
     v = np.array(verts, dtype=np.float32)
     if max_px is None or span <= max_px:
+        s, size = 1.0, (y1 - y0, x1 - x0)
         v[:, 0] -= np.float32(x0)
         v[:, 1] -= np.float32(y0)
-        picture, depth = sim3dr.render((y1 - y0, x1 - x0), v, tris, cols, normals=norms)
-        out[box] = sim3dr.overlay(out[box].copy(), picture, depth, alpha=alpha)
-        return out
-    s = max_px / float(span)
-    sw, sh = max(int(np.ceil((x1 - x0) * s)), 1), max(int(np.ceil((y1 - y0) * s)), 1)
-    # pixel centres map as x_small = (x - x0 + 0.5) * s - 0.5; z scales alike so that the
-    # lighting (on positions rescaled to their bounding box) does not change
-    v[:, 0] = (v[:, 0] - x0 + 0.5) * s - 0.5
-    v[:, 1] = (v[:, 1] - y0 + 0.5) * s - 0.5
-    v[:, 2] *= np.float32(s)
-    picture, depth = sim3dr.render((sh, sw), v, tris, cols, normals=norms)
-    size = (int(x1 - x0), int(y1 - y0))
-    picture = cv2.resize(picture, size, interpolation=cv2.INTER_LINEAR)
-    weight = cv2.resize(np.isfinite(depth).astype(np.float32) * np.float32(alpha), size,
-                        interpolation=cv2.INTER_LINEAR)   # soft edges, not a staircase
-    out[box] = cv2.blendLinear(picture, np.ascontiguousarray(out[box]), weight,
-                               np.float32(1.0) - weight)
+    else:
+        s = max_px / float(span)
+        size = (max(int(np.ceil((y1 - y0) * s)), 1), max(int(np.ceil((x1 - x0) * s)), 1))
+        # pixel centres map as x_small = (x - x0 + 0.5) * s - 0.5; z scales alike so that the
+        # lighting (on positions rescaled to their bounding box) does not change
+        v[:, 0] = (v[:, 0] - x0 + 0.5) * s - 0.5
+        v[:, 1] = (v[:, 1] - y0 + 0.5) * s - 0.5
+        v[:, 2] *= np.float32(s)
+    picture, depth = sim3dr.render(size, v, tris, cols, normals=norms)
+    _sim3dr.blend_scaled(out[y0:y1, x0:x1], picture, depth, s, alpha)
     return out
 
 
