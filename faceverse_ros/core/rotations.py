@@ -75,6 +75,11 @@ def quaternion_from_matrix(r) -> np.ndarray:
     """
     m = _as_matrices(r)
     a = m.reshape(-1, 3, 3)
+    if a.shape[0] == 1:  # one matrix (a face's pose, every frame): the same steps on floats
+        try:
+            return np.array(_quaternion_of(a[0].tolist())).reshape(m.shape[:-2] + (4,))
+        except (ValueError, ZeroDivisionError):  # not a rotation: as the arrays give it
+            pass
     m00, m11, m22 = a[:, 0, 0], a[:, 1, 1], a[:, 2, 2]
     tr = m00 + m11 + m22
     d21, d02, d10 = a[:, 2, 1] - a[:, 1, 2], a[:, 0, 2] - a[:, 2, 0], a[:, 1, 0] - a[:, 0, 1]
@@ -98,6 +103,28 @@ def quaternion_from_matrix(r) -> np.ndarray:
     return q.reshape(m.shape[:-2] + (4,))
 
 
+def _quaternion_of(m):
+    """quaternion_from_matrix of one matrix given as nested lists: (x, y, z, w)."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = m
+    tr = m00 + m11 + m22
+    d21, d02, d10 = m21 - m12, m02 - m20, m10 - m01
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        q = (d21 / s, d02 / s, d10 / s, 0.25 * s)
+    elif m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        q = (0.25 * s, (m01 + m10) / s, (m02 + m20) / s, d21 / s)
+    elif m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        q = ((m01 + m10) / s, 0.25 * s, (m12 + m21) / s, d02 / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+        q = ((m02 + m20) / s, (m12 + m21) / s, 0.25 * s, d10 / s)
+    norm = math.sqrt(sum(v * v for v in q))
+    sign = -1.0 if q[3] < 0 else 1.0
+    return [sign * v / norm for v in q]
+
+
 def rotation_between(a, b) -> np.ndarray:
     """Smallest rotations taking directions a onto directions b.
 
@@ -114,6 +141,10 @@ def rotation_between(a, b) -> np.ndarray:
     b = np.asarray(b, dtype=np.float64)
     if a.shape[-1:] != (3,) or b.shape[-1:] != (3,):
         raise ValueError(f"directions must have shape (..., 3), got {a.shape} and {b.shape}")
+    if a.size == 3 and b.size == 3:  # one pair (a face's pose, every frame): on floats
+        r = _rotation_between_one(a.reshape(3).tolist(), b.reshape(3).tolist())
+        if r is not None:
+            return np.array(r).reshape(np.broadcast_shapes(a.shape, b.shape)[:-1] + (3, 3))
     na = np.linalg.norm(a, axis=-1, keepdims=True)
     nb = np.linalg.norm(b, axis=-1, keepdims=True)
     if not (np.all(np.isfinite(na)) and np.all(np.isfinite(nb))):
@@ -141,6 +172,25 @@ def rotation_between(a, b) -> np.ndarray:
         axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
         r[opposite] = 2.0 * axis[:, :, None] * axis[:, None, :] - np.eye(3)
     return r
+
+
+def _rotation_between_one(a, b):
+    """rotation_between of two 3-lists as nested lists; None where the arrays' path is
+    needed (a zero, non-finite or nearly opposite direction)."""
+    na = math.sqrt(sum(x * x for x in a))
+    nb = math.sqrt(sum(x * x for x in b))
+    if not (0.0 < na < math.inf and 0.0 < nb < math.inf):
+        return None
+    a = [x / na for x in a]
+    b = [x / nb for x in b]
+    v = (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+    one_plus_c = 0.5 * sum((x + y) * (x + y) for x, y in zip(a, b))
+    if not one_plus_c >= _OPPOSITE:
+        return None
+    k = ((0.0, -v[2], v[1]), (v[2], 0.0, -v[0]), (-v[1], v[0], 0.0))
+    return [[(1.0 if i == j else 0.0) + k[i][j]
+             + sum(k[i][n] * k[n][j] for n in range(3)) / one_plus_c for j in range(3)]
+            for i in range(3)]
 
 
 def _elementary(angle, i, j):
