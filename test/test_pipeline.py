@@ -257,20 +257,24 @@ def test_a_late_background_keyframe_is_made_inline(synthetic_assets, video):
     pipe.close()
 
 
-def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic_assets, video):
+def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic_assets, video,
+                                                                      monkeypatch):
     """Two intervals late, the frame path first waits for the job (its core is then free for
     the idle-class worker): a job that finishes in that wait is taken, the frame path runs
     no ResNet of its own, and the frame holds the identity of the job's crop (frame 2's),
-    not of its own."""
+    not of its own. The worker's yield to the busy frame path is long here: the wait itself
+    must count as idle, or the job could not finish in it."""
     from faceverse_ros.core.crop import crop_faces
+    from faceverse_ros.tracking import keyframe_worker
 
+    monkeypatch.setattr(keyframe_worker, "YIELD_MAX_S", 30.0)
     pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets)
     waits = []
 
     def late_wait():  # the frame path starts waiting: let the worker go
         waits.append(True)
         release.set()
-        return 60.0
+        return 20.0
 
     pipe.solver._late_wait_s = late_wait
     results, timings = [], []
@@ -289,6 +293,75 @@ def test_a_late_background_keyframe_finished_while_waited_for_is_taken(synthetic
                                atol=1e-3)
     assert not np.allclose(results[6].coeffs[held], predict(crop6)[0][held], atol=1e-3)
     pipe.close()
+
+
+def test_frame_path_activity_is_busy_while_any_face_stage_runs():
+    from faceverse_ros.tracking.keyframe_worker import FramePathActivity
+
+    act = FramePathActivity()
+    assert act.wait_idle(0)
+    with act.busy():
+        assert not act.wait_idle(0.01)
+        with act.busy():   # a second face stage (or a nested one)
+            pass
+        assert not act.wait_idle(0)
+        with act.idle():   # the frame path waits for the worker: it may go
+            assert act.wait_idle(0)
+        assert not act.wait_idle(0)
+    assert act.wait_idle(0)
+    # a waiter is let go as soon as the busy stage ends, well before its limit
+    woke = []
+    with act.busy():
+        waiter = threading.Thread(target=lambda: woke.append((act.wait_idle(30),
+                                                               time.perf_counter())))
+        waiter.start()
+        time.sleep(0.2)
+        assert not woke
+        ended = time.perf_counter()
+    waiter.join(10)
+    assert woke and woke[0][0] and woke[0][1] >= ended and woke[0][1] - ended < 5
+
+
+def test_the_keyframe_worker_starts_its_python_parts_only_when_the_frame_path_is_idle(
+        synthetic_model, monkeypatch):
+    """Each of the worker's Python parts (the network's input, the fit, the prepare) waits
+    for the face stage to end (it would take the GIL from the frame path, module doc of
+    tracking.keyframe_worker), for at most YIELD_MAX_S; the keyframe still gets done."""
+    from faceverse_ros.tracking import keyframe_worker as kw
+
+    m = synthetic_model
+    started = []
+
+    class Regressor:
+        def predict(self, crops):
+            started.append(time.perf_counter())
+            return np.zeros((len(crops), m.n_coeffs), np.float32)
+
+    def job():
+        landmarks = np.column_stack([np.linspace(80, 170, 478), np.linspace(70, 190, 478),
+                                     np.zeros(478)])
+        return kw.KeyframeJob(0.0, np.zeros((256, 256, 3), np.uint8),
+                              np.array([0.0, 0.0, 256.0, 256.0]), landmarks)
+
+    act = kw.FramePathActivity()
+    worker = kw.KeyframeWorker(m, lambda: Regressor(), activity=act)
+    try:
+        monkeypatch.setattr(kw, "YIELD_MAX_S", 30.0)
+        with act.busy():
+            first = worker.submit(job())
+            time.sleep(0.3)
+            assert not started and not first.done.is_set()
+            ended = time.perf_counter()
+        assert first.done.wait(30) and started and started[0] >= ended
+        # a frame path that never goes idle (offline at full speed) holds it back only so long
+        monkeypatch.setattr(kw, "YIELD_MAX_S", 0.05)
+        with act.busy():
+            t = time.perf_counter()
+            second = worker.submit(job())
+            assert second.done.wait(30)
+            assert len(started) == 2 and started[1] - t >= 0.05
+    finally:
+        worker.close()
 
 
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):

@@ -31,10 +31,22 @@ Priority: the worker thread runs in Linux's SCHED_IDLE class where it may (it th
 core only when no normal thread wants one, and gives it back at once when one does),
 else at niceness +NICE.
 
+Yielding the GIL: the worker's Python parts (the network's input and output, the fit, the
+linear prepare: about 11 ms a keyframe on the 2-core machine) hold the GIL. Run while the
+frame path works, each of them takes the GIL from it at every point where the frame path
+lets it go (a NumPy or OpenCV call), and an idle-class thread holding the GIL may wait for a
+core meanwhile: measured (issue 14, live 30 fps, 256x256, 2 cores), the pose stage of the
+frames during which the worker entered or left its ResNet pass took 5.4-7.5 ms against
+1.7-2.0 ms otherwise, and those frames made the p95 latency. So the worker waits, before
+each Python part, until the frame path is idle (:class:`FramePathActivity`: the pipeline's
+face stage marks itself busy), at most ``YIELD_MAX_S``; offline the frame path is rarely
+idle and the parts then go ahead after that wait.
+
 Results depend on thread timing (which frame takes the state): runs on the same input
 can differ slightly. ``keyframe.background: false`` keeps every keyframe inline and the
 output reproducible.
 """
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -52,6 +64,51 @@ NICE = 10
 IDLE_CLASS = True
 #: LM steps of the keyframe's fit at most (the frame path's full fits: 10)
 FIT_ITERATIONS = 4
+#: how long the worker waits for the frame path to go idle before each of its Python parts
+#: (module doc), seconds; then it goes ahead
+YIELD_MAX_S = 0.02
+
+
+class FramePathActivity:
+    """Whether the frame path is working on a frame (thread-safe): ``busy()`` is a context
+    the pipeline's face stage runs in (nested or from several threads: busy while any is
+    in), ``idle()`` one inside it that lets the worker go (the frame path waits for the
+    worker there); the worker calls ``wait_idle``."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def _add(self, step):
+        with self._lock:
+            self._count += step
+            if self._count > 0:
+                self._idle.clear()
+            else:
+                self._idle.set()
+
+    @contextlib.contextmanager
+    def busy(self):
+        self._add(1)
+        try:
+            yield
+        finally:
+            self._add(-1)
+
+    @contextlib.contextmanager
+    def idle(self):
+        self._add(-1)
+        try:
+            yield
+        finally:
+            self._add(1)
+
+    def wait_idle(self, timeout=None) -> bool:
+        """True once the frame path is idle; False after ``timeout`` seconds (None:
+        YIELD_MAX_S) of it busy."""
+        return self._idle.wait(YIELD_MAX_S if timeout is None else timeout)
 
 
 @dataclasses.dataclass
@@ -82,7 +139,8 @@ class KeyframeWorker:
     the FaceVerseModel (the worker builds its own LandmarkFitter: a fitter keeps buffers).
     """
 
-    def __init__(self, model, regressor_for: Callable[[], object], nice: int = NICE):
+    def __init__(self, model, regressor_for: Callable[[], object], nice: int = NICE,
+                 activity: Optional[FramePathActivity] = None):
         from faceverse_ros.core.fast_update import LinearUpdate
         from faceverse_ros.core.fitting import LandmarkFitter
 
@@ -92,6 +150,7 @@ class KeyframeWorker:
         self._fitter = LandmarkFitter(model, iterations=FIT_ITERATIONS)
         self._update = LinearUpdate(self._fitter)
         self._nice = int(nice)
+        self.activity = activity if activity is not None else FramePathActivity()
         self._jobs: "queue.Queue[Optional[KeyframeJob]]" = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="faceverse_keyframes",
                                         daemon=True)
@@ -127,18 +186,22 @@ class KeyframeWorker:
         if job.cancelled:  # the frame path did this keyframe itself (tracking.solver)
             job.error = "cancelled"
             return
+        pause = self.activity.wait_idle
+        pause()
         t = time.perf_counter()
         coeffs = self._regressor_for().predict(job.crop[None])[0]
         job.regress_ms = (time.perf_counter() - t) * 1000.0
-        finish_keyframe(job, coeffs, self._fitter, self._update)
+        finish_keyframe(job, coeffs, self._fitter, self._update, pause=pause)
 
 
-def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
+def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> None:
     """The rest of a keyframe once the network's values are known: fit the job's landmarks
     (identity, texture, lighting from the network; pose and expression from the job's start,
     else from the network's values where that start fails; the network's expression as the
     prior) and prepare the linear update about the fit. Fills job.coeffs, fit_coeffs, rms_px,
-    state, or job.error. fitter/update: the caller's (a fitter keeps buffers)."""
+    state, or job.error. fitter/update: the caller's (a fitter keeps buffers). pause: called
+    before each fit and before the prepare (the worker's yield to the frame path)."""
+    pause = pause if pause is not None else (lambda: None)
     if not np.all(np.isfinite(coeffs)):
         job.error = "the regressor returned NaN/inf"
         return
@@ -154,6 +217,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
         starts.insert(0, (init, job.start_box))
     res, why = None, "the landmark fit of the keyframe diverged"
     for init, init_box in starts:
+        pause()
         try:
             res = fitter.fit(job.landmarks, box, init, prior_exp=coeffs[exp], init_box=init_box)
         except ValueError as exc:  # e.g. the new identity puts the start behind the camera
@@ -165,6 +229,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update) -> None:
         job.error = why
         return
     job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
+    pause()
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
                                fit_landmarks=job.landmarks)
 

@@ -263,6 +263,10 @@ class FacePipeline:
 
     def face_stage(self, staged: StagedFrame, need_mesh=False) -> FrameResult:
         """Second half of process(): coefficients, stage-2 smoothing, pose and mesh."""
+        with self.solver.busy():  # the keyframe worker's Python parts wait for it
+            return self._face_stage(staged, need_mesh)
+
+    def _face_stage(self, staged: StagedFrame, need_mesh) -> FrameResult:
         timings, problems = dict(staged.timings), []
         done = []  # (track, finished TrackFrame)
         for track in staged.ended:  # a track's last frames ("original" holds two back)

@@ -15,6 +15,7 @@ their stage-2 smoothing. Per face and frame:
 
 Landmark-only mode: the pose from the landmarks as a coefficient vector.
 """
+import contextlib
 import time
 from typing import List, Optional
 
@@ -68,6 +69,12 @@ class CoefficientSolver:
                 from faceverse_ros.tracking.keyframe_worker import KeyframeWorker, WorkerRegressor
 
                 self.worker = KeyframeWorker(model, WorkerRegressor(lambda: self.regressor))
+
+    def busy(self):
+        """Context the pipeline's face stage runs in: the background worker's Python parts
+        wait for it to end (keyframe_worker.FramePathActivity)."""
+        return self.worker.activity.busy() if self.worker is not None else \
+            contextlib.nullcontext()
 
     def close(self):
         if self.worker is not None:
@@ -186,7 +193,8 @@ class CoefficientSolver:
             if job.frames_waited < LAG_INTERVALS * self.config.keyframe_interval:
                 return False
             t = time.perf_counter()
-            finished = job.done.wait(self._late_wait_s())
+            with self.worker.activity.idle():  # the worker's Python parts may go meanwhile
+                finished = job.done.wait(self._late_wait_s())
             _lap(timings, "keyframe_wait", t)
             if not finished:
                 job.cancelled = True  # the worker skips it, or its result is dropped
