@@ -364,6 +364,66 @@ def test_the_keyframe_worker_starts_its_python_parts_only_when_the_frame_path_is
         worker.close()
 
 
+def _worker_job():
+    from faceverse_ros.tracking import keyframe_worker as kw
+
+    landmarks = np.column_stack([np.linspace(80, 170, 478), np.linspace(70, 190, 478),
+                                 np.zeros(478)])
+    return kw.KeyframeJob(0.0, np.zeros((256, 256, 3), np.uint8),
+                          np.array([0.0, 0.0, 256.0, 256.0]), landmarks)
+
+
+def test_the_keyframe_worker_builds_its_session_before_it_lowers_its_priority(
+        synthetic_model, monkeypatch):
+    """The startup session is built at the thread's normal priority: built in the idle
+    class, it was still loading when a one-image run closed (CI: the process aborted)."""
+    from faceverse_ros.runtime import workers
+    from faceverse_ros.tracking import keyframe_worker as kw
+
+    events = []
+    monkeypatch.setattr(workers, "lower_thread_priority",
+                        lambda nice, idle_class=False: events.append("lowered"))
+
+    def regressor_for():
+        events.append("session")
+        time.sleep(0.2)
+        return None
+
+    worker = kw.KeyframeWorker(synthetic_model, regressor_for)
+    assert worker.close()
+    assert events == ["session", "lowered"]
+
+
+def test_closing_the_keyframe_worker_skips_the_jobs_left(synthetic_model):
+    """close() ends the job in flight at its next Python part and skips the queued ones
+    (each says "closed"), so a run's end does not wait for keyframes nobody will use."""
+    from faceverse_ros.tracking import keyframe_worker as kw
+
+    m = synthetic_model
+    entered, release, predicted = threading.Event(), threading.Event(), []
+
+    class Regressor:
+        def predict(self, crops):
+            predicted.append(len(crops))
+            entered.set()
+            assert release.wait(30)
+            return np.zeros((len(crops), m.n_coeffs), np.float32)
+
+    worker = kw.KeyframeWorker(m, lambda: Regressor())
+    jobs = [worker.submit(_worker_job()) for _ in range(3)]
+    assert entered.wait(30)
+    closed = []
+    closer = threading.Thread(target=lambda: closed.append(worker.close()))
+    closer.start()
+    time.sleep(0.2)
+    release.set()
+    closer.join(30)
+    assert closed == [True]
+    assert predicted == [1]  # the queued jobs never reached the network
+    assert all(j.done.is_set() and j.error == "closed" for j in jobs)
+    assert all(j.state is None for j in jobs)  # the one in flight stopped before its fit
+
+
 def test_original_smoothing_is_two_frames_late(synthetic_assets, video):
     pipe = _full(synthetic_assets, smoothing={"kind": "original"})
     stamps = []

@@ -42,6 +42,14 @@ each Python part, until the frame path is idle (:class:`FramePathActivity`: the 
 face stage marks itself busy), at most ``YIELD_MAX_S``; offline the frame path is rarely
 idle and the parts then go ahead after that wait.
 
+Closing: ``close()`` skips the jobs still queued and the rest of the one in flight at its
+next Python part, and waits for the thread (at most ``CLOSE_WAIT_S``; it returns False if
+the thread is still running then). The thread's startup work, its own ONNX Runtime session,
+runs before it lowers its priority: built in the idle class, that session could still be
+loading when a short run (one image) closes, on a core its frame path kept busy, and a
+process that exits while a thread is inside ONNX Runtime may abort ("terminate called
+without an active exception", seen in CI).
+
 Results depend on thread timing (which frame takes the state): runs on the same input
 can differ slightly. ``keyframe.background: false`` keeps every keyframe inline and the
 output reproducible.
@@ -67,6 +75,8 @@ FIT_ITERATIONS = 4
 #: how long the worker waits for the frame path to go idle before each of its Python parts
 #: (module doc), seconds; then it goes ahead
 YIELD_MAX_S = 0.02
+#: how long close() waits for the worker's thread, seconds (module doc: "Closing")
+CLOSE_WAIT_S = 120.0
 
 
 class FramePathActivity:
@@ -131,6 +141,10 @@ class KeyframeJob:
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
+class _Closed(Exception):
+    """The worker is closing: the job in flight stops at its next Python part."""
+
+
 class KeyframeWorker:
     """Runs KeyframeJobs in one thread (module doc).
 
@@ -152,6 +166,7 @@ class KeyframeWorker:
         self._nice = int(nice)
         self.activity = activity if activity is not None else FramePathActivity()
         self._jobs: "queue.Queue[Optional[KeyframeJob]]" = queue.Queue()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="faceverse_keyframes",
                                         daemon=True)
         self._thread.start()
@@ -160,33 +175,47 @@ class KeyframeWorker:
         self._jobs.put(job)
         return job
 
-    def close(self):
+    def close(self) -> bool:
+        """Stop the thread (module doc: "Closing"); False if it is still running after
+        CLOSE_WAIT_S."""
+        self._closing.set()
         self._jobs.put(None)
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=CLOSE_WAIT_S)
+        return not self._thread.is_alive()
 
     def _run(self):
         from faceverse_ros.runtime.workers import lower_thread_priority
 
-        lower_thread_priority(self._nice, idle_class=IDLE_CLASS)
-        try:  # the worker's own session now, not on the first keyframe
+        try:  # the worker's own session now, not on the first keyframe (module doc)
             self._regressor_for()
         except Exception:  # noqa: BLE001 - a job will report it
             pass
+        lower_thread_priority(self._nice, idle_class=IDLE_CLASS)
         while True:
             job = self._jobs.get()
             if job is None:
                 return
             try:
                 self._work(job)
+            except _Closed:
+                job.error = "closed"
             except Exception as exc:  # noqa: BLE001 - the job says it failed, the worker goes on
                 job.error = f"{type(exc).__name__}: {exc}"
             job.done.set()
+
+    def _pause(self):
+        """Before each Python part: yield to the frame path; stop the job when closing."""
+        if self._closing.is_set():
+            raise _Closed
+        self.activity.wait_idle()
+        if self._closing.is_set():
+            raise _Closed
 
     def _work(self, job: KeyframeJob):
         if job.cancelled:  # the frame path did this keyframe itself (tracking.solver)
             job.error = "cancelled"
             return
-        pause = self.activity.wait_idle
+        pause = self._pause
         pause()
         t = time.perf_counter()
         coeffs = self._regressor_for().predict(job.crop[None])[0]

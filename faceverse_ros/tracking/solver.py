@@ -78,7 +78,11 @@ class CoefficientSolver:
 
     def close(self):
         if self.worker is not None:
-            self.worker.close()
+            from faceverse_ros.tracking.keyframe_worker import CLOSE_WAIT_S
+
+            if not self.worker.close():
+                self.log(f"keyframes: the background thread did not stop within "
+                         f"{CLOSE_WAIT_S:.0f} s")
             self.worker = None
 
     # -- engine auto's int8 switch --------------------------------------------------------------
