@@ -4,6 +4,7 @@ DDS discovery is pinned to loopback *before* anything can import rclpy: these
 machines must never multicast on the network.
 """
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +34,17 @@ def shared_path(relative: str) -> Path:
             pytest.fail(message + " (CI must have it)")
         pytest.skip(message)
     return path
+
+
+USER_EXE = ROOT / ".venv" / "bin" / "faceverse-ros"
+
+
+def run_as_user(*args, env=None, home=ROOT, timeout=600):
+    """`faceverse-ros ...` from a shell with nothing sourced (only HOME and PATH)."""
+    base = ["env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin"] + [f"{k}={v}" for k, v in
+                                                                  (env or {}).items()]
+    return subprocess.run(base + [str(USER_EXE), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

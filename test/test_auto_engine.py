@@ -2,7 +2,8 @@
 
 Each decision is checked against the rule of tracking/auto_engine.py's doc, with the GPU
 check and the cache made to say what the case needs."""
-from pathlib import Path
+import sys
+import time
 
 import numpy as np
 
@@ -57,29 +58,77 @@ def test_cpu_uses_the_cached_int8_else_builds_it(tmp_path, monkeypatch):
     assert (engine, weights, builder) == ("onnx", str(cached), None)
 
 
-def test_builder_waits_for_enough_crops_and_hands_over_once(tmp_path, monkeypatch):
-    exported = []
+def _fake_child(b, script):
+    """Replace the export child's command by a small Python script (argv: crops, out)."""
+    b.command = lambda crops, out: [sys.executable, "-c", script, str(crops), str(out)]
 
-    def fake_export(ckpt, out, quantize, crops, head_sizes=None, threads=None):
-        exported.append((quantize, crops.shape))
-        Path(out).write_bytes(b"int8")
 
-        class Report:
-            @staticmethod
-            def summary():
-                return "ok"
-        return Report()
+WRITES_SHAPE = ("import sys, numpy as np; c = np.load(sys.argv[1]); "
+                "open(sys.argv[2], 'w').write(str(c.shape)); print('done', c.dtype)")
 
-    import faceverse_ros.core.onnx_export as onnx_export
-    monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
-    b = auto_engine.Int8Builder(_ckpt(tmp_path), tmp_path / "c" / "m.onnx", log=lambda m: None,
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".tmp", ".npy")))
+
+
+def test_builder_waits_for_enough_crops_and_hands_over_once(tmp_path):
+    said = []
+    b = auto_engine.Int8Builder(_ckpt(tmp_path), tmp_path / "c" / "m.onnx", log=said.append,
                                 count=3)
+    _fake_child(b, WRITES_SHAPE)
     crop = np.zeros((1, 256, 256, 3), np.uint8)
     b.offer(crop)
     b.offer(crop)
     assert b._thread is None and b.take() is None      # 2 of 3 crops: not yet
     b.offer(np.zeros((2, 256, 256, 3), np.uint8))
-    b._thread.join(10)
-    assert exported == [("static", (3, 256, 256, 3))]
-    assert b.take() == tmp_path / "c" / "m.onnx" and (tmp_path / "c" / "m.onnx").is_file()
-    assert b.take() is None                             # once
+    b._thread.join(60)
+    out = tmp_path / "c" / "m.onnx"
+    assert out.read_text() == "(3, 256, 256, 3)"        # the crops reached the child
+    assert b.take() == out and b.take() is None         # once
+    assert len(said) == 1 and "calibrated" in said[0] and "done uint8" in said[0]
+    assert _leftovers(out.parent) == []
+
+
+def test_builder_says_why_the_child_failed(tmp_path):
+    said = []
+    b = auto_engine.Int8Builder(_ckpt(tmp_path), tmp_path / "c" / "m.onnx", log=said.append,
+                                count=1)
+    _fake_child(b, "import sys; print('note', file=sys.stderr); sys.exit('no calibration')")
+    b.offer(np.zeros((1, 256, 256, 3), np.uint8))
+    b._thread.join(60)
+    assert b.failed == "no calibration" and b.take() is None
+    assert said == ["engine auto: int8 export failed (no calibration); staying with fp32 ONNX"]
+    assert not (tmp_path / "c" / "m.onnx").exists() and _leftovers(tmp_path / "c") == []
+
+
+def test_closing_stops_or_finishes_the_export_in_flight(tmp_path):
+    """A node stopping stops the child (nothing cached, nothing left, said); the command
+    line at the end of its input waits for it (cached for the next run)."""
+    slow = "import time; time.sleep(60)"
+    said = []
+    b = auto_engine.Int8Builder(_ckpt(tmp_path), tmp_path / "a" / "m.onnx", log=said.append,
+                                count=1)
+    _fake_child(b, slow)
+    b.offer(np.zeros((1, 256, 256, 3), np.uint8))
+    deadline = time.monotonic() + 30
+    while b._proc is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t = time.monotonic()
+    b.close(finish=False)
+    assert time.monotonic() - t < 20          # not the child's 60 s
+    assert b._proc.poll() is not None and not b.running
+    assert said[-1].startswith("engine auto: the int8 calibration was stopped")
+    assert not (tmp_path / "a" / "m.onnx").exists() and _leftovers(tmp_path / "a") == []
+    assert b.take() is None
+
+    said = []
+    b = auto_engine.Int8Builder(_ckpt(tmp_path), tmp_path / "b" / "m.onnx", log=said.append,
+                                count=1)
+    _fake_child(b, "import time; time.sleep(1); " + WRITES_SHAPE)
+    b.offer(np.zeros((1, 256, 256, 3), np.uint8))
+    assert b.running
+    b.close(finish=True)
+    assert (tmp_path / "b" / "m.onnx").read_text() == "(1, 256, 256, 3)"
+    assert "waiting for the int8 calibration" in said[0] and "calibrated" in said[1]
+    b.close(finish=False)                     # nothing running: nothing to do or say
+    assert len(said) == 2

@@ -87,3 +87,27 @@ def test_parse_value():
     assert _parse_value("true") is True and _parse_value("False") is False
     assert _parse_value("5") == 5 and isinstance(_parse_value("5"), int)
     assert _parse_value("0.25") == 0.25 and _parse_value("onnx") == "onnx"
+
+
+def test_a_whole_video_leaves_the_int8_model_for_the_next_run(tmp_path, synthetic_assets):
+    """engine auto with a cold cache: the int8 calibration starts on the 32nd keyframe crop,
+    near the end of the shared video; the run finishes it before it exits (it used to exit
+    with the export thread in flight and lose it), and the next run starts with it."""
+    from conftest import run_as_user
+
+    args = ["--task", str(shared_path("models/face_landmarker.task")),
+            "--model", str(synthetic_assets.model_path),
+            "--checkpoint", str(synthetic_assets.checkpoint_path), "--quiet", "--no-render"]
+    out = run_as_user("run", "--input", str(shared_path("testdata/video/talking_256.mp4")),
+                      "--output", str(tmp_path / "a"), *args, home=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cached = sorted((tmp_path / ".cache" / "faceverse_ros" / "onnx").glob("*int8-static.onnx"))
+    assert len(cached) == 1 and cached[0].stat().st_size > 10_000_000
+    assert f"int8 model calibrated on the first 32 face crops, cached at {cached[0]}" in out.stdout
+    assert "61 of 61 convolutions quantised" in out.stdout
+    leftovers = [p.name for p in cached[0].parent.iterdir() if p.suffix != ".onnx"]
+    assert leftovers == []
+    out = run_as_user("run", "--input", str(shared_path("testdata/faces/portrait_small.jpg")),
+                      "--output", str(tmp_path / "b"), *args, home=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"ONNX Runtime int8 (cached {cached[0]})" in out.stdout

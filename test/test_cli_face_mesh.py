@@ -1,23 +1,15 @@
 """The command line as a user types it (a fresh shell: `env -i`): the .task found or given,
 blendshapes by name in the parameter files, the MediaPipe mesh exported as PLY/OBJ."""
 import json
-import subprocess
 
 import numpy as np
 
-from conftest import ROOT, shared_path
+from conftest import ROOT, run_as_user, shared_path
 from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES
 from faceverse_ros.views.export import load_params
 
-EXE = ROOT / ".venv" / "bin" / "faceverse-ros"
-
-
 def _user(*args, env=None, timeout=600):
-    """`faceverse-ros ...` from a shell with nothing sourced (only HOME and PATH)."""
-    base = ["env", "-i", f"HOME={ROOT}", "PATH=/usr/bin:/bin"] + [f"{k}={v}" for k, v in
-                                                                  (env or {}).items()]
-    return subprocess.run(base + [str(EXE), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_as_user(*args, env=env, timeout=timeout)
 
 
 def _ply_counts(path):

@@ -127,6 +127,7 @@ def cmd_run(args):
     need_mesh = not pipeline.landmark_only and (bool(meshes) or markers)
     triangles = None if args.no_render else builder.triangles
     writer = error = None
+    completed = False
     frames = faces_total = 0
     last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
@@ -219,6 +220,7 @@ def cmd_run(args):
                     if bag is not None:
                         bag.write(*frame_header(recent[stamp], args.frame_id), faces,
                                   recent[stamp].rgb.shape[1::-1])
+        completed = not stop.requested
     except KeyboardInterrupt:
         print("\n[run] interrupted", file=sys.stderr)
     except BagError as exc:  # the input bag broke off: keep what was done, then say so
@@ -232,8 +234,9 @@ def cmd_run(args):
             bag.close()
         if hasattr(source, "close"):
             source.close()
-        pipeline.close()
-    elapsed = max(time.monotonic() - start, 1e-9)
+        elapsed = max(time.monotonic() - start, 1e-9)
+        # a whole input: an int8 calibration still running is finished for the next runs
+        pipeline.close(finish_int8=completed)
     mode = "landmark-only" if pipeline.landmark_only else "faceverse"
     for reason, count in sorted(getattr(source, "skipped", {}).items()):
         print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)

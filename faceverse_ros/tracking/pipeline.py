@@ -206,8 +206,10 @@ class FacePipeline:
         tracks pick it up at their next frame."""
         self.smoothing.set(kind=kind, part=part, **params)
 
-    def close(self):
-        self.solver.close()
+    def close(self, finish_int8: bool = False):
+        """finish_int8: wait for engine auto's int8 export if one is running (the command
+        line), else stop it (tracking.auto_engine.Int8Builder)."""
+        self.solver.close(finish_int8)
         self.detector.close()
 
     def finish(self, need_mesh=False) -> FrameResult:

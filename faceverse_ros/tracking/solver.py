@@ -76,7 +76,11 @@ class CoefficientSolver:
         return self.worker.activity.busy() if self.worker is not None else \
             contextlib.nullcontext()
 
-    def close(self):
+    def close(self, finish_int8: bool = False):
+        """Stop the keyframe worker; an int8 export in flight is waited for (finish_int8)
+        or stopped (tracking.auto_engine.Int8Builder)."""
+        if self._int8 is not None:
+            self._int8.close(finish=finish_int8)
         if self.worker is not None:
             from faceverse_ros.tracking.keyframe_worker import CLOSE_WAIT_S
 
