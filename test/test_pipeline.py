@@ -551,6 +551,42 @@ def test_in_order_runner_keeps_every_item_in_order_and_overlaps_the_stages():
                for k in starts for j in starts if j > k)
 
 
+def test_in_order_runner_hands_the_next_item_in_when_the_first_stage_takes_one(monkeypatch):
+    """put() waits for the slot to be free and is woken by the take itself, not by a poll
+    (with its safety wait made 30 s, a put still returns at once after the take)."""
+    from faceverse_ros.runtime import workers
+
+    monkeypatch.setattr(workers, "SLOT_WAIT_S", 30.0)
+    gate, taken = threading.Event(), []
+
+    def first(k):
+        taken.append((k, time.perf_counter()))
+        if k == 0:
+            assert gate.wait(30)
+        return k
+
+    runner = workers.InOrderRunner(first, lambda k: None)
+    try:
+        runner.put(0)
+        while not taken:
+            time.sleep(0.001)
+        runner.put(1)              # waits in the slot: the first stage is busy with 0
+        returned = []
+        putter = threading.Thread(target=lambda: returned.append((runner.put(2),
+                                                                  time.perf_counter())))
+        putter.start()
+        time.sleep(0.2)
+        assert not returned        # item 1 still holds the slot
+        gate.set()
+        putter.join(20)
+        assert returned and [k for k, _ in taken][:2] == [0, 1]
+        assert returned[0][1] - taken[1][1] < 5.0   # woken by the take of item 1
+        assert runner.finish() == []
+        assert [k for k, _ in taken] == [0, 1, 2]
+    finally:
+        runner.close()
+
+
 def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
     """The end of a file: finish() gives the two frames "original" still holds."""
     pipe = FacePipeline(PipelineConfig(landmark_only=True, smoothing={"kind": "original"}),

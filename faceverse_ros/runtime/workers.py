@@ -110,10 +110,12 @@ class TwoStageRunner:
     cooldown: a callable giving seconds to wait before the first stage takes its next item;
     items submitted meanwhile replace each other, so after the wait the newest is taken
     (a duty-cycle cap that drops frames but never the last one).
+    on_taken: called in the first stage's thread each time it takes an item from the slot
+    (the slot is then free: InOrderRunner hands its next item in at once).
     """
 
     def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0,
-                 cooldown=None):
+                 cooldown=None, on_taken=None):
         self._first, self._second = first, second
         self._on_result = on_result
         self._on_error = on_error or (lambda stage, exc: None)
@@ -128,6 +130,7 @@ class TwoStageRunner:
         self._busy = 0
         self._nice = int(nice)
         self._cooldown = cooldown
+        self._on_taken = on_taken
         self._threads = [threading.Thread(target=self._run_first, name=f"{name}_first", daemon=True),
                          threading.Thread(target=self._run_second, name=f"{name}_second",
                                           daemon=True)]
@@ -170,6 +173,8 @@ class TwoStageRunner:
                 self._ready.clear()
             if item is None:
                 continue
+            if self._on_taken is not None:
+                self._on_taken()
             try:
                 staged = self._first(item)
             except Exception as exc:  # noqa: BLE001 - reported, the runner goes on
@@ -210,6 +215,12 @@ class TwoStageRunner:
             thread.join(timeout=5.0)
 
 
+#: InOrderRunner.put's longest wait between checks of the slot (the first stage's take
+#: wakes it earlier: a marker in the results queue)
+SLOT_WAIT_S = 0.1
+_TAKEN = object()
+
+
 class InOrderRunner:
     """Every item through a TwoStageRunner, none dropped, the results back in the caller's
     thread in order: a file or a folder processed with detection of frame t+1 beside the
@@ -238,7 +249,8 @@ class InOrderRunner:
         self._runner = TwoStageRunner(first_or_failure, second_or_failure,
                                       on_result=self._out.put,
                                       on_error=lambda stage, exc: self._out.put(
-                                          StageFailure(stage, exc)), name=name)
+                                          StageFailure(stage, exc)), name=name,
+                                      on_taken=lambda: self._out.put(_TAKEN))
 
     def _ready(self, timeout=0.0):
         out = []
@@ -248,12 +260,12 @@ class InOrderRunner:
                 out.append(self._out.get_nowait())
         except queue.Empty:
             pass
-        return out
+        return [r for r in out if r is not _TAKEN]
 
     def put(self, item) -> list:
         out = []
-        while not self._runner.slot_free:  # the first stage has not taken the last item yet
-            out += self._ready(timeout=0.005)
+        while not self._runner.slot_free:  # the first stage has not taken the last item yet:
+            out += self._ready(timeout=SLOT_WAIT_S)  # a result or the take wakes this at once
         self._runner.submit(item)
         return out + self._ready()
 
