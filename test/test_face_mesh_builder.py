@@ -271,7 +271,10 @@ def test_large_faces_render_at_a_capped_size_and_look_the_same(synthetic_model):
                                                max_px=int(span) + 10), full)
 
 
-def test_overlay_renders_on_the_meshes_bounds_exactly_like_the_whole_image():
+@pytest.mark.parametrize("not_finite", [False, True])
+def test_overlay_renders_on_the_meshes_bounds_exactly_like_the_whole_image(not_finite):
+    """not_finite: some vertices NaN/inf (their triangles are not drawn); the bounds come
+    from the others."""
     from faceverse_ros import _sim3dr  # noqa: F401  (the extension is built)
     from faceverse_ros.views.overlay import draw_overlay
     from faceverse_ros.views.render import render
@@ -281,6 +284,10 @@ def test_overlay_renders_on_the_meshes_bounds_exactly_like_the_whole_image():
     # a random soup of triangles, partly outside the image on the left and the bottom
     verts = np.column_stack([rng.uniform(-30, 110, 60), rng.uniform(20, 150, 60),
                              rng.uniform(5, 9, 60)]).astype(np.float32)
+    if not_finite:
+        verts[3] = (np.nan, 50.0, 6.0)
+        verts[7] = (40.0, np.inf, 6.0)
+        verts[11, 0] = -np.inf
     tris = rng.integers(0, 60, (80, 3))
     cols = rng.uniform(0, 1, (60, 3)).astype(np.float32)
     norms = rng.normal(size=(60, 3)).astype(np.float32)

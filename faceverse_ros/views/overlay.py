@@ -87,11 +87,18 @@ def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
     from faceverse_ros.views import render as sim3dr
 
     h, w = out.shape[:2]
-    xy = verts[:, :2][np.isfinite(verts[:, :2]).all(1)]
-    if not len(xy):
+    # the bounds of the finite vertices; per column (a reduction over axis 0 of an (N, 2)
+    # view, or a row-wise finite mask, costs 10x more: 0.5 ms of a 5 ms view at 5000 vertices)
+    x, y = verts[:, 0], verts[:, 1]
+    if not np.isfinite(float(x.sum()) + float(y.sum())):   # some vertex is not finite
+        keep = np.isfinite(x) & np.isfinite(y)
+        x, y = x[keep], y[keep]
+    if not len(x):
         return out
-    x0, y0 = np.maximum(np.floor(xy.min(0)).astype(np.int64) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(xy.max(0)).astype(np.int64) + 2, (w, h))
+    x0 = max(int(np.floor(x.min())) - 1, 0)
+    y0 = max(int(np.floor(y.min())) - 1, 0)
+    x1 = min(int(np.ceil(x.max())) + 2, w)
+    y1 = min(int(np.ceil(y.max())) + 2, h)
     if x1 <= x0 or y1 <= y0:
         return out   # nothing inside the image
     span = max(x1 - x0, y1 - y0)
