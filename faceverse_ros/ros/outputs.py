@@ -96,6 +96,11 @@ class FrameOutputs:
                                      name="faceverse_views", nice=VIEWS_NICE,
                                      cooldown=lambda: self._views_next - time.monotonic())
 
+    def wait_views(self, timeout=None):
+        """True once every view handed to the views worker was built and sent (or dropped for
+        a newer one); True at once without a worker."""
+        return self._views is None or self._views.wait_idle(timeout)
+
     def stop(self):
         if self._views is not None:
             self._views.close()
