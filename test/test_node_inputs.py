@@ -37,7 +37,10 @@ class Inputs(Harness):
         info = CameraInfo(width=size[0], height=size[1], k=[float(v) for v in k])
         info.header.frame_id = FRAME
         self.info_pub.publish(info)
-        time.sleep(0.3)  # camera_info and images are separate topics
+        # camera_info and images are separate topics: the image waits until the node has it
+        assert wait_for(lambda: (got := self.node._camera_info) is not None
+                        and np.array_equal(got.k, info.k, equal_nan=True)
+                        and got.width == info.width, 10)
 
     def face_tf(self, msg):
         stamp = msg.header.stamp.sec
