@@ -89,3 +89,47 @@ def test_request_restart_and_counts():
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         KeyframeSchedule(**kwargs)
+
+
+def _regressed_frames(schedule, n):
+    """Frame indices (0-based) on which ``schedule`` asks for the ResNet in ``n`` frames."""
+    out = []
+    for k in range(n):
+        if schedule.should_regress():
+            out.append(k)
+            schedule.record(True)
+        else:
+            schedule.record(False, 1.0)
+    return out
+
+
+def test_late_keyframes_stretch_the_interval_and_timely_ones_shrink_it():
+    """slower() doubles the interval in force up to max_interval, faster() halves it down to
+    interval; the frames asked to regress follow it (hand-worked: 5 -> 10 -> 20 -> 40)."""
+    s = KeyframeSchedule(interval=5, drift_px=0, max_interval=40)
+    assert s.current == 5
+    assert _regressed_frames(s, 11) == [0, 5, 10]
+    currents = []
+    for _ in range(4):
+        s.slower()
+        currents.append(s.current)
+    assert currents == [10, 20, 40, 40]
+    # since = 0 after frame 10's keyframe: the next is 40 frames later
+    assert _regressed_frames(s, 41) == [39]
+    currents = []
+    for _ in range(4):
+        s.faster()
+        currents.append(s.current)
+    assert currents == [20, 10, 5, 5]
+    s.slower()
+    s.restart()  # a new start takes the configured interval again
+    assert s.current == 5
+
+
+def test_max_interval_at_or_below_the_interval_stretches_nothing():
+    s = KeyframeSchedule(interval=5, drift_px=0, max_interval=3)
+    assert s.max_interval == 5
+    s.slower()
+    assert s.current == 5
+    with pytest.raises(ValueError, match="max_interval"):
+        KeyframeSchedule(interval=5, max_interval=0)

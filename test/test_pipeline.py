@@ -598,3 +598,41 @@ def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
     assert out == [f.stamp for f in video[:5]]
     assert pipe.finish().faces == []  # nothing left
     pipe.close()
+
+
+def test_a_late_background_keyframe_stretches_the_face_interval_and_a_timely_one_shrinks_it(
+        synthetic_assets, video, monkeypatch):
+    """A job the frame path had to wait for (two intervals late) doubles that face's keyframe
+    interval (2 -> 4): the next job goes in 4 frames after the late one's frame, not 2. A job
+    done before the next was due halves it again (4 -> 2)."""
+    from faceverse_ros.tracking import keyframe_worker
+
+    monkeypatch.setattr(keyframe_worker, "YIELD_MAX_S", 30.0)
+    pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets)
+
+    def late_wait():
+        release.set()
+        return 20.0
+
+    pipe.solver._late_wait_s = late_wait
+    currents, submitted = [], []
+    frames = _frames(16)
+    for k, f in enumerate(frames):
+        face = pipe.process(f.rgb, f.stamp).faces[0]
+        track = pipe._tracks[face.face_id]
+        job = track.keyframe_job
+        if job is not None and job.stamp == f.stamp:
+            submitted.append(k)
+            if k > 2:  # after the late one: let each job finish before the next frame
+                assert job.done.wait(60)
+        currents.append(track.keyframes.current)
+    # frame 2's job is held and waited for at frame 6 (4 frames waited, two intervals: late):
+    # the interval becomes 4. The schedule counts the frames it recorded since frame 2's
+    # submission (3, 6 and 7; frames 4 and 5 were due and held by the job in flight), so the
+    # next job goes in at frame 8 (at interval 2 it would have gone in at 6). That one is
+    # done at once: frame 9 takes it in time and the interval is 2 again
+    assert submitted[:2] == [2, 8]
+    assert currents[:6] == [2] * 6 and currents[6:9] == [4, 4, 4]
+    assert currents[9] == 2
+    assert calls == [1]
+    pipe.close()

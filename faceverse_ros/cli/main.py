@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from faceverse_ros.tracking.keyframes import DEFAULT_INTERVAL
+from faceverse_ros.tracking.keyframes import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL
 
 EXIT_USAGE, EXIT_ERROR = 2, 1
 
@@ -51,6 +51,9 @@ def _add_pipeline_args(ap):
     ap.add_argument("--keyframe-interval", type=int, default=DEFAULT_INTERVAL,
                     help="run the ResNet every N frames of a face, fit landmarks in between "
                     f"(1 = always; default {DEFAULT_INTERVAL}, the node's default)")
+    ap.add_argument("--keyframe-max-interval", type=int, default=DEFAULT_MAX_INTERVAL,
+                    help="background keyframes the CPU has no time for stretch the interval up "
+                    f"to this many frames (keyframe.max_interval; default {DEFAULT_MAX_INTERVAL})")
     ap.add_argument("--sync-keyframes", action="store_true",
                     help="run every keyframe inline (reproducible output) instead of in a "
                     "background thread (keyframe.background)")
@@ -66,6 +69,7 @@ def _pipeline_config(args, stream):
         "detector": args.detector, "task_path": args.task, "max_faces": args.max_faces,
         "smoother.kind": args.smooth if stream else "none",
         "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only,
+        "keyframe.max_interval": args.keyframe_max_interval,
         "keyframe.background": not args.sync_keyframes},
         stream=stream)
 

@@ -8,7 +8,7 @@ at start-up and are declared read-only.
 import dataclasses
 
 from faceverse_ros.tracking.face_smoothing import PARTS as SMOOTHER_PARTS
-from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL
+from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL
 from faceverse_ros.tracking.smoothing import DEFAULT_BLENDSHAPES, DEFAULT_BOX, DEFAULT_BOX_SIZE, \
     DEFAULT_COEFFS, DEFAULT_EYES, DEFAULT_MAX_GAP_S, DEFAULT_ROTATION
 
@@ -96,6 +96,10 @@ PARAMS = [
     ParamSpec("keyframe.interval", DEFAULT_INTERVAL, "Run the ResNet every N frames per face (1 = every frame); "
               "frames in between fit pose and expression to the landmarks (every frame regresses "
               "anyway while a regression costs no more than a fit).", range=(1, 1000)),
+    ParamSpec("keyframe.max_interval", DEFAULT_MAX_INTERVAL, "Background keyframes the CPU has "
+              "no time for (the frame path had to wait for one) double a face's interval, up to "
+              "this many frames; one done before the next is due halves it again, down to "
+              "keyframe.interval (at or below it: no stretching).", range=(1, 1000)),
     ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
     ParamSpec("keyframe.background", True, "Run keyframes after a face's first in a background "

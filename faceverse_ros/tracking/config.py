@@ -8,7 +8,7 @@ import dataclasses
 from typing import Mapping, Optional
 
 from faceverse_ros.tracking.face_smoothing import PARTS as SMOOTHER_PARTS
-from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL
+from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL
 
 SMOOTHER_KEYS = ("min_cutoff", "beta", "d_cutoff")
 
@@ -34,6 +34,8 @@ class PipelineConfig:
     smoothing: dict = dataclasses.field(default_factory=lambda: {"kind": "one_euro"})
     keyframe_interval: int = DEFAULT_INTERVAL
     keyframe_drift_px: float = DEFAULT_DRIFT_PX
+    keyframe_max_interval: int = DEFAULT_MAX_INTERVAL   # late background keyframes stretch the
+                                                        # interval up to this (tracking.keyframes)
     stream: bool = True                     # frames of one stream (tracking) vs unrelated stills
     landmark_only: bool = False             # True: do not load the FaceVerse files at all
     fast_update: bool = True                # between keyframes: one linearised solve about the
@@ -74,6 +76,7 @@ def config_from_params(values: Mapping, stream: bool = True) -> PipelineConfig:
         smoothing=smoothing,
         keyframe_interval=int(v.get("keyframe.interval", base.keyframe_interval)),
         keyframe_drift_px=float(v.get("keyframe.drift_px", base.keyframe_drift_px)),
+        keyframe_max_interval=int(v.get("keyframe.max_interval", base.keyframe_max_interval)),
         keyframe_background=bool(v.get("keyframe.background", base.keyframe_background)),
         landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream)
 

@@ -19,10 +19,19 @@ what it did. The residual of a regressed frame does not trigger (the network
 and the detector may disagree by a constant offset on real faces;
 re-regressing would not change that).
 
+Background keyframes (tracking.keyframe_worker) that the cores have no time for stretch
+the interval: :meth:`~KeyframeSchedule.slower` (a job was late, the frame path had to wait
+for it) doubles the schedule's ``current`` interval, up to ``max_interval``;
+:meth:`~KeyframeSchedule.faster` (a job done before the next one was due) halves it, down
+to ``interval``. A live camera on a CPU with time to spare keeps ``interval``; a file
+processed at full speed, where every core is busy with the frames, gets fewer keyframes
+instead of frames that wait for them.
+
 The defaults below are the package's one set of keyframe defaults (the
 pipeline configuration and the node parameters use them): the ResNet every
 5 frames (the fast setting, issue 14; :class:`KeyframeCost` makes it every frame
-while a regression costs no more than a fit), no drift trigger.
+while a regression costs no more than a fit), stretched to at most 40 frames, no drift
+trigger.
 
 Pure bookkeeping: no clock, no threads, no ROS.
 """
@@ -34,6 +43,13 @@ from typing import Optional
 
 DEFAULT_INTERVAL = 5        #: frames between regressions (1: the ResNet on every frame)
 DEFAULT_DRIFT_PX = 0.0      #: fit RMS (image px) above which the next frame regresses; 0 = off
+#: longest interval late background keyframes stretch it to (module doc): 1.3 s at 30 fps.
+#: Measured (issue 14, `faceverse-ros bench --modes detector_only,ours --feeds offline`, a
+#: 2-core AVX2 machine whose single-thread int8 ResNet pass takes 70 ms against 5 ms of
+#: detection): offline, with the late jobs waited for at twice the interval and no stretch,
+#: a keyframe every 10 frames and ours / detector_only 0.46; with a 40-frame lag, one every
+#: 37 frames and 0.75
+DEFAULT_MAX_INTERVAL = 40
 
 
 def check_settings(interval, drift_px):
@@ -57,13 +73,24 @@ class KeyframeSchedule:
     interval: regress every ``interval`` frames (int >= 1; 1 = always).
     drift_px: regress on the next frame when a fit's RMS residual exceeds
         this many image pixels (> 0), None or 0 to disable.
+    max_interval: the longest ``current`` interval slower() stretches to (below
+        ``interval``: ``interval``, no stretching).
     Counts: ``regressions``, ``fits``; ``since`` = frames recorded since the
-    last regression; ``last_rms_px`` of the last record.
+    last regression; ``last_rms_px`` of the last record; ``current`` = the interval
+    in force.
     """
 
     def __init__(self, interval: int = DEFAULT_INTERVAL,
-                 drift_px: Optional[float] = DEFAULT_DRIFT_PX):
+                 drift_px: Optional[float] = DEFAULT_DRIFT_PX,
+                 max_interval: int = DEFAULT_MAX_INTERVAL):
         self.interval, self.drift_px = check_settings(interval, drift_px)
+        try:
+            longest, _ = check_settings(max_interval, None)
+        except ValueError:
+            raise ValueError(f"max_interval must be a whole number of frames >= 1, got "
+                             f"{max_interval!r}") from None
+        self.max_interval = max(self.interval, longest)
+        self.current = self.interval
         self.started = False
         self.since = 0
         self.last_rms_px: Optional[float] = None
@@ -82,9 +109,19 @@ class KeyframeSchedule:
             return "first"
         if self.forced is not None:
             return self.forced
-        if self.since + 1 >= self.interval:
+        if self.since + 1 >= self.current:
             return "interval"
         return None
+
+    def slower(self) -> None:
+        """A background keyframe was late (the cores had no time for it): double the
+        current interval, at most max_interval."""
+        self.current = min(2 * self.current, self.max_interval)
+
+    def faster(self) -> None:
+        """A background keyframe was done before the next was due: halve the current
+        interval, at least interval."""
+        self.current = max(self.current // 2, self.interval)
 
     def record(self, regressed: bool, rms_px: Optional[float] = None) -> None:
         """Record what was done for this frame.
@@ -127,10 +164,11 @@ class KeyframeSchedule:
         self.started = False
         self.forced = None
         self.since = 0
+        self.current = self.interval
 
     def __repr__(self):
-        return (f"KeyframeSchedule(interval={self.interval}, drift_px={self.drift_px}, "
-                f"regressions={self.regressions}, fits={self.fits})")
+        return (f"KeyframeSchedule(interval={self.interval}, current={self.current}, "
+                f"max_interval={self.max_interval}, drift_px={self.drift_px}, regressions={self.regressions}, fits={self.fits})")
 
 
 class KeyframeCost:

@@ -256,7 +256,8 @@ class FacePipeline:
             if track is None:
                 track = self._tracks[face_id] = FaceTrack(
                     face_id, self.smoothing, self.config.keyframe_interval,
-                    self.config.keyframe_drift_px, self.layout)
+                    self.config.keyframe_drift_px, self.layout,
+                    self.config.keyframe_max_interval)
             frame = track.update(stamp, det, rgb, cam)
             if frame is not None:
                 frames.append((track, frame))

@@ -28,9 +28,10 @@ from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
 from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import Solution, TrackFrame
 
-#: a background keyframe still running this many keyframe intervals after it was handed
-#: in is waited for (below); one that is still not done is cancelled and the frame makes
-#: its keyframe inline (CoefficientSolver._catch_up)
+#: a background keyframe still running this many keyframe intervals (the track's current
+#: one) after it was handed in is waited for (below), and the track's interval stretches
+#: (tracking.keyframes: KeyframeSchedule.slower); one that is still not done then is
+#: cancelled and the frame makes its keyframe inline (CoefficientSolver._catch_up)
 LAG_INTERVALS = 2
 #: how long the frame path waits for a late background keyframe: twice the median
 #: regression, at least this (seconds). While the frame path waits, its core is free and
@@ -190,16 +191,22 @@ class CoefficientSolver:
 
     def _take_background(self, track, problems, timings) -> bool:
         """A finished background keyframe becomes the track's state (keyframe_worker doc).
-        A job LAG_INTERVALS keyframe intervals late is waited for (_late_wait_s); True when
-        it is still not done then: it is cancelled and this frame's keyframe is to be made
-        inline (catch_up)."""
+        A job LAG_INTERVALS keyframe intervals late is waited for (_late_wait_s) and makes
+        the track's keyframes rarer (KeyframeSchedule.slower); one done before the next was
+        due makes them more frequent again (faster). True when a waited-for job is still not
+        done: it is cancelled and this frame's keyframe is to be made inline (catch_up)."""
         job = track.keyframe_job
         if job is None:
             return False
-        if not job.done.is_set():
+        schedule = track.keyframes
+        if job.done.is_set():
+            if job.frames_waited < schedule.current:  # done before the next was due
+                schedule.faster()
+        else:
             job.frames_waited += 1
-            if job.frames_waited < LAG_INTERVALS * self.config.keyframe_interval:
+            if job.frames_waited < LAG_INTERVALS * schedule.current:
                 return False
+            schedule.slower()  # the cores had no time for it: fewer keyframes for this face
             t = time.perf_counter()
             with self.worker.activity.idle():  # the worker's Python parts may go meanwhile
                 finished = job.done.wait(self._late_wait_s())

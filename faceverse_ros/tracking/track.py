@@ -26,7 +26,8 @@ import numpy as np
 
 from faceverse_ros.core.layout import V4
 from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoother
-from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL, KeyframeSchedule
+from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
+                                              DEFAULT_MAX_INTERVAL, KeyframeSchedule)
 
 HISTORY = 4  # frames kept per track: the original's two stages need the frame two back
 
@@ -63,11 +64,13 @@ class FaceTrack:
 
     def __init__(self, face_id: int, settings: Optional[SmootherSettings] = None,
                  keyframe_interval: int = DEFAULT_INTERVAL,
-                 keyframe_drift_px: float = DEFAULT_DRIFT_PX, layout=V4):
+                 keyframe_drift_px: float = DEFAULT_DRIFT_PX, layout=V4,
+                 keyframe_max_interval: int = DEFAULT_MAX_INTERVAL):
         self.face_id = face_id
         self.layout = layout
         self.smoother = TrackSmoother(settings, layout)
-        self.keyframes = KeyframeSchedule(keyframe_interval, keyframe_drift_px)
+        self.keyframes = KeyframeSchedule(keyframe_interval, keyframe_drift_px,
+                                          keyframe_max_interval)
         self.last_coeffs: Optional[np.ndarray] = None   # raw coefficients of the last solution
         self.last_crop_box: Optional[np.ndarray] = None
         self.key_exp: Optional[np.ndarray] = None       # expression of the last keyframe
