@@ -215,12 +215,14 @@ def test_background_keyframes_hold_the_network_identity_of_the_keyframe(syntheti
     assert pipe.solver.worker is None
 
 
-def _held_worker_pipeline(synthetic_assets):
-    """A pipeline (keyframe interval 2, no smoothing) whose keyframe worker holds each job
-    until the returned event is set; the frame path's regressor counts its calls."""
+def _held_worker_pipeline(synthetic_assets, max_interval=2):
+    """A pipeline (keyframe interval 2, no smoothing; by default no stretching of the
+    interval) whose keyframe worker holds each job until the returned event is set; the
+    frame path's regressor counts its calls."""
     import threading
 
-    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"})
+    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"},
+                 keyframe_max_interval=max_interval)
     release = threading.Event()
     worker_reg = pipe.solver.worker._regressor_for()
 
@@ -601,38 +603,45 @@ def test_finish_ends_the_tracks_and_gives_their_last_frames(video):
 
 
 def test_a_late_background_keyframe_stretches_the_face_interval_and_a_timely_one_shrinks_it(
-        synthetic_assets, video, monkeypatch):
-    """A job the frame path had to wait for (two intervals late) doubles that face's keyframe
-    interval (2 -> 4): the next job goes in 4 frames after the late one's frame, not 2. A job
-    done before the next was due halves it again (4 -> 2)."""
+        synthetic_assets, monkeypatch):
+    """A job still running two intervals after it went in is late: the face's keyframe
+    interval doubles (2 -> 4 -> 8, keyframe.max_interval 8) and the job goes on, the frame
+    path neither waits nor regresses; only at the longest interval is it waited for. A job
+    done before the next one is due halves the interval again (8 -> 4)."""
     from faceverse_ros.tracking import keyframe_worker
 
     monkeypatch.setattr(keyframe_worker, "YIELD_MAX_S", 30.0)
-    pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets)
+    pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets, max_interval=8)
+    waits = []
 
     def late_wait():
+        waits.append(True)
         release.set()
         return 20.0
 
     pipe.solver._late_wait_s = late_wait
-    currents, submitted = [], []
-    frames = _frames(16)
-    for k, f in enumerate(frames):
-        face = pipe.process(f.rgb, f.stamp).faces[0]
+    currents, submitted, keyframes, timings = [], [], [], []
+    for k, f in enumerate(_frames(20)):
+        result = pipe.process(f.rgb, f.stamp)
+        face = result.faces[0]
         track = pipe._tracks[face.face_id]
         job = track.keyframe_job
         if job is not None and job.stamp == f.stamp:
             submitted.append(k)
-            if k > 2:  # after the late one: let each job finish before the next frame
+            if k > 2:  # after the held one: let each job finish before the next frame
                 assert job.done.wait(60)
         currents.append(track.keyframes.current)
-    # frame 2's job is held and waited for at frame 6 (4 frames waited, two intervals: late):
-    # the interval becomes 4. The schedule counts the frames it recorded since frame 2's
-    # submission (3, 6 and 7; frames 4 and 5 were due and held by the job in flight), so the
-    # next job goes in at frame 8 (at interval 2 it would have gone in at 6). That one is
-    # done at once: frame 9 takes it in time and the interval is 2 again
-    assert submitted[:2] == [2, 8]
-    assert currents[:6] == [2] * 6 and currents[6:9] == [4, 4, 4]
-    assert currents[9] == 2
-    assert calls == [1]
+        keyframes.append(face.keyframe)
+        timings.append(result.timings)
+    # Worked by hand: frame 2's job is held. The schedule counts the frames it recorded since
+    # that submission (frames due a keyframe while a job is in flight are not). Two intervals
+    # late at frames 6 (4 frames waited) and 10 (8): the interval becomes 4, then 8. At frame
+    # 18 (16 frames, two intervals of 8, the longest) the frame path waits, the job finishes
+    # and frame 18 takes it; frame 18 is also due (7 frames recorded, 3, 6, 7, 10-13, +1)
+    # and hands in the next job, done at once: frame 19 takes it in time, 8 -> 4.
+    assert currents == [2] * 6 + [4] * 4 + [8] * 9 + [4]
+    assert submitted == [2, 18]
+    assert waits == [True] and calls == [1]  # no keyframe made inline
+    assert [k for k, t in enumerate(timings) if "keyframe_wait" in t] == [18]
+    assert [k for k, key in enumerate(keyframes) if key] == [0, 18, 19]
     pipe.close()

@@ -22,10 +22,12 @@ is then a keyframe's, not a frame's). Here a keyframe is a job instead:
 
 A track has at most one job in flight; a keyframe due while one runs waits for it. A job
 still running two keyframe intervals after it was handed in (the cores have no time to
-spare, e.g. offline at full speed) is waited for by the frame path, briefly (its core is
-then free for this thread); one still not done then is cancelled and the frame makes its
-keyframe itself, inline (tracking.solver: the lag of a keyframe is bounded). The
-track's first frame (nothing to update from) is regressed inline too.
+spare, e.g. offline at full speed) doubles the track's interval and goes on
+(tracking.keyframes: KeyframeSchedule.slower); at the longest interval it is waited for by
+the frame path, briefly (its core is then free for this thread), and one still not done
+then is cancelled and the frame makes its keyframe itself, inline (tracking.solver: the
+lag of a keyframe is bounded). The track's first frame (nothing to update from) is
+regressed inline too.
 
 Priority: the worker thread runs in Linux's SCHED_IDLE class where it may (it then gets a
 core only when no normal thread wants one, and gives it back at once when one does),

@@ -20,8 +20,8 @@ and the detector may disagree by a constant offset on real faces;
 re-regressing would not change that).
 
 Background keyframes (tracking.keyframe_worker) that the cores have no time for stretch
-the interval: :meth:`~KeyframeSchedule.slower` (a job was late, the frame path had to wait
-for it) doubles the schedule's ``current`` interval, up to ``max_interval``;
+the interval: :meth:`~KeyframeSchedule.slower` (a job still running two intervals after it
+went in, tracking.solver) doubles the schedule's ``current`` interval, up to ``max_interval``;
 :meth:`~KeyframeSchedule.faster` (a job done before the next one was due) halves it, down
 to ``interval``. A live camera on a CPU with time to spare keeps ``interval``; a file
 processed at full speed, where every core is busy with the frames, gets fewer keyframes
@@ -47,8 +47,8 @@ DEFAULT_DRIFT_PX = 0.0      #: fit RMS (image px) above which the next frame reg
 #: Measured (issue 14, `faceverse-ros bench --modes detector_only,ours --feeds offline`, a
 #: 2-core AVX2 machine whose single-thread int8 ResNet pass takes 70 ms against 5 ms of
 #: detection): offline, with the late jobs waited for at twice the interval and no stretch,
-#: a keyframe every 10 frames and ours / detector_only 0.46; with a 40-frame lag, one every
-#: 37 frames and 0.75
+#: a keyframe every 10 frames and ours / detector_only 0.46-0.50; stretched up to 40,
+#: 3-5 keyframes in 150 frames and 0.66-0.76
 DEFAULT_MAX_INTERVAL = 40
 
 
@@ -168,7 +168,8 @@ class KeyframeSchedule:
 
     def __repr__(self):
         return (f"KeyframeSchedule(interval={self.interval}, current={self.current}, "
-                f"max_interval={self.max_interval}, drift_px={self.drift_px}, regressions={self.regressions}, fits={self.fits})")
+                f"max_interval={self.max_interval}, drift_px={self.drift_px}, "
+                f"regressions={self.regressions}, fits={self.fits})")
 
 
 class KeyframeCost:

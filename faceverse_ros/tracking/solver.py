@@ -29,9 +29,11 @@ from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import Solution, TrackFrame
 
 #: a background keyframe still running this many keyframe intervals (the track's current
-#: one) after it was handed in is waited for (below), and the track's interval stretches
-#: (tracking.keyframes: KeyframeSchedule.slower); one that is still not done then is
-#: cancelled and the frame makes its keyframe inline (CoefficientSolver._catch_up)
+#: one) after it was handed in is late: the track's interval doubles (tracking.keyframes:
+#: KeyframeSchedule.slower) and the job goes on; once the interval is at its longest
+#: (keyframe.max_interval) a late job is waited for (below), and one that is still not
+#: done then is cancelled and the frame makes its keyframe inline
+#: (CoefficientSolver._catch_up)
 LAG_INTERVALS = 2
 #: how long the frame path waits for a late background keyframe: twice the median
 #: regression, at least this (seconds). While the frame path waits, its core is free and
@@ -191,10 +193,11 @@ class CoefficientSolver:
 
     def _take_background(self, track, problems, timings) -> bool:
         """A finished background keyframe becomes the track's state (keyframe_worker doc).
-        A job LAG_INTERVALS keyframe intervals late is waited for (_late_wait_s) and makes
-        the track's keyframes rarer (KeyframeSchedule.slower); one done before the next was
-        due makes them more frequent again (faster). True when a waited-for job is still not
-        done: it is cancelled and this frame's keyframe is to be made inline (catch_up)."""
+        A job LAG_INTERVALS keyframe intervals late makes the track's keyframes rarer
+        (KeyframeSchedule.slower) and goes on; at the longest interval it is waited for
+        (_late_wait_s) instead. One done before the next was due makes them more frequent
+        again (faster). True when a waited-for job is still not done: it is cancelled and
+        this frame's keyframe is to be made inline (catch_up)."""
         job = track.keyframe_job
         if job is None:
             return False
@@ -206,7 +209,11 @@ class CoefficientSolver:
             job.frames_waited += 1
             if job.frames_waited < LAG_INTERVALS * schedule.current:
                 return False
-            schedule.slower()  # the cores had no time for it: fewer keyframes for this face
+            if schedule.current < schedule.max_interval:
+                # the cores had no time for it: fewer keyframes for this face, and the job
+                # goes on in the time the frames leave
+                schedule.slower()
+                return False
             t = time.perf_counter()
             with self.worker.activity.idle():  # the worker's Python parts may go meanwhile
                 finished = job.done.wait(self._late_wait_s())
