@@ -21,6 +21,8 @@ Functions:
     blend_scaled(region, small, small_depth, scale, alpha) -> None
         scales a render drawn at ``scale`` small pixels per region pixel up
         onto ``region`` (a view of an image) and blends it there, in place.
+    face_mesh_frame(v, shape, albedo, triangles, ...) -> (image, normals, colors,
+        vertices_m): one face's per-frame mesh on a vertex subset (see its doc).
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
@@ -50,6 +52,32 @@ cdef extern from "rasterize.h" namespace "sim3dr" nogil:
         const float* vertices, int64_t nver, const int32_t* triangles, int64_t ntri,
         const float* colors, uint8_t* image, float* depth, int64_t height,
         int64_t width, float far)
+    cdef cppclass MeshFrame:
+        int64_t nver
+        const float* shape
+        const float* albedo
+        const int32_t* triangles
+        int64_t ntri
+        int64_t mouth_a, mouth_b
+        float mouth_ref
+        int64_t mouth_begin, mouth_end
+        int64_t eye_begin[2]
+        int64_t eye_end[2]
+        float eye_rot[2][9]
+        float eye_centre[2][3]
+        float rot[9]
+        float trans[3]
+        float gamma[27]
+        float focal, principal, camera_distance
+        double box[4]
+        double crop_size
+        double model_rot[9]
+        double model_trans[3]
+        double unit_m
+
+    void c_face_mesh_frame "sim3dr::face_mesh_frame"(
+        const MeshFrame& f, float* v, float* image, float* normals, float* colors,
+        double* vertices_m, float* work)
     void c_blend_scaled "sim3dr::blend_scaled"(
         const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
         float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
@@ -279,3 +307,88 @@ def blend_scaled(uint8_t[:, :, :] region not None,
     with nogil:
         c_blend_scaled(s, d, sh, sw, scale, alpha, o, h, w, stride, &work[0], &columns[0])
     return None
+
+
+def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None,
+                    const float[:, ::1] albedo not None,
+                    const int32_t[:, ::1] triangles not None,
+                    mouth, eyes, const float[:, :, ::1] eye_rot not None,
+                    const float[:, ::1] eye_centre not None,
+                    const float[:, ::1] rot not None, const float[::1] trans not None,
+                    const float[::1] gamma not None, box,
+                    const double[:, ::1] model_rot not None,
+                    const double[::1] model_trans not None, double unit_m,
+                    float focal, float principal, float camera_distance, double crop_size):
+    """One face's per-frame mesh on a vertex subset, in one pass without the GIL
+    (Sim3DR/rasterize.h: face_mesh_frame has the formulas).
+
+    v: (N, 3) float32, the expression offsets on entry, the articulated unposed
+    shape on return; shape, albedo: (N, 3) identity shape and albedo; triangles:
+    (T, 3) int32 into the N vertices; mouth: (a, b, mouth_ref, begin, end), the
+    mouth closing's two reference rows and the rows it moves; eyes: ((begin, end),
+    (begin, end)) the left and right eyeball rows; eye_rot (2, 3, 3) and eye_centre
+    (2, 3) their rotations and centres; rot (3, 3), trans (3,) the head pose; gamma
+    (27,) the SH lighting with the ambient added; box (x0, y0, x1, y1) the crop box
+    (image px); model_rot (3, 3), model_trans (3,) float64 and unit_m: unposed model
+    units -> optical-frame metres; focal, principal, camera_distance, crop_size: the
+    crop camera. Returns (image (N, 3) float32 px + depth, normals (N, 3) float32
+    rotated, colors (N, 3) float32 lit, vertices_m (N, 3) float64).
+    """
+    cdef Py_ssize_t n = v.shape[0]
+    _check_rows3("v", n, v.shape[1], -1)
+    _check_rows3("shape", shape.shape[0], shape.shape[1], n)
+    _check_rows3("albedo", albedo.shape[0], albedo.shape[1], n)
+    _check_triangles(triangles, n)
+    if eye_rot.shape[0] != 2 or eye_rot.shape[1] != 3 or eye_rot.shape[2] != 3:
+        raise ValueError("eye_rot must have shape (2, 3, 3)")
+    if eye_centre.shape[0] != 2 or eye_centre.shape[1] != 3:
+        raise ValueError("eye_centre must have shape (2, 3)")
+    if rot.shape[0] != 3 or rot.shape[1] != 3 or model_rot.shape[0] != 3 or model_rot.shape[1] != 3:
+        raise ValueError("rot and model_rot must have shape (3, 3)")
+    if trans.shape[0] != 3 or model_trans.shape[0] != 3 or gamma.shape[0] != 27:
+        raise ValueError("trans and model_trans must have 3 values, gamma 27")
+    cdef MeshFrame f
+    cdef int64_t a, b
+    a, b, mouth_ref, mb, me = mouth
+    rows = [(int(mb), int(me)), (int(eyes[0][0]), int(eyes[0][1])),
+            (int(eyes[1][0]), int(eyes[1][1]))]
+    if not (0 <= a < n and 0 <= b < n) or any(not 0 <= lo <= hi <= n for lo, hi in rows):
+        raise ValueError(f"mouth and eye rows must lie in [0, {n})")
+    if n == 0:
+        raise ValueError("the mesh has no vertices")
+    f.nver = n
+    f.shape = &shape[0, 0]
+    f.albedo = &albedo[0, 0]
+    f.triangles = _iptr(triangles)
+    f.ntri = triangles.shape[0]
+    f.mouth_a, f.mouth_b, f.mouth_ref = a, b, mouth_ref
+    f.mouth_begin, f.mouth_end = rows[0]
+    cdef int k, j
+    for k in range(2):
+        f.eye_begin[k], f.eye_end[k] = rows[1 + k]
+        for j in range(9):
+            f.eye_rot[k][j] = eye_rot[k, j // 3, j % 3]
+        for j in range(3):
+            f.eye_centre[k][j] = eye_centre[k, j]
+    for j in range(9):
+        f.rot[j] = rot[j // 3, j % 3]
+        f.model_rot[j] = model_rot[j // 3, j % 3]
+    for j in range(3):
+        f.trans[j] = trans[j]
+        f.model_trans[j] = model_trans[j]
+    for j in range(27):
+        f.gamma[j] = gamma[j]
+    for j in range(4):
+        f.box[j] = float(box[j])
+    f.crop_size, f.unit_m = crop_size, unit_m
+    f.focal, f.principal, f.camera_distance = focal, principal, camera_distance
+    image = np.empty((n, 3), dtype=np.float32)
+    normals = np.empty((n, 3), dtype=np.float32)
+    colors = np.empty((n, 3), dtype=np.float32)
+    vertices_m = np.empty((n, 3), dtype=np.float64)
+    work = np.empty((n, 3), dtype=np.float32)
+    cdef float[:, ::1] im = image, nn = normals, co = colors, wk = work
+    cdef double[:, ::1] vm = vertices_m
+    with nogil:
+        c_face_mesh_frame(f, &v[0, 0], &im[0, 0], &nn[0, 0], &co[0, 0], &vm[0, 0], &wk[0, 0])
+    return image, normals, colors, vertices_m

@@ -379,4 +379,71 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
   }
 }
 
+void face_mesh_frame(const MeshFrame& f, float* v, float* image, float* normals,
+                     float* colors, double* vertices_m, float* work) {
+  const int64_t n = f.nver;
+  for (int64_t i = 0; i < 3 * n; ++i) v[i] += f.shape[i];  // step 1
+  const float delta = (v[3 * f.mouth_a + 2] - v[3 * f.mouth_b + 2]) - f.mouth_ref;
+  for (int k = 0; k < 2; ++k) {  // step 3: the eyeballs about their centres
+    const float* r = f.eye_rot[k];
+    const float* c = f.eye_centre[k];
+    for (int64_t i = f.eye_begin[k]; i < f.eye_end[k]; ++i) {
+      float* q = v + 3 * i;
+      const float x = q[0] - c[0], y = q[1] - c[1], z = q[2] - c[2];
+      q[0] = r[0] * x + r[1] * y + r[2] * z + c[0];
+      q[1] = r[3] * x + r[4] * y + r[5] * z + c[1];
+      q[2] = r[6] * x + r[7] * y + r[8] * z + c[2];
+    }
+  }
+  for (int64_t i = f.mouth_begin; i < f.mouth_end; ++i) v[3 * i + 2] -= delta;  // step 4
+  vertex_normals(v, n, f.triangles, f.ntri, work);
+  const float* r = f.rot;
+  const float* g = f.gamma;
+  // SH constants (spec 3.8): a0 c0, a1 c1, a2 c2 and a2 c2 d0
+  const double pi = 3.14159265358979323846;
+  const float h0 = static_cast<float>(pi / std::sqrt(4.0 * pi));
+  const float a1c1 = static_cast<float>((2.0 * pi / std::sqrt(3.0)) * (std::sqrt(3.0) / std::sqrt(4.0 * pi)));
+  const float a2c2 = static_cast<float>((2.0 * pi / std::sqrt(8.0)) *
+                                        (3.0 * std::sqrt(5.0) / std::sqrt(12.0 * pi)));
+  const float a2c2d0 = static_cast<float>((2.0 * pi / std::sqrt(8.0)) *
+                                          (3.0 * std::sqrt(5.0) / std::sqrt(12.0 * pi)) *
+                                          (0.5 / std::sqrt(3.0)));
+  const double sx = (f.box[2] - f.box[0]) / f.crop_size;
+  const double sy = (f.box[3] - f.box[1]) / f.crop_size;
+  const double* mr = f.model_rot;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* q = v + 3 * i;
+    const float* m = work + 3 * i;
+    float* nn = normals + 3 * i;
+    const float nx = r[0] * m[0] + r[1] * m[1] + r[2] * m[2];
+    const float ny = r[3] * m[0] + r[4] * m[1] + r[5] * m[2];
+    const float nz = r[6] * m[0] + r[7] * m[1] + r[8] * m[2];
+    nn[0] = nx;
+    nn[1] = ny;
+    nn[2] = nz;
+    const float h[9] = {h0, -a1c1 * ny, a1c1 * nz, -a1c1 * nx, a2c2 * nx * ny,
+                        -a2c2 * ny * nz, a2c2d0 * (3.0f * nz * nz - 1.0f),
+                        -a2c2 * nx * nz, a2c2 * 0.5f * (nx * nx - ny * ny)};
+    for (int ch = 0; ch < 3; ++ch) {
+      float light = 0.0f;
+      for (int k = 0; k < 9; ++k) light += h[k] * g[3 * k + ch];
+      const float col = f.albedo[3 * i + ch] * light;
+      colors[3 * i + ch] = col < 0.0f ? 0.0f : (col > 1.0f ? 1.0f : col);
+    }
+    const float px = r[0] * q[0] + r[1] * q[1] + r[2] * q[2] + f.trans[0];
+    const float py = r[3] * q[0] + r[4] * q[1] + r[5] * q[2] + f.trans[1];
+    const float pz = r[6] * q[0] + r[7] * q[1] + r[8] * q[2] + f.trans[2];
+    const float zc = pz + f.camera_distance;
+    const float inv = f.focal / zc;
+    const float u = px * inv + f.principal;
+    const float w = py * inv + f.principal;
+    image[3 * i] = static_cast<float>(u * sx + f.box[0]);
+    image[3 * i + 1] = static_cast<float>(w * sy + f.box[1]);
+    image[3 * i + 2] = zc;
+    const double x = q[0] * f.unit_m, y = q[1] * f.unit_m, z = q[2] * f.unit_m;
+    for (int j = 0; j < 3; ++j)
+      vertices_m[3 * i + j] = x * mr[3 * j] + y * mr[3 * j + 1] + z * mr[3 * j + 2] + f.model_trans[j];
+  }
+}
+
 }  // namespace sim3dr

@@ -115,6 +115,49 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
                   float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
                   int64_t out_stride, float* work, int32_t* columns);
 
+
+// One tracked face's decimated mesh for a frame (the debug render's per-frame
+// work; the spec's reconstruction steps on a vertex subset), in one pass.
+// Float32 unless said otherwise; every array C order, (nver, 3) rows.
+struct MeshFrame {
+  int64_t nver = 0;
+  const float* shape = nullptr;      // identity shape: mean + identity basis @ id
+  const float* albedo = nullptr;     // mean texture + texture basis @ tex, [0, 1]
+  const int32_t* triangles = nullptr;  // (ntri, 3) into the nver vertices
+  int64_t ntri = 0;
+  int64_t mouth_a = 0, mouth_b = 0;  // step 4: delta = (z[a] - z[b]) - mouth_ref
+  float mouth_ref = 0.0f;
+  int64_t mouth_begin = 0, mouth_end = 0;      // vertices whose z -= delta
+  int64_t eye_begin[2] = {0, 0}, eye_end[2] = {0, 0};  // step 3: left, right eyeball
+  float eye_rot[2][9] = {};          // their rotations (row-major 3x3)
+  float eye_centre[2][3] = {};       // rotation centres
+  float rot[9] = {};                 // head rotation R (row-major)
+  float trans[3] = {};               // head translation t (model units)
+  float gamma[27] = {};              // SH lighting (9 x 3, the ambient already added)
+  float focal = 1000.0f, principal = 127.5f, camera_distance = 10.0f;
+  double box[4] = {0.0, 0.0, 256.0, 256.0};  // crop box (x0, y0, x1, y1), image px
+  double crop_size = 256.0;
+  double model_rot[9] = {};          // unposed model units -> optical frame metres:
+  double model_trans[3] = {};        //   (v * unit_m) R_m^T + t_m
+  double unit_m = 0.1;
+};
+
+// The per-frame mesh of a MeshFrame. On entry `v` holds the expression
+// offsets (expression basis @ exp); on return the articulated unposed shape:
+//   v += shape; delta from step-1 z; each eyeball's rows
+//   v = R_eye (v - c) + c; mouth rows z -= delta.
+// Then, with p = R v + t (posed, model units):
+//   normals = R n, n the unit vertex_normals of v on `triangles`;
+//   colors = clip(albedo * (H(normals) @ gamma), 0, 1), H the 9 SH values
+//     (spec 3.8, constants as in faceverse_ros/core/projection.py);
+//   image = crop pixels -> image pixels of the crop-camera projection
+//     (z' = p.z + camera_distance, u = p.x focal / z' + principal, likewise v),
+//     x = u (x1 - x0) / crop_size + x0, y = v (y1 - y0) / crop_size + y0, z = z';
+//   vertices_m (double) = (v unit_m) R_m^T + t_m.
+// `work` holds nver * 3 floats (scratch).
+void face_mesh_frame(const MeshFrame& f, float* v, float* image, float* normals,
+                     float* colors, double* vertices_m, float* work);
+
 }  // namespace sim3dr
 
 #endif  // SIM3DR_RASTERIZE_H

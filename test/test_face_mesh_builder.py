@@ -308,3 +308,28 @@ def test_overlay_renders_on_the_meshes_bounds_exactly_like_the_whole_image(not_f
     assert drawn.sum() > 1000
     np.testing.assert_array_equal(got[~drawn], rgb[~drawn])   # the same coverage ...
     np.testing.assert_array_equal(got, want)                  # ... and the same colours
+
+
+def test_decimated_builder_one_cpp_pass_equals_its_numpy_steps(synthetic_model):
+    """The decimated path's C++ pass (_sim3dr.face_mesh_frame: articulation, pose, normals,
+    SH lighting, projection, metres) against the same builder's NumPy steps (the path of
+    subsets whose part rows are not contiguous), frame after frame with new expression, eyes,
+    pose and light: every output, colours included."""
+    m = synthetic_model
+    dec = MeshDecimator(m.meanshape_raw, m.tri, 4, groups=part_labels(m.ver_inds, m.n_vertices))
+    fast = FaceMeshBuilder(m, dec.vertex_index, dec.triangles)
+    slow = FaceMeshBuilder(m, dec.vertex_index, dec.triangles)
+    assert fast._rows is not None
+    slow._rows = None
+    c = coeffs(m, 21)
+    for frame in range(3):
+        c = c.copy()
+        for name in ("exp", "angles", "trans", "eyes", "gamma"):
+            c[m.slices[name]] = coeffs(m, 30 + frame)[m.slices[name]]
+        pose = Pose(0.2 * frame - 0.1)
+        got = fast.meshes([3], c[None], [BOX], [pose])[0]
+        ref = slow.meshes([3], c[None], [BOX], [pose])[0]
+        assert_close(got, ref, atol=2e-5)
+        assert got.vertices_m.dtype == np.float64 and got.colors.dtype == np.float32
+        assert 0.0 < got.colors.max() <= 1.0 and got.colors.min() >= 0.0
+        np.testing.assert_array_equal(got.triangles, ref.triangles)

@@ -25,7 +25,16 @@ faces, cheaper:
 * on a vertex subset (``indices`` + ``triangles``, e.g. a MeshDecimator's
   decimated topology) it computes only those vertices (sub-bases precomputed
   once) and the normals on the decimated triangles; the mesh's ``triangles``
-  then index its own vertices.
+  then index its own vertices. After the expression product (BLAS), the rest
+  of a frame (articulation, pose, normals, lighting, projection, metres) is one
+  C++ pass without the GIL (_sim3dr.face_mesh_frame), where the subset's eyeball
+  and mouth rows are contiguous (always, for sorted indices): the views run beside
+  the frame path's threads, and those steps as some 30 NumPy calls on small arrays
+  took the GIL back 30 times a frame. Measured (issue 14, `faceverse-ros bench
+  --modes ours,ours+render --feeds offline --sizes native`, 2 cores): with the
+  meshes' cost taken out entirely, ours+render / ours went from 0.65 to 0.76-0.86
+  and the render thread from 8.8-9.1 to 5.2-6.4 ms a frame (1.2 ms of them on an idle
+  core).
 """
 from __future__ import annotations
 
@@ -36,7 +45,10 @@ import numpy as np
 
 from faceverse_ros import _sim3dr
 from faceverse_ros.core.headpose import MODEL_UNIT_M, model_to_camera
-from faceverse_ros.core.projection import project, shade, to_image
+from faceverse_ros.core.crop import CROP_SIZE
+from faceverse_ros.core.projection import (AMBIENT, CAMERA_DISTANCE, FOCAL, PRINCIPAL, project,
+                                           shade, to_image)
+from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
 
 ID_TOLERANCE_MM = 0.05     #: identity cache bound: largest vertex error, millimetres
 TEX_TOLERANCE = 0.5 / 255  #: albedo cache bound: largest channel error (half a colour step)
@@ -111,6 +123,7 @@ class FaceMeshBuilder:
         self._tex_bound = model.texture_bound()
         self._tex_tol = float(tex_tolerance)
         self._exp_out = np.empty((1, 3 * n_s), dtype=np.float32)   # per-frame product buffer
+        self._rows = None if self._full else _kernel_rows(sub, model)
         self._tracks: Dict[object, _Track] = {}
         self.identity_updates = self.albedo_updates = self.frames = 0   # counters (bench, tests)
 
@@ -157,6 +170,8 @@ class FaceMeshBuilder:
             np.matmul(tex, self._tex_bt, out=tr.albedo.reshape(-1))
             tr.albedo += self._meantex
             self.albedo_updates += 1
+        if self._rows is not None:
+            return self._mesh_kernel(tr, c, box, pose)
         np.matmul(c[:, m.slices["exp"]], self._exp_bt, out=self._exp_out)
         v = np.add(self._exp_out.reshape(1, sub.size, 3), tr.shape)      # step 1
         m.articulate(v, c, sub, tr.centres)                               # steps 3-4
@@ -169,6 +184,28 @@ class FaceMeshBuilder:
                                                    pose.model_translation),
                         triangles=self.triangles)
 
+    def _mesh_kernel(self, tr: _Track, c, box, pose) -> FaceMesh:
+        """The per-frame steps after the expression product in one C++ pass (module doc);
+        the same formulas as the NumPy path below."""
+        m = self.model
+        v = np.matmul(c[:, m.slices["exp"]], self._exp_bt).reshape(-1, 3)
+        eyes = c[0, m.slices["eyes"]].astype(np.float64)
+        eye_rot = eye_rotation(eyes[[0, 2]], eyes[[1, 3]]).astype(np.float32)
+        rot = rotation_matrix(c[:, m.slices["angles"]])[0].astype(np.float32)
+        gamma = c[0, m.slices["gamma"]].astype(np.float32).reshape(9, 3).copy()
+        gamma[0] += AMBIENT
+        mouth, left, right = self._rows
+        image, normals, colors, vertices_m = _sim3dr.face_mesh_frame(
+            v, tr.shape, tr.albedo, self.triangles,
+            (mouth[0], mouth[1], float(m._mouth_ref), mouth[2], mouth[3]), (left, right),
+            eye_rot, np.ascontiguousarray(tr.centres[0], dtype=np.float32), rot,
+            np.ascontiguousarray(c[0, m.slices["trans"]], dtype=np.float32), gamma.reshape(-1),
+            np.asarray(box, dtype=np.float64), np.ascontiguousarray(pose.model_rotation, np.float64),
+            np.ascontiguousarray(pose.model_translation, np.float64), MODEL_UNIT_M,
+            FOCAL, PRINCIPAL, CAMERA_DISTANCE, float(CROP_SIZE))
+        return FaceMesh(image_vertices=image, colors=colors, normals=normals, vertices=v,
+                        vertices_m=vertices_m, triangles=self.triangles)
+
     def _normals(self, v):
         """Unit vertex normals (1, n, 3) of unposed vertices: the model's (spec 3.6, point_buf)
         on the whole mesh; on a subset the normalised sum of its triangles' normals
@@ -176,3 +213,21 @@ class FaceMeshBuilder:
         if self._full:
             return self.model.vertex_normals(v)
         return _sim3dr.vertex_normals(v[0], self.triangles)[None]
+
+
+def _kernel_rows(sub, model):
+    """((mouth_a, mouth_b, mouth_begin, mouth_end), left (begin, end), right (begin, end)):
+    the subset's mouth-closing reference rows and its mouth and eyeball rows as ranges, for
+    _sim3dr.face_mesh_frame; None when a part's rows are not contiguous (the NumPy path)."""
+    def span(rows):
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size == 0:
+            return 0, 0
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        return (lo, hi) if hi - lo == rows.size and np.all(np.diff(rows) == 1) else None
+
+    parts = [span(p) for p in (sub.mouth, sub.left, sub.right)]
+    if any(p is None for p in parts):
+        return None
+    (m0, m1), left, right = parts
+    return (int(sub.ia), int(sub.ib), m0, m1), left, right
