@@ -51,6 +51,7 @@ def _run(synthetic_assets, background):
     pipe = FacePipeline(PipelineConfig(model_path=str(synthetic_assets.model_path),
                                        checkpoint_path=str(synthetic_assets.checkpoint_path),
                                        keyframe_interval=INTERVAL, smoothing={"kind": "none"},
+                                       keyframe_max_interval=INTERVAL,  # a fixed cadence
                                        keyframe_background=background), log=lambda m: None)
     model, lay = pipe.model, pipe.layout
     id_coeffs = np.random.default_rng(7).normal(0, 0.3, model.n_id)

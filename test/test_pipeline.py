@@ -186,7 +186,9 @@ def test_background_keyframes_hold_the_network_identity_of_the_keyframe(syntheti
     (checked against the regressor run here on that frame's crop)."""
     from faceverse_ros.core.crop import crop_faces
 
-    pipe = _full(synthetic_assets, keyframe_interval=3, smoothing={"kind": "none"})
+    # keyframe_max_interval 3: a fixed cadence (a busy CPU would otherwise stretch it)
+    pipe = _full(synthetic_assets, keyframe_interval=3, smoothing={"kind": "none"},
+                 keyframe_max_interval=3)
     assert pipe.solver.worker is not None
     calls = []
     predict = pipe.regressor.predict
@@ -611,6 +613,8 @@ def test_a_late_background_keyframe_stretches_the_face_interval_and_a_timely_one
     from faceverse_ros.tracking import keyframe_worker
 
     monkeypatch.setattr(keyframe_worker, "YIELD_MAX_S", 30.0)
+    # lateness alone (a busy CPU while a job ran stretches too: tested below)
+    monkeypatch.setattr(keyframe_worker, "others_cpu_share", lambda job: 0.0)
     pipe, release, calls, predict = _held_worker_pipeline(synthetic_assets, max_interval=8)
     waits = []
 
@@ -645,3 +649,43 @@ def test_a_late_background_keyframe_stretches_the_face_interval_and_a_timely_one
     assert [k for k, t in enumerate(timings) if "keyframe_wait" in t] == [18]
     assert [k for k, key in enumerate(keyframes) if key] == [0, 18, 19]
     pipe.close()
+
+
+@pytest.mark.parametrize("share, expected", [(0.9, [2, 4, 8]), (0.1, [2])])
+def test_a_keyframe_done_while_the_frames_kept_the_cpus_busy_stretches_the_interval(
+        synthetic_assets, monkeypatch, share, expected):
+    """A background keyframe finished in time still doubles the face's interval when the rest
+    of the process kept more than BUSY_SHARE of the CPUs busy meanwhile (its CPU came from
+    the frames); with CPUs to spare the interval stays at keyframe.interval."""
+    from faceverse_ros.tracking import keyframe_worker, solver
+
+    assert solver.BUSY_SHARE == 0.5
+    monkeypatch.setattr(keyframe_worker, "others_cpu_share", lambda job: share)
+    pipe = _full(synthetic_assets, keyframe_interval=2, smoothing={"kind": "none"},
+                 keyframe_max_interval=8)
+    seen = []
+    for f in _frames(16):
+        face = pipe.process(f.rgb, f.stamp).faces[0]
+        track = pipe._tracks[face.face_id]
+        if track.keyframe_job is not None:
+            assert track.keyframe_job.done.wait(60)
+        if not seen or seen[-1] != track.keyframes.current:
+            seen.append(track.keyframes.current)
+    assert seen == expected
+    pipe.close()
+
+
+def test_others_cpu_share_leaves_out_the_job_own_cpu_time():
+    """Hand-worked: a job handed in 1 s ago (wall) with 0.6 s of process CPU since, 0.2 s of
+    it the job's own: the rest used 0.4 s of 1 s x the CPUs."""
+    import time as _time
+
+    from faceverse_ros.core.threads import cpu_count
+    from faceverse_ros.tracking.keyframe_worker import KeyframeJob, others_cpu_share
+
+    job = KeyframeJob(0.0, np.zeros((256, 256, 3), np.uint8), np.zeros(4), np.zeros((478, 3)))
+    now_wall, now_cpu = _time.perf_counter(), _time.process_time()
+    job.handed_in = (now_wall - 1.0, now_cpu - 0.6)
+    job.cpu_s = 0.2
+    got = others_cpu_share(job)
+    assert got == pytest.approx(0.4 / cpu_count(), rel=0.05)

@@ -4,7 +4,8 @@
 - otherwise ONNX Runtime on the CPU: the explicit ``onnx_path`` when given; else the
   static int8 model of the checkpoint from the cache (``<cache>/onnx/reconnet-<sha>-
   int8-static.onnx``, core.paths); else the fp32 ONNX export (cached too) until
-  :class:`Int8Builder` has collected the first ``CALIBRATION_CROPS`` keyframe crops of
+  :class:`Int8Builder` has collected the first ``CALIBRATION_CROPS`` face crops (the
+  keyframes', and one fitted frame's every keyframe.interval frames: tracking.solver) of
   real faces, exported and calibrated the int8 model from them in a child process at a
   low OS priority, and written it to the cache: the pipeline then switches to it, and
   later runs start with it (the command line waits for an export still running at the
@@ -43,7 +44,7 @@ def int8_cache_path(checkpoint) -> Path:
 
 
 class Int8Builder:
-    """Collects keyframe crops, then exports the calibrated int8 model in a child process.
+    """Collects face crops, then exports the calibrated int8 model in a child process.
 
     The export (about 30 s of one core) runs in its own process at niceness +NICE: it takes
     no GIL from the frame path, and it can be stopped. ``close(finish=True)`` (the command
@@ -66,6 +67,11 @@ class Int8Builder:
         self._lock = threading.Lock()
         self.result: Optional[Path] = None
         self.failed: Optional[str] = None
+
+    @property
+    def collecting(self) -> bool:
+        """True while it still takes crops (the export has not started)."""
+        return self._thread is None and not self._stopped
 
     def offer(self, crops) -> None:
         """Keyframe crops (uint8 (B, 256, 256, 3)); the export starts once there are enough."""

@@ -35,6 +35,15 @@ from faceverse_ros.tracking.track import Solution, TrackFrame
 #: done then is cancelled and the frame makes its keyframe inline
 #: (CoefficientSolver._catch_up)
 LAG_INTERVALS = 2
+#: a background keyframe done while the rest of the process kept more than this share of
+#: the CPUs busy (keyframe_worker.others_cpu_share) doubles the track's interval too: its
+#: CPU, even in the idle class, came from frames that wanted it (cache, memory bandwidth,
+#: the gaps between a saturated pipeline's stages). Measured (issue 14, 2 cores, one face,
+#: `faceverse-ros bench`): that share was 0.13-0.36 live at 30 fps and 0.57-0.76 offline;
+#: offline at 640x480 with the debug render, ours+render / ours 0.61 (5 runs of 300 frames,
+#: 13 keyframes) with keyframes every 5-10 frames when the jobs finished in time, 0.69 with
+#: --keyframe-interval 40 (6 keyframes)
+BUSY_SHARE = 0.5
 #: how long the frame path waits for a late background keyframe: twice the median
 #: regression, at least this (seconds). While the frame path waits, its core is free and
 #: the idle-class worker gets it, so the job finishes the pass it has half done instead of
@@ -58,6 +67,7 @@ class CoefficientSolver:
         self.fitter = self.fast_update = self.worker = None
         self.keyframe_cost = KeyframeCost()  # regress every frame when that is no dearer
         self._told_cost = None
+        self._calibration_frames = 0
         if model is None:
             return
         if config.keyframe_interval > 1 or config.keyframe_drift_px > 0:
@@ -146,6 +156,8 @@ class CoefficientSolver:
             self.keyframe_cost.record(False, (now - t) * 1000.0 / fitted)
         if background:
             self._submit_background(items, background, out, timings)
+        if self._int8 is not None and self._int8.collecting:
+            self._offer_fitted_crops(items, set(inline) | set(background), timings)
         for k, (track, frame) in enumerate(items):
             if out[k] is not None and not np.all(np.isfinite(out[k].coeffs)):
                 problems.append(f"face {track.face_id}: the regressor returned NaN/inf; face "
@@ -168,6 +180,21 @@ class CoefficientSolver:
         for k, c, box in zip(inline, coeffs, boxes):
             items[k][0].keyframe_recorded(True, exp=c[exp])
             out[k] = Solution(c, box, MODE_REGRESSOR, keyframe=True)
+
+    def _offer_fitted_crops(self, items, keyframes, timings):
+        """engine auto calibrates its int8 model on the first face crops it is given
+        (tracking.auto_engine): the keyframes' crops, and also one fitted frame's crop every
+        keyframe.interval frames, so that the calibration does not wait for keyframes
+        stretched by a busy CPU (tracking.keyframes)."""
+        for k, (track, frame) in enumerate(items):
+            if k in keyframes:
+                continue
+            self._calibration_frames += 1
+            if self._calibration_frames % self.config.keyframe_interval == 0:
+                t = time.perf_counter()
+                crops, _ = _crop_each([frame])
+                _lap(timings, "crop", t)
+                self._int8.offer(crops)
 
     def _submit_background(self, items, background, out, timings):
         """Background keyframes (keyframe_worker): the crop, the frame's landmarks and its
@@ -203,7 +230,11 @@ class CoefficientSolver:
             return False
         schedule = track.keyframes
         if job.done.is_set():
-            if job.frames_waited < schedule.current:  # done before the next was due
+            from faceverse_ros.tracking.keyframe_worker import others_cpu_share
+
+            if others_cpu_share(job) > BUSY_SHARE:  # it ran on CPUs the frames wanted
+                schedule.slower()
+            elif job.frames_waited < schedule.current:  # done before the next was due
                 schedule.faster()
         else:
             job.frames_waited += 1
