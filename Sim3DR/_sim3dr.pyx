@@ -81,7 +81,7 @@ cdef extern from "rasterize.h" namespace "sim3dr" nogil:
     void c_blend_scaled "sim3dr::blend_scaled"(
         const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
         float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
-        int64_t out_stride, float* work, int32_t* columns)
+        int64_t out_stride, float* work, int32_t* columns, int32_t* spans)
 
 
 GUARD_BAND = float(kGuardBand)
@@ -300,12 +300,14 @@ def blend_scaled(uint8_t[:, :, :] region not None,
         return None
     cdef float[::1] work = np.empty(13 * w, dtype=np.float32)
     cdef int32_t[::1] columns = np.empty(w, dtype=np.int32)
+    cdef int32_t[::1] spans = np.empty(2 * sh, dtype=np.int32)
     cdef const uint8_t* s = &small[0, 0, 0]
     cdef const float* d = &small_depth[0, 0]
     cdef uint8_t* o = &region[0, 0, 0]
     cdef int64_t stride = region.strides[0]
     with nogil:
-        c_blend_scaled(s, d, sh, sw, scale, alpha, o, h, w, stride, &work[0], &columns[0])
+        c_blend_scaled(s, d, sh, sw, scale, alpha, o, h, w, stride, &work[0], &columns[0],
+                       &spans[0])
     return None
 
 

@@ -287,13 +287,13 @@ int64_t rasterize(const float* vertices, int64_t /*nver*/, const int32_t* triang
 
 namespace {
 
-// One row of the small render sampled at the region's columns: the
-// premultiplied r, g, b in `rgb` and the coverage, repeated for each of the
+// One row of the small render sampled at the region's columns [c_begin, c_end):
+// the premultiplied r, g, b in `rgb` and the coverage, repeated for each of the
 // three channels, in `cov` (3 floats a column each; see blend_scaled).
-void sample_row(const uint8_t* row, const float* depth, int64_t sw, int64_t w,
-                const int32_t* columns, const float* fx, float* rgb, float* cov) {
+void sample_row(const uint8_t* row, const float* depth, int64_t sw, int64_t c_begin,
+                int64_t c_end, const int32_t* columns, const float* fx, float* rgb, float* cov) {
   const float inf = std::numeric_limits<float>::infinity();
-  for (int64_t c = 0; c < w; ++c) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
     const int64_t i0 = columns[c];
     const int64_t i1 = i0 + 1 < sw ? i0 + 1 : i0;
     const float a0 = depth[i0] < inf ? 1.0f - fx[c] : 0.0f;
@@ -329,9 +329,10 @@ inline void sample_at(int64_t k, float scale, int64_t size, int64_t* index, floa
 
 void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
                   float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
-                  int64_t out_stride, float* work, int32_t* columns) {
+                  int64_t out_stride, float* work, int32_t* columns, int32_t* spans) {
   if (h <= 0 || w <= 0 || sh <= 0 || sw <= 0) return;
   const int64_t n = 3 * w;  // bytes of a region row
+  const float inf = std::numeric_limits<float>::infinity();
   float* fx = work;
   float* rgb[2] = {work + w, work + w + 2 * n};
   float* cov[2] = {work + w + n, work + w + 3 * n};
@@ -341,18 +342,44 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
     sample_at(c, scale, sw, &i, fx + c);
     columns[c] = static_cast<int32_t>(i);
   }
+  // Per small row, the region columns its samples can reach: those whose left sample
+  // column lies in [first covered - 1, last covered] (columns[] never decreases); every
+  // other column samples two uncovered pixels of that row. Empty: begin == end.
+  for (int64_t j = 0; j < sh; ++j) {
+    const float* d = small_depth + sw * j;
+    int64_t first = 0, last = sw - 1;
+    while (first < sw && !(d[first] < inf)) ++first;
+    while (last >= first && !(d[last] < inf)) --last;
+    int64_t b = 0, e = 0;
+    if (first <= last) {
+      b = std::lower_bound(columns, columns + w, static_cast<int32_t>(first - 1)) - columns;
+      e = std::upper_bound(columns, columns + w, static_cast<int32_t>(last)) - columns;
+    }
+    spans[2 * j] = static_cast<int32_t>(b);
+    spans[2 * j + 1] = static_cast<int32_t>(e);
+  }
   for (int64_t r = 0; r < h; ++r) {
     int64_t j0;
     float fy;
     sample_at(r, scale, sh, &j0, &fy);
     const int64_t j1 = j0 + 1 < sh ? j0 + 1 : j0;
+    // the columns either row reaches; outside them q == 0 and the pixels stay as they are
+    const bool empty0 = spans[2 * j0] >= spans[2 * j0 + 1];
+    const bool empty1 = spans[2 * j1] >= spans[2 * j1 + 1];
+    if (empty0 && empty1) continue;
+    const int64_t c_begin = empty0 ? spans[2 * j1] : (empty1 ? spans[2 * j0] :
+                            std::min(spans[2 * j0], spans[2 * j1]));
+    const int64_t c_end = empty0 ? spans[2 * j1 + 1] : (empty1 ? spans[2 * j0 + 1] :
+                          std::max(spans[2 * j0 + 1], spans[2 * j1 + 1]));
     int slots[2];
     for (int k = 0; k < 2; ++k) {
       const int64_t j = k == 0 ? j0 : j1;
       const int slot = static_cast<int>(j & 1);  // j0 and j0 + 1 never share one
-      if (held[slot] != j) {
-        sample_row(small + 3 * sw * j, small_depth + sw * j, sw, w, columns, fx, rgb[slot],
-                   cov[slot]);
+      if (held[slot] != j) {  // zeros where this row reaches nothing, samples where it does
+        std::fill(rgb[slot], rgb[slot] + n, 0.0f);
+        std::fill(cov[slot], cov[slot] + n, 0.0f);
+        sample_row(small + 3 * sw * j, small_depth + sw * j, sw, spans[2 * j],
+                   spans[2 * j + 1], columns, fx, rgb[slot], cov[slot]);
         held[slot] = j;
       }
       slots[k] = slot;
@@ -366,7 +393,7 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
     const float wa = 1.0f - fy, wb = fy;
     uint8_t* __restrict__ o = out + r * out_stride;
     // No branch on coverage: where q == 0 the value is o itself, rounded to o.
-    for (int64_t k = 0; k < n; ++k) {
+    for (int64_t k = 3 * c_begin; k < 3 * c_end; ++k) {
       const float q = wa * qa[k] + wb * qb[k];
       float v = (1.0f - alpha * q) * static_cast<float>(o[k]) + alpha * (wa * ca[k] + wb * cb[k]);
       // v lies in [0, 255] up to rounding (P <= 255 q); the integer clamp keeps the result

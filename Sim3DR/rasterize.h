@@ -109,11 +109,12 @@ int64_t rasterize(const float* vertices, int64_t nver, const int32_t* triangles,
 // where q > 0, and is left as it is where q == 0.  With scale 1 this is a
 // plain blend of the covered pixels: out * (1 - alpha) + alpha * rgb.
 // `out` is (h, w, 3) uint8 with rows `out_stride` bytes apart (a view of a
-// larger image).  `work` holds 13 * w floats and `columns` w int32 values,
-// both scratch.
+// larger image).  `work` holds 13 * w floats, `columns` w and `spans` 2 * sh
+// int32 values, all scratch.  Only the region columns a covered small pixel can
+// reach are sampled and blended (the others would be left as they are anyway).
 void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, int64_t sw,
                   float scale, float alpha, uint8_t* out, int64_t h, int64_t w,
-                  int64_t out_stride, float* work, int32_t* columns);
+                  int64_t out_stride, float* work, int32_t* columns, int32_t* spans);
 
 
 // One tracked face's decimated mesh for a frame (the debug render's per-frame

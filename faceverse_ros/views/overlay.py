@@ -48,14 +48,22 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
         tri = triangles if tri is None else tri
         if m is not None and tri is not None:
             drawn.append((m, tri))
-    if drawn:
+    if len(drawn) == 1:  # one face: its arrays as they are (the render copies what it moves)
+        (m, tris), = drawn
+        verts, cols, norms = m.image_vertices, m.colors, m.normals
+    elif drawn:
         verts = np.concatenate([m.image_vertices for m, _ in drawn])
         cols = np.concatenate([m.colors for m, _ in drawn])
         norms = np.concatenate([m.normals for m, _ in drawn])
-        if np.nanmean(norms[:, 2]) > 0:  # face the light whatever the model's triangle winding
-            norms = -norms
         offsets = np.cumsum([0] + [len(m.image_vertices) for m, _ in drawn[:-1]])
         tris = np.concatenate([np.asarray(t) + k for (_, t), k in zip(drawn, offsets)])
+    if drawn:
+        nz = norms[:, 2]
+        toward = float(nz.sum())   # the sign of the mean; NaN normals: the mean of the others
+        if not np.isfinite(toward):
+            toward = float(np.nanmean(nz))
+        if toward > 0:  # face the light whatever the model's triangle winding
+            norms = -norms
         out = _render_onto(out, verts, tris, cols, norms, max_px)
     for face in faces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
