@@ -349,6 +349,8 @@ def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None
         raise ValueError("rot and model_rot must have shape (3, 3)")
     if trans.shape[0] != 3 or model_trans.shape[0] != 3 or gamma.shape[0] != 27:
         raise ValueError("trans and model_trans must have 3 values, gamma 27")
+    if n == 0:
+        raise ValueError("the mesh has no vertices")
     cdef MeshFrame f
     cdef int64_t a, b
     a, b, mouth_ref, mb, me = mouth
@@ -356,8 +358,6 @@ def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None
             (int(eyes[1][0]), int(eyes[1][1]))]
     if not (0 <= a < n and 0 <= b < n) or any(not 0 <= lo <= hi <= n for lo, hi in rows):
         raise ValueError(f"mouth and eye rows must lie in [0, {n})")
-    if n == 0:
-        raise ValueError("the mesh has no vertices")
     f.nver = n
     f.shape = &shape[0, 0]
     f.albedo = &albedo[0, 0]

@@ -344,13 +344,14 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
   }
   // Per small row, the region columns its samples can reach: those whose left sample
   // column lies in [first covered - 1, last covered] (columns[] never decreases); every
-  // other column samples two uncovered pixels of that row. Empty: begin == end.
+  // other column samples two uncovered pixels of that row. Empty: [w, 0), so that the
+  // union of two rows' spans is [min of the begins, max of the ends) either way.
   for (int64_t j = 0; j < sh; ++j) {
     const float* d = small_depth + sw * j;
     int64_t first = 0, last = sw - 1;
     while (first < sw && !(d[first] < inf)) ++first;
     while (last >= first && !(d[last] < inf)) --last;
-    int64_t b = 0, e = 0;
+    int64_t b = w, e = 0;
     if (first <= last) {
       b = std::lower_bound(columns, columns + w, static_cast<int32_t>(first - 1)) - columns;
       e = std::upper_bound(columns, columns + w, static_cast<int32_t>(last)) - columns;
@@ -364,13 +365,9 @@ void blend_scaled(const uint8_t* small, const float* small_depth, int64_t sh, in
     sample_at(r, scale, sh, &j0, &fy);
     const int64_t j1 = j0 + 1 < sh ? j0 + 1 : j0;
     // the columns either row reaches; outside them q == 0 and the pixels stay as they are
-    const bool empty0 = spans[2 * j0] >= spans[2 * j0 + 1];
-    const bool empty1 = spans[2 * j1] >= spans[2 * j1 + 1];
-    if (empty0 && empty1) continue;
-    const int64_t c_begin = empty0 ? spans[2 * j1] : (empty1 ? spans[2 * j0] :
-                            std::min(spans[2 * j0], spans[2 * j1]));
-    const int64_t c_end = empty0 ? spans[2 * j1 + 1] : (empty1 ? spans[2 * j0 + 1] :
-                          std::max(spans[2 * j0 + 1], spans[2 * j1 + 1]));
+    const int64_t c_begin = std::min(spans[2 * j0], spans[2 * j1]);
+    const int64_t c_end = std::max(spans[2 * j0 + 1], spans[2 * j1 + 1]);
+    if (c_begin >= c_end) continue;
     int slots[2];
     for (int k = 0; k < 2; ++k) {
       const int64_t j = k == 0 ? j0 : j1;

@@ -28,13 +28,11 @@ faces, cheaper:
   then index its own vertices. After the expression product (BLAS), the rest
   of a frame (articulation, pose, normals, lighting, projection, metres) is one
   C++ pass without the GIL (_sim3dr.face_mesh_frame), where the subset's eyeball
-  and mouth rows are contiguous (always, for sorted indices): the views run beside
-  the frame path's threads, and those steps as some 30 NumPy calls on small arrays
-  took the GIL back 30 times a frame. Measured (issue 14, `faceverse-ros bench
-  --modes ours,ours+render --feeds offline --sizes native`, 2 cores): with the
-  meshes' cost taken out entirely, ours+render / ours went from 0.65 to 0.76-0.86
-  and the render thread from 8.8-9.1 to 5.2-6.4 ms a frame (1.2 ms of them on an idle
-  core).
+  and mouth rows are contiguous (always, for sorted indices), instead of some 30
+  NumPy calls on small arrays. Measured (issue 14, 2 cores): views.build 3.36 against
+  3.43 ms at 256x256 and 5.11 against 5.52 ms at 640x480 on an idle core; inside the
+  offline `faceverse-ros bench` ours+render run, the mesh step's CPU 1.35-1.39 against
+  1.87-2.20 ms a frame (the throughput ratio moved within its run-to-run noise).
 """
 from __future__ import annotations
 
@@ -223,8 +221,7 @@ def _kernel_rows(sub, model):
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if rows.size == 0:
             return 0, 0
-        lo, hi = int(rows[0]), int(rows[-1]) + 1
-        return (lo, hi) if hi - lo == rows.size and np.all(np.diff(rows) == 1) else None
+        return (int(rows[0]), int(rows[-1]) + 1) if np.all(np.diff(rows) == 1) else None
 
     parts = [span(p) for p in (sub.mouth, sub.left, sub.right)]
     if any(p is None for p in parts):
