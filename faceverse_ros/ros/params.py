@@ -97,9 +97,10 @@ PARAMS = [
               "frames in between fit pose and expression to the landmarks (every frame regresses "
               "anyway while a regression costs no more than a fit).", range=(1, 1000)),
     ParamSpec("keyframe.max_interval", DEFAULT_MAX_INTERVAL, "Background keyframes the CPU has "
-              "no time for (one still running two intervals after it went in) double a face's "
-              "interval, up to this many frames; one done before the next is due halves it "
-              "again, down to keyframe.interval (at or below it: no stretching).",
+              "no time for (one still running two intervals after it went in, or done while "
+              "the frames kept most CPUs busy) double a face's interval, up to this many frames; "
+              "one done before the next is due, with CPUs to spare, halves it again, down to "
+              "keyframe.interval (at or below it: no stretching).",
               range=(1, 1000)),
     ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),

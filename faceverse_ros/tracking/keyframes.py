@@ -21,9 +21,10 @@ re-regressing would not change that).
 
 Background keyframes (tracking.keyframe_worker) that the cores have no time for stretch
 the interval: :meth:`~KeyframeSchedule.slower` (a job still running two intervals after it
-went in, tracking.solver) doubles the schedule's ``current`` interval, up to ``max_interval``;
-:meth:`~KeyframeSchedule.faster` (a job done before the next one was due) halves it, down
-to ``interval``. A live camera on a CPU with time to spare keeps ``interval``; a file
+went in, or one done while the rest of the process kept most CPUs busy: tracking.solver)
+doubles the schedule's ``current`` interval, up to ``max_interval``;
+:meth:`~KeyframeSchedule.faster` (a job done before the next one was due, with CPUs to
+spare) halves it, down to ``interval``. A live camera on a CPU with time to spare keeps ``interval``; a file
 processed at full speed, where every core is busy with the frames, gets fewer keyframes
 instead of frames that wait for them.
 
@@ -114,7 +115,7 @@ class KeyframeSchedule:
         return None
 
     def slower(self) -> None:
-        """A background keyframe was late (the cores had no time for it): double the
+        """A background keyframe was late or took CPU the frames wanted: double the
         current interval, at most max_interval."""
         self.current = min(2 * self.current, self.max_interval)
 

@@ -40,9 +40,9 @@ LAG_INTERVALS = 2
 #: CPU, even in the idle class, came from frames that wanted it (cache, memory bandwidth,
 #: the gaps between a saturated pipeline's stages). Measured (issue 14, 2 cores, one face,
 #: `faceverse-ros bench`): that share was 0.13-0.36 live at 30 fps and 0.57-0.76 offline;
-#: offline at 640x480 with the debug render, ours+render / ours 0.61 (5 runs of 300 frames,
-#: 13 keyframes) with keyframes every 5-10 frames when the jobs finished in time, 0.69 with
-#: --keyframe-interval 40 (6 keyframes)
+#: offline at 640x480 with the debug render (5 runs of 300 frames), ours+render / ours 0.61
+#: without this rule (the jobs finished in the render's gaps: 13 keyframes) and 0.67 with it
+#: (7 keyframes)
 BUSY_SHARE = 0.5
 #: how long the frame path waits for a late background keyframe: twice the median
 #: regression, at least this (seconds). While the frame path waits, its core is free and
