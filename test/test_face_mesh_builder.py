@@ -333,3 +333,39 @@ def test_decimated_builder_one_cpp_pass_equals_its_numpy_steps(synthetic_model):
         assert got.vertices_m.dtype == np.float64 and got.colors.dtype == np.float32
         assert 0.0 < got.colors.max() <= 1.0 and got.colors.min() >= 0.0
         np.testing.assert_array_equal(got.triangles, ref.triangles)
+
+
+def test_normals_turned_outward_however_densely_each_side_is_sampled():
+    from faceverse_ros.views.overlay import outward
+
+    rng = np.random.default_rng(4)
+    p = rng.normal(size=(4000, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    # a head seen from -z with its back sampled 10x more densely than its front: the sum of
+    # n_z of the outward normals is positive, yet they are the ones to keep
+    p = np.concatenate([p[p[:, 2] > 0][:2000], p[p[:, 2] < 0][:200]]) * [80.0, 100.0, 90.0]
+    n = p / np.linalg.norm(p, axis=1, keepdims=True)      # outward (on the sphere it came from)
+    v = p + [120.0, 140.0, 600.0]
+    assert n[:, 2].sum() > 0
+    np.testing.assert_array_equal(outward(v, n), n)
+    np.testing.assert_array_equal(outward(v, -n), n)
+    bad = n.copy()
+    bad[:5] = np.nan                                       # non-finite rows are left out
+    assert np.array_equal(outward(v, -bad)[5:], n[5:])
+    assert outward(v[:0], n[:0]).shape == (0, 3)
+
+
+def test_full_and_decimated_renders_are_lit_alike(synthetic_model):
+    m = synthetic_model
+    c = coeffs(m, 8, scale=0.1)
+    c[m.slices["trans"]] = 0
+    rgb = np.full((256, 256, 3), 90, np.uint8)
+    vb = ViewBuilder(m)
+    for pose in (Pose(0.2), Pose(-0.5)):
+        full = vb.overlay(rgb, [Face(5, c, pose, full_mesh(m, c, pose))], Cam(), decimation=1)
+        dec = vb.overlay(rgb, [Face(5, c, pose)], Cam())
+        both = np.any(full != rgb, axis=2) & np.any(dec != rgb, axis=2)
+        assert both.sum() > 2000
+        # the same light on both: outward normals face the camera on the side it sees
+        diff = np.abs(full.astype(int) - dec.astype(int)).max(axis=2)[both]
+        assert np.median(diff) <= 6

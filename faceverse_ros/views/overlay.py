@@ -50,20 +50,14 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
             drawn.append((m, tri))
     if len(drawn) == 1:  # one face: its arrays as they are (the render copies what it moves)
         (m, tris), = drawn
-        verts, cols, norms = m.image_vertices, m.colors, m.normals
+        verts, cols, norms = m.image_vertices, m.colors, outward(m.image_vertices, m.normals)
     elif drawn:
         verts = np.concatenate([m.image_vertices for m, _ in drawn])
         cols = np.concatenate([m.colors for m, _ in drawn])
-        norms = np.concatenate([m.normals for m, _ in drawn])
+        norms = np.concatenate([outward(m.image_vertices, m.normals) for m, _ in drawn])
         offsets = np.cumsum([0] + [len(m.image_vertices) for m, _ in drawn[:-1]])
         tris = np.concatenate([np.asarray(t) + k for (_, t), k in zip(drawn, offsets)])
     if drawn:
-        nz = norms[:, 2]
-        toward = float(nz.sum())   # the sign of the mean; NaN normals: the mean of the others
-        if not np.isfinite(toward):
-            toward = float(np.nanmean(nz))
-        if toward > 0:  # face the light whatever the model's triangle winding
-            norms = -norms
         out = _render_onto(out, verts, tris, cols, norms, max_px)
     for face in faces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
@@ -81,6 +75,27 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
         cv2.putText(out, f"{fps:.1f} fps", (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                     (255, 255, 255), 2, cv2.LINE_AA)
     return out
+
+
+def outward(vertices, normals):
+    """``normals``, or their negation, so that they point out of the mesh (away from its
+    centroid): the side of a head, or of a face shell, that the camera sees then faces
+    the light, whatever the model's triangle winding. The sign of the sum over vertices
+    of (v - centroid) . n decides; it does not depend on how densely each side of the
+    head is sampled (the sign of the sum of n_z did: over a closed head it is about 0,
+    and it flipped with the decimation). Non-finite vertices or normals are left out."""
+    v = np.asarray(vertices)
+    n = np.asarray(normals)
+    if not len(v):
+        return n
+    with np.errstate(invalid="ignore", over="ignore"):
+        side = float(np.sum((v - v.mean(axis=0)) * n))
+    if not np.isfinite(side):
+        ok = np.isfinite(v).all(axis=1) & np.isfinite(n).all(axis=1)
+        if not ok.any():
+            return n
+        side = float(np.sum((v[ok] - v[ok].mean(axis=0)) * n[ok]))
+    return -n if side < 0 else n
 
 
 def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
