@@ -135,7 +135,7 @@ def faceverse_views(runs: int) -> None:
     from synthetic import synthetic_assets
 
     from faceverse_ros.core.model import FaceVerseModel
-    from faceverse_ros.views.overlay import ViewBuilder, ViewRequest
+    from faceverse_ros.views.overlay import RENDER_REST_CELLS, ViewBuilder, ViewRequest
 
     class Cam:
         fx = fy = 500.0
@@ -150,8 +150,8 @@ def faceverse_views(runs: int) -> None:
     for (h, w), box in (((256, 256), (48, 48, 208, 208)), ((480, 640), (210, 130, 430, 350))):
         frame = np.full((h, w, 3), 100, np.uint8)
         full = None
-        for dec in (1, 4, 8, 16):
-            builder = ViewBuilder(model, render_decimation=dec)
+        for dec, rest in ((1, 1), (4, 1), (4, RENDER_REST_CELLS), (8, 1), (16, 1)):
+            builder = ViewBuilder(model, render_decimation=dec, render_rest_cells=rest)
             row = []
             for change in (False, True):
                 k = [0]
@@ -167,8 +167,9 @@ def faceverse_views(runs: int) -> None:
                 build()
                 row.append(median_ms(build, runs))
             full = full or row
-            verts = builder._builders[dec].n_vertices
-            print(f"  {w}x{h} decimation {dec:2d} ({verts:5d} vertices): cache hit {row[0]:5.2f}, "
+            verts = builder._builders[(dec, float(rest) if dec > 1 else 1.0)].n_vertices
+            print(f"  {w}x{h} decimation {dec:2d}, rest of the head x{rest} cells ({verts:5d} "
+                  f"vertices): cache hit {row[0]:5.2f}, "
                   f"miss {row[1]:5.2f}  (x{row[1] / full[1]:.2f} of the full mesh's miss)")
 
 

@@ -188,7 +188,7 @@ def test_view_builder_renders_and_marks_from_the_decimated_mesh(synthetic_model)
     # markers: the decimated vertices in metres, exactly those of the full mesh
     (fid, verts, tris, cols), = views.meshes
     dec = vb.decimator(16)
-    b = vb._builders[16]
+    b = vb._builders[(16, 1.0)]
     pos = np.searchsorted(b.sub.rows, dec.vertex_index)
     np.testing.assert_allclose(verts[pos], full_mesh(m, c, Pose(0.2)).vertices_m[dec.vertex_index],
                                atol=1e-6)
@@ -333,6 +333,48 @@ def test_decimated_builder_one_cpp_pass_equals_its_numpy_steps(synthetic_model):
         assert got.vertices_m.dtype == np.float64 and got.colors.dtype == np.float32
         assert 0.0 < got.colors.max() <= 1.0 and got.colors.min() >= 0.0
         np.testing.assert_array_equal(got.triangles, ref.triangles)
+
+
+def test_the_render_keeps_the_face_and_coarsens_the_rest_of_the_head(synthetic_model):
+    m = synthetic_model
+    vb = ViewBuilder(m)                       # the defaults: decimation 4, the rest in 3x cells
+    plain = ViewBuilder(m, render_rest_cells=1)
+    assert vb.render_rest_cells == 3
+    labels = part_labels(m.ver_inds, m.n_vertices)
+    face = m.face_mask > 0
+    rest = (labels == 0) & ~face
+    assert face.sum() > 1000 and rest.sum() > 1000
+    fine, render = vb.decimator(4), vb.decimator(4, vb.render_rest_cells)
+    assert render is not fine and vb.decimator(4, 3) is render    # cached per kind
+    kept = lambda d, part: int(part[d.vertex_index].sum())      # noqa: E731
+    # the face (and the eyeballs) keep their density; the rest of the head, a surface in
+    # cells 3x as wide, about a ninth of its vertices
+    assert abs(kept(render, face) - kept(fine, face)) <= 0.05 * kept(fine, face)
+    eyes = (labels == 1) | (labels == 2)
+    assert abs(kept(render, eyes) - kept(fine, eyes)) <= 0.05 * kept(fine, eyes)
+    assert kept(fine, rest) / 9 * 0.6 < kept(render, rest) < kept(fine, rest) / 9 * 1.6
+    assert len(render.vertex_index) < 0.6 * len(fine.vertex_index)
+    rgb = np.full((256, 256, 3), 90, np.uint8)
+    for yaw in (0.2, 0.9):                     # facing the camera, and turned: the side shows
+        c = coeffs(m, 8, scale=0.1)
+        c[m.slices["trans"]] = 0
+        a = vb.overlay(rgb, [Face(5, c, Pose(yaw))], Cam())
+        b = plain.overlay(rgb, [Face(5, c, Pose(yaw))], Cam())
+        da, db = np.any(a != rgb, axis=2), np.any(b != rgb, axis=2)
+        assert db.sum() > 2000
+        assert (da & db).sum() / (da | db).sum() > 0.97, yaw
+        both = da & db
+        diff = np.abs(a.astype(int) - b.astype(int)).max(axis=2)[both]
+        assert np.median(diff) <= 2, yaw
+    # the render reconstructs only its own vertices, the markers keep the plain decimation
+    rows = vb._builders[(4, 3.0)].sub.rows   # its vertices, and the two the mouth closing reads
+    assert np.isin(render.vertex_index, rows).all() and len(rows) <= len(render.vertex_index) + 2
+    views = vb.build(ViewRequest(rgb, [Face(5, c, Pose(0.2))], Cam(), debug=True, mesh=True,
+                                 decimation=4))
+    (_, verts, _, _), = views.meshes
+    assert len(verts) == len(vb._builders[(4, 1.0)].sub.rows) > len(rows) * 1.5
+    with pytest.raises(ValueError, match="rest cells"):
+        ViewBuilder(m, render_rest_cells=0.5)
 
 
 def test_normals_turned_outward_however_densely_each_side_is_sampled():

@@ -442,7 +442,8 @@ def build_parser():
     run.add_argument("--no-render", action="store_true", help="overlay without the rendered face")
     run.add_argument("--render-decimation", type=_positive_int, default=4, metavar="N",
                      help="render the FaceVerse face in the overlay on a mesh of about 1/N of "
-                     "its vertices (like the node's debug.render_decimation; 1 = full mesh)")
+                     "its vertices, the head outside the face coarser (like the node's "
+                     "debug.render_decimation; 1 = full mesh)")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     bag = run.add_argument_group("rosbag2 input and output")

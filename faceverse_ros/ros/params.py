@@ -144,8 +144,9 @@ PARAMS = [
     ParamSpec("debug.render", True, "Draw the rendered face in the debug image (else only box, "
               "landmarks and axes).", runtime=True),
     ParamSpec("debug.render_decimation", 4, "Render the FaceVerse face in the debug image on a "
-              "mesh decimated to about 1/N of its vertices (only those are reconstructed; 4 "
-              "looks like the full mesh at 256x256 and 640x480; 1 = full mesh).",
+              "mesh decimated to about 1/N of its vertices, the head outside the model's "
+              "face_mask in 3x larger cells (only those vertices are reconstructed; 4 looks "
+              "like the full mesh at 256x256 and 640x480; 1 = full mesh).",
               runtime=True, range=(1, 64)),
     # face ids and the ROS4HRI (REP-155) topics
     ParamSpec("hri.enabled", True, "Publish the ROS4HRI (REP-155) topics /humans/faces/tracked "

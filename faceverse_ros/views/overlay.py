@@ -28,6 +28,7 @@ LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
 BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
 RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)
+RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larger cells (README)
 RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
@@ -206,16 +207,21 @@ class ViewBuilder:
     is not decimated.
 
     FaceVerse faces without a mesh of their own are reconstructed on the decimated
-    topology only (core.face_mesh.FaceMeshBuilder: the render at ``render_decimation``,
-    the markers at the request's ``decimation``; identity and albedo cached per face id,
+    topology only (core.face_mesh.FaceMeshBuilder: the render at ``render_decimation``
+    with the head outside the model's face_mask in ``render_rest_cells`` times larger
+    cells, the markers at the request's ``decimation``; identity and albedo cached per face id,
     dropped when a face no longer appears). Faces that carry a full mesh (``need_mesh``
     in the pipeline: the command line's PLY export) are drawn with the render
     decimation's vertices of it and their markers decimated from it."""
 
-    def __init__(self, model=None, canonical=None, render_decimation=RENDER_DECIMATION):
+    def __init__(self, model=None, canonical=None, render_decimation=RENDER_DECIMATION,
+                 render_rest_cells=RENDER_REST_CELLS):
         self.model = model
         self.canonical = canonical
         self.render_decimation = int(render_decimation)
+        self.render_rest_cells = float(render_rest_cells)
+        if not self.render_rest_cells >= 1.0:
+            raise ValueError(f"render rest cells must be >= 1, got {render_rest_cells}")
         self.render_max_px = RENDER_MAX_PX
         if self.render_decimation < 1:
             raise ValueError(f"render decimation must be >= 1, got {render_decimation}")
@@ -254,36 +260,47 @@ class ViewBuilder:
             self.add_meshes(faces, intrinsics)
             return draw_overlay(rgb, faces, intrinsics, self.triangles, fps)
         d = self.render_decimation if decimation is None else int(decimation)
-        meshes = self.decimated_meshes(faces, d, done)
+        meshes = self.decimated_meshes(faces, d, done, rest_cells=self.render_rest_cells)
         return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes,
                             max_px=self.render_max_px)
 
-    def decimator(self, decimation):
-        from faceverse_ros.views.mesh_decimate import MeshDecimator, part_labels
+    def decimator(self, decimation, rest_cells=1.0):
+        """The MeshDecimator of the FaceVerse mesh at ``decimation`` (cached): the parts
+        (head, eyeballs, mouth interior) decimated apart; ``rest_cells`` > 1 clusters the
+        head outside the model's face_mask in that many times larger cells (the render's
+        choice; the markers, seen from anywhere in RViz, keep 1)."""
+        from faceverse_ros.views.mesh_decimate import HEAD_REST, MeshDecimator, part_labels
 
-        dec = self._decimators.get(decimation)
-        if dec is None:  # the parts (head, eyeballs, mouth interior) decimated apart
+        key = (int(decimation), float(rest_cells))
+        dec = self._decimators.get(key)
+        if dec is None:
             m = self.model
-            dec = self._decimators[decimation] = MeshDecimator(
-                m.meanshape_raw, m.tri, decimation, groups=part_labels(m.ver_inds, m.n_vertices))
+            split = key[1] > 1.0
+            groups = part_labels(m.ver_inds, m.n_vertices, m.face_mask if split else None)
+            dec = self._decimators[key] = MeshDecimator(
+                m.meanshape_raw, m.tri, key[0], groups=groups,
+                coarser={HEAD_REST: key[1]} if split else None)
         return dec
 
-    def decimated_meshes(self, faces, decimation, done=None):
+    def decimated_meshes(self, faces, decimation, done=None, rest_cells=1.0):
         """[FaceMesh with its own triangles, or None] per face: FaceVerse faces on the
-        decimated topology (from their full mesh when they carry one, else reconstructed
-        there with the per-face cache); None for landmark-only faces."""
-        if done is not None and decimation in done:
-            return done[decimation]
+        decimated topology (``decimator``; from their full mesh when they carry one, else
+        reconstructed there with the per-face cache); None for landmark-only faces.
+        Decimation 1 is the whole mesh, whatever ``rest_cells``."""
+        key = (int(decimation), float(rest_cells) if int(decimation) > 1 else 1.0)
+        decimation = key[0]
+        if done is not None and key in done:
+            return done[key]
         from faceverse_ros.core.face_mesh import FaceMesh, FaceMeshBuilder
 
-        builder = self._builders.get(decimation)
+        builder = self._builders.get(key)
         if builder is None:
             if decimation == 1:
                 builder = FaceMeshBuilder(self.model)
             else:
-                dec = self.decimator(decimation)
+                dec = self.decimator(*key)
                 builder = FaceMeshBuilder(self.model, dec.vertex_index, dec.triangles)
-            self._builders[decimation] = builder
+            self._builders[key] = builder
         out = [None] * len(faces)
         todo = []
         for k, f in enumerate(faces):
@@ -295,7 +312,7 @@ class ViewBuilder:
             elif decimation == 1:
                 out[k] = full
             else:
-                dec = self.decimator(decimation)
+                dec = self.decimator(*key)
                 out[k] = FaceMesh(*(dec(a) for a in (full.image_vertices, full.colors,
                                                      full.normals, full.vertices,
                                                      full.vertices_m)),
@@ -307,7 +324,7 @@ class ViewBuilder:
         for k, mesh in zip(todo, made):
             out[k] = mesh
         if done is not None:
-            done[decimation] = out
+            done[key] = out
         return out
 
     def add_meshes(self, faces, intrinsics=None):
