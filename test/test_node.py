@@ -386,6 +386,7 @@ def test_full_path_params_mesh_and_tf(full_node):
     assert len(tri.points) % 3 == 0 and len(tri.points) == len(tri.colors) > 300
     zs = np.array([p.z for p in tri.points])
     assert np.all(zs > 0)  # in front of the camera, metres
+    assert full_node.node.outputs._mesh_raw   # sent as CDR bytes (ros/cdr.py), read as above
     dbg = [d for d in full_node.got["debug"] if _key(d.header) == _key(msg.header)]
     assert wait_for(lambda: dbg or [d for d in full_node.got["debug"]
                                     if _key(d.header) == _key(msg.header)], 20)

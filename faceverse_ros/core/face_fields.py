@@ -94,21 +94,23 @@ def mesh_marker_fields(meshes, lifetime_s=0.5):
     meshes: iterable of (face_id, vertices_m (V, 3) in the optical frame, triangles (T, 3),
     colours (V, 3) RGB in [0, 1]). Returns a list of marker dicts: first a DELETEALL of
     our namespace, then one TRIANGLE_LIST per face. A mesh marker holds its vertices once
-    (vertex_points (V, 3), vertex_colors (V, 4) RGBA) and `corners`, the vertex index of
-    each triangle corner: the marker's points/colors are those lists indexed by corners.
+    (vertex_points (V, 3) float64, vertex_colors (V, 4) RGBA float64, as NumPy arrays) and
+    `corners` (int64), the vertex index of each triangle corner: the marker's points/colors
+    are those rows indexed by corners.
     """
     sec = int(lifetime_s)
     common = dict(ns=MESH_NAMESPACE, scale=(1.0, 1.0, 1.0),
                   color=dict(r=1.0, g=1.0, b=1.0, a=1.0),
                   lifetime=(sec, int(round((lifetime_s - sec) * 1e9))))
     out = [dict(ns=MESH_NAMESPACE, id=0, type=0, action=MARKER_DELETEALL, scale=(0.0, 0.0, 0.0),
-                color=dict(r=0.0, g=0.0, b=0.0, a=0.0), lifetime=(0, 0), vertex_points=[],
-                vertex_colors=[], corners=[])]
+                color=dict(r=0.0, g=0.0, b=0.0, a=0.0), lifetime=(0, 0),
+                vertex_points=np.zeros((0, 3)), vertex_colors=np.zeros((0, 4)),
+                corners=np.zeros(0, np.int64))]
     for face_id, vertices, triangles, colors in meshes:
         cols = np.clip(np.asarray(colors, dtype=np.float64), 0.0, 1.0)
         rgba = np.concatenate([cols, np.ones((len(cols), 1))], axis=1)
         out.append(dict(common, id=int(face_id), type=MARKER_TRIANGLE_LIST, action=MARKER_ADD,
-                        vertex_points=np.asarray(vertices, dtype=np.float64).tolist(),
-                        vertex_colors=rgba.tolist(),
-                        corners=np.asarray(triangles, dtype=np.int64).reshape(-1).tolist()))
+                        vertex_points=np.asarray(vertices, dtype=np.float64).reshape(-1, 3),
+                        vertex_colors=rgba,
+                        corners=np.asarray(triangles, dtype=np.int64).reshape(-1)))
     return out

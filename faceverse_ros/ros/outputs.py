@@ -26,7 +26,7 @@ from faceverse_ros.msg import FaceVerseParamsArray
 from faceverse_ros.ros.convert import rgb_to_image
 from faceverse_ros.ros.hri import create_hri_publisher, hri_face
 from faceverse_ros.ros.ids import face_id_string, resolve_prefix
-from faceverse_ros.ros.markers import mesh_array
+from faceverse_ros.ros.markers import mesh_array, mesh_array_cdr
 from faceverse_ros.ros.messages import face_transforms, params_array
 from faceverse_ros.ros.tf import TfPublisher
 from faceverse_ros.runtime.stats import Counters, LatencyStats, RateMeter
@@ -67,6 +67,7 @@ class FrameOutputs:
                                                 OUTPUT_QOS)
         self.debug_pub = node.create_publisher(Image, "faceverse/debug_image", VIEW_QOS)
         self.mesh_pub = node.create_publisher(MarkerArray, "faceverse/mesh", VIEW_QOS)
+        self._mesh_raw = True   # the markers go out as CDR bytes (_publish_views)
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.tf = TfPublisher(node)
         # face id prefix (ros/ids.py): ids, TF frame names and the ROS4HRI topics
@@ -191,19 +192,26 @@ class FrameOutputs:
         self._views_next = max(self._views_next, now) + (now - start) * (1.0 / VIEWS_CPU_SHARE - 1.0)
 
     def _publish_views(self, views):
-        # the messages are built outside the lock the parameters are published under: a
-        # MarkerArray takes milliseconds to build, and the parameters must not wait for it
+        # the messages are built outside the lock the parameters are published under, and
+        # the MarkerArray is serialised there too (ros/cdr.py: 0.5-1 ms; as a message, rclpy
+        # took about 15 ms to convert it in publish, with the GIL and that lock held)
         t = time.monotonic()
         try:
             debug = None if views.debug is None else rgb_to_image(views.debug, views.tag)
-            mesh = None if views.meshes is None else mesh_array(views.tag, views.meshes)
+            mesh = None
+            if views.meshes is not None:
+                mesh = (mesh_array_cdr if self._mesh_raw else mesh_array)(views.tag, views.meshes)
             with self._publish_lock:
                 if self._closed:
                     return
                 if debug is not None:
                     self.debug_pub.publish(debug)
                 if mesh is not None:
-                    self.mesh_pub.publish(mesh)
+                    try:
+                        self.mesh_pub.publish(mesh)
+                    except TypeError:   # an rclpy that cannot send raw bytes: messages from now
+                        self._mesh_raw = False
+                        self.mesh_pub.publish(mesh_array(views.tag, views.meshes))
         finally:  # building and sending the messages count against the views' CPU share too
             self._charge_views(t)
 
