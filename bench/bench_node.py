@@ -6,7 +6,11 @@ and, in this process, publishes the shared video as sensor_msgs/Image at
 --rate Hz and subscribes to faceverse/params. Latency = receive time minus the
 image's header stamp (one clock: the same machine). Three scenarios: params
 only, with a debug-image subscriber, with debug-image and mesh subscribers.
-Prints median and p95 latency, throughput and dropped frames for each.
+Prints median and p95 latency, throughput and dropped frames for each, and the
+views received per second. The viewers take the messages' bytes (as RViz, a
+process of its own, leaves this one alone); --decode-views makes rclpy
+messages of them here, in the one thread that also publishes the images and
+reads the params (about 20 ms a MarkerArray, which delays both).
 
 --configs fast,default also starts the node a second time with nothing but the
 FaceVerse file paths set (the node's own defaults, what a user gets who does not
@@ -15,7 +19,7 @@ read the fast configuration) and prints default / fast params fps; the ratios
 object per configuration and scenario (fps, p50_ms, p95_ms, sent, received).
 
     .venv/bin/python bench/bench_node.py [--seconds 15] [--rate 30] [--landmark-only]
-        [--configs fast,default] [--json FILE]
+        [--configs fast,default] [--decode-views] [--json FILE]
 """
 import argparse
 import json
@@ -66,6 +70,11 @@ def main():
     ap.add_argument("--landmark-only", action="store_true")
     ap.add_argument("--configs", default="fast", help="comma list of fast, default")
     ap.add_argument("--json", default=None, metavar="FILE")
+    ap.add_argument("--decode-views", action="store_true",
+                    help="the viewers decode what they receive into rclpy messages in this "
+                    "process (its one thread also publishes the images and reads the params; "
+                    "a MarkerArray costs it about 20 ms); by default they take the bytes, "
+                    "as a viewer in a process of its own (RViz, in C++) leaves this one alone")
     args = ap.parse_args()
     rows = []
     load = os.getloadavg()[0]
@@ -145,27 +154,43 @@ def run_config(args, config):
     print(f"[bench_node] {os.cpu_count()} CPUs, image {frames[0].shape[1]}x{frames[0].shape[0]} at "
           f"{args.rate:g} Hz, {args.seconds:g} s per scenario, "
           f"{'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'}, config {config}")
-    print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'faces':>6}")
+    print(f"viewers: {'decoded in this process' if args.decode_views else 'bytes'}")
+    print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'faces':>6} "
+          f"{'dbg/s':>7} {'mesh/s':>7}")
     subs, rows = [], []
+    views = {"debug": 0, "mesh": 0}
+
+    def count(kind):
+        def got(_):
+            views[kind] += 1
+        return got
+
+    raw = not args.decode_views
     for scenario in ("params only", "+ debug image", "+ debug image + mesh"):
         if scenario == "+ debug image":
-            subs.append(bench.create_subscription(Image, "faceverse/debug_image", lambda m: None, VIEW_QOS))
+            subs.append(bench.create_subscription(Image, "faceverse/debug_image", count("debug"),
+                                                  VIEW_QOS, raw=raw))
         if scenario == "+ debug image + mesh":
-            subs.append(bench.create_subscription(MarkerArray, "faceverse/mesh", lambda m: None, VIEW_QOS))
+            subs.append(bench.create_subscription(MarkerArray, "faceverse/mesh", count("mesh"),
+                                                  VIEW_QOS, raw=raw))
         spin_for(1.0, publish=True)  # let the node notice the subscribers
         received.clear()
+        views.update(debug=0, mesh=0)
         sent = spin_for(args.seconds, publish=True)
         spin_for(0.5)
         lat = np.array([(t - (s.sec + s.nanosec * 1e-9)) * 1000.0 for t, s, _ in received])
         faces = np.mean([n for _, _, n in received]) if received else 0.0
         print(f"{scenario:<22} {sent:6d} {len(received):6d} {len(received) / args.seconds:7.1f} "
               f"{np.percentile(lat, 50) if len(lat) else float('nan'):8.1f} "
-              f"{np.percentile(lat, 95) if len(lat) else float('nan'):8.1f} {faces:6.2f}")
+              f"{np.percentile(lat, 95) if len(lat) else float('nan'):8.1f} {faces:6.2f} "
+              f"{views['debug'] / args.seconds:7.1f} {views['mesh'] / args.seconds:7.1f}")
         rows.append(dict(config=config, scenario=scenario, sent=sent, received=len(received),
                          fps=len(received) / args.seconds,
                          p50_ms=float(np.percentile(lat, 50)) if len(lat) else None,
                          p95_ms=float(np.percentile(lat, 95)) if len(lat) else None,
-                         faces=float(faces)))
+                         faces=float(faces), debug_fps=views["debug"] / args.seconds,
+                         mesh_fps=views["mesh"] / args.seconds,
+                         viewers="decoded" if args.decode_views else "bytes"))
     node_proc.terminate()
     try:
         node_proc.wait(timeout=20)
