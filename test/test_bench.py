@@ -51,3 +51,28 @@ def test_bench_json_has_a_row_per_size_feed_and_mode(tmp_path, synthetic_assets)
     # the int8 model it calibrated is cached under the user's home, not in the checkout
     assert list((tmp_path / ".cache" / "faceverse_ros" / "bench").glob("*int8-static.onnx"))
     assert not list((ROOT / "bench").glob("*.onnx"))
+
+
+def test_bench_node_json_has_a_row_per_scenario_and_the_views_arrive(tmp_path):
+    """bench/bench_node.py as the README runs it, landmark-only (no FaceVerse files): the
+    node in a process of its own over DDS, the viewers taking the views' bytes."""
+    import os
+    import subprocess
+
+    out_json = tmp_path / "node.json"
+    env = ["env", "-i", f"HOME={tmp_path}", "PATH=/usr/bin:/bin",
+           f"ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}"] + [f"{k}={v}" for k, v in LOOPBACK.items()]
+    out = subprocess.run(env + [str(ROOT / ".venv" / "bin" / "python"), "bench/bench_node.py",
+                                "--landmark-only", "--seconds", "3", "--json", str(out_json)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "viewers: bytes" in out.stdout
+    rows = {r["scenario"]: r for r in json.loads(out_json.read_text())}
+    assert list(rows) == ["params only", "+ debug image", "+ debug image + mesh"]
+    for name, r in rows.items():
+        assert 0 < r["received"] <= r["sent"], name
+        assert r["viewers"] == "bytes" and 0 < r["p50_ms"] <= r["p95_ms"], name
+    # a view goes out only to a subscriber, and then arrives (at most views.max_rate_hz, 10)
+    assert rows["params only"]["debug_fps"] == rows["params only"]["mesh_fps"] == 0
+    assert 0 < rows["+ debug image"]["debug_fps"] <= 10.5 and rows["+ debug image"]["mesh_fps"] == 0
+    assert 0 < rows["+ debug image + mesh"]["mesh_fps"] <= 10.5
