@@ -91,31 +91,19 @@ def test_bad_settings(kwargs):
         KeyframeSchedule(**kwargs)
 
 
-def _regressed_frames(schedule, n):
-    """Frame indices (0-based) on which ``schedule`` asks for the ResNet in ``n`` frames."""
-    out = []
-    for k in range(n):
-        if schedule.should_regress():
-            out.append(k)
-            schedule.record(True)
-        else:
-            schedule.record(False, 1.0)
-    return out
-
-
 def test_late_keyframes_stretch_the_interval_and_timely_ones_shrink_it():
     """slower() doubles the interval in force up to max_interval, faster() halves it down to
     interval; the frames asked to regress follow it (hand-worked: 5 -> 10 -> 20 -> 40)."""
     s = KeyframeSchedule(interval=5, drift_px=0, max_interval=40)
     assert s.current == 5
-    assert _regressed_frames(s, 11) == [0, 5, 10]
+    assert run(s, 11, rms=1.0) == [0, 5, 10]
     currents = []
     for _ in range(4):
         s.slower()
         currents.append(s.current)
     assert currents == [10, 20, 40, 40]
     # since = 0 after frame 10's keyframe: the next is 40 frames later
-    assert _regressed_frames(s, 41) == [39]
+    assert run(s, 41, rms=1.0) == [39]
     currents = []
     for _ in range(4):
         s.faster()
