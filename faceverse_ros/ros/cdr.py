@@ -54,6 +54,10 @@ def _fields(cls) -> Tuple[Tuple[str, str], ...]:
     return tuple(cls.get_fields_and_field_types().items())
 
 
+def _is_string(type_name: str) -> bool:
+    return type_name == "string" or type_name.startswith("string<")
+
+
 def _parse(type_name: str):
     """('sequence' | 'array' | 'single', element type, fixed length or None)."""
     if type_name.startswith("sequence<"):
@@ -74,6 +78,11 @@ class _Writer:
         if pad:
             self.buf += bytes(pad)
 
+    def count(self, n: int):
+        """A string's length or a sequence's element count (uint32)."""
+        self.align(4)
+        self.buf += struct.pack("<I", n)
+
     def primitive(self, type_name: str, value):
         code, size = PRIMITIVES[type_name]
         self.align(size)
@@ -91,15 +100,18 @@ class _Writer:
 
     def string(self, value):
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        self.align(4)
-        self.buf += struct.pack("<I", len(data) + 1) + data + b"\x00"
+        self.count(len(data) + 1)
+        self.buf += data + b"\x00"
 
     def primitives(self, type_name: str, values):
+        """The elements of a sequence or array of a primitive type, in order (values: any
+        array-like, bytes too; a 2-D array row after row)."""
         code, size = PRIMITIVES[type_name]
         dtype = np.dtype("<" + {"?": "u1"}.get(code, code))
-        data = np.asarray(values if not isinstance(values, (bytes, bytearray)) else
-                          np.frombuffer(values, np.uint8)).astype(dtype, copy=False)
-        if len(data):
+        if isinstance(values, (bytes, bytearray)):
+            values = np.frombuffer(values, np.uint8)
+        data = np.ascontiguousarray(values, dtype=dtype)
+        if data.size:
             self.align(size)
             self.buf += data.tobytes()
 
@@ -116,7 +128,7 @@ def _write_value(w: _Writer, type_name: str, value, arrays):
     if kind == "single":
         if type_name in PRIMITIVES:
             w.primitive(type_name, value)
-        elif type_name == "string" or type_name.startswith("string<"):
+        elif _is_string(type_name):
             w.string(value)
         elif type_name == "wstring" or type_name.startswith("wstring<"):
             raise NotImplementedError("wstring fields are not supported")
@@ -124,13 +136,12 @@ def _write_value(w: _Writer, type_name: str, value, arrays):
             _write_message(w, value, arrays)
         return
     if kind == "sequence":
-        w.align(4)
-        w.buf += struct.pack("<I", len(value))
+        w.count(len(value))
     elif len(value) != n:
         raise ValueError(f"{type_name}: {len(value)} elements")
     if inner in PRIMITIVES:
         w.primitives(inner, value)
-    elif inner == "string" or inner.startswith("string<"):
+    elif _is_string(inner):
         for v in value:
             w.string(v)
     else:
@@ -146,15 +157,11 @@ def _write_rows(w: _Writer, type_name: str, rows: np.ndarray):
         raise ValueError(f"{type_name}: an array can stand only for a sequence of messages "
                          f"whose fields share one primitive type")
     width = len(_fields(message_class(inner)))
-    code, size = PRIMITIVES[prim]
-    rows = np.ascontiguousarray(rows, dtype="<" + code)
+    rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[1] != width:
         raise ValueError(f"{type_name}: rows of {width} values expected, got {rows.shape}")
-    w.align(4)
-    w.buf += struct.pack("<I", len(rows))
-    if len(rows):
-        w.align(size)
-        w.buf += rows.tobytes()
+    w.count(len(rows))
+    w.primitives(prim, rows)
 
 
 def _write_message(w: _Writer, msg, arrays):
