@@ -68,6 +68,7 @@ cdef extern from "rasterize.h" namespace "sim3dr" nogil:
         float rot[9]
         float trans[3]
         float gamma[27]
+        float sh[4]
         float focal, principal, camera_distance
         double box[4]
         double crop_size
@@ -317,7 +318,7 @@ def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None
                     mouth, eyes, const float[:, :, ::1] eye_rot not None,
                     const float[:, ::1] eye_centre not None,
                     const float[:, ::1] rot not None, const float[::1] trans not None,
-                    const float[::1] gamma not None, box,
+                    const float[::1] gamma not None, sh, box,
                     const double[:, ::1] model_rot not None,
                     const double[::1] model_trans not None, double unit_m,
                     float focal, float principal, float camera_distance, double crop_size):
@@ -330,7 +331,8 @@ def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None
     mouth closing's two reference rows and the rows it moves; eyes: ((begin, end),
     (begin, end)) the left and right eyeball rows; eye_rot (2, 3, 3) and eye_centre
     (2, 3) their rotations and centres; rot (3, 3), trans (3,) the head pose; gamma
-    (27,) the SH lighting with the ambient added; box (x0, y0, x1, y1) the crop box
+    (27,) the SH lighting with the ambient added; sh the 4 SH factors (a0 c0, a1 c1,
+    a2 c2, a2 c2 d0: core.projection.SH_FACTORS); box (x0, y0, x1, y1) the crop box
     (image px); model_rot (3, 3), model_trans (3,) float64 and unit_m: unposed model
     units -> optical-frame metres; focal, principal, camera_distance, crop_size: the
     crop camera. Returns (image (N, 3) float32 px + depth, normals (N, 3) float32
@@ -380,8 +382,11 @@ def face_mesh_frame(float[:, ::1] v not None, const float[:, ::1] shape not None
         f.model_trans[j] = model_trans[j]
     for j in range(27):
         f.gamma[j] = gamma[j]
+    if len(sh) != 4:
+        raise ValueError("sh must have 4 values")
     for j in range(4):
         f.box[j] = float(box[j])
+        f.sh[j] = float(sh[j])
     f.crop_size, f.unit_m = crop_size, unit_m
     f.focal, f.principal, f.camera_distance = focal, principal, camera_distance
     image = np.empty((n, 3), dtype=np.float32)

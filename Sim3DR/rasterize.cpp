@@ -423,15 +423,7 @@ void face_mesh_frame(const MeshFrame& f, float* v, float* image, float* normals,
   vertex_normals(v, n, f.triangles, f.ntri, work);
   const float* r = f.rot;
   const float* g = f.gamma;
-  // SH constants (spec 3.8): a0 c0, a1 c1, a2 c2 and a2 c2 d0
-  const double pi = 3.14159265358979323846;
-  const float h0 = static_cast<float>(pi / std::sqrt(4.0 * pi));
-  const float a1c1 = static_cast<float>((2.0 * pi / std::sqrt(3.0)) * (std::sqrt(3.0) / std::sqrt(4.0 * pi)));
-  const float a2c2 = static_cast<float>((2.0 * pi / std::sqrt(8.0)) *
-                                        (3.0 * std::sqrt(5.0) / std::sqrt(12.0 * pi)));
-  const float a2c2d0 = static_cast<float>((2.0 * pi / std::sqrt(8.0)) *
-                                          (3.0 * std::sqrt(5.0) / std::sqrt(12.0 * pi)) *
-                                          (0.5 / std::sqrt(3.0)));
+  const float h0 = f.sh[0], a1c1 = f.sh[1], a2c2 = f.sh[2], a2c2d0 = f.sh[3];
   const double sx = (f.box[2] - f.box[0]) / f.crop_size;
   const double sy = (f.box[3] - f.box[1]) / f.crop_size;
   const double* mr = f.model_rot;

@@ -135,6 +135,7 @@ struct MeshFrame {
   float rot[9] = {};                 // head rotation R (row-major)
   float trans[3] = {};               // head translation t (model units)
   float gamma[27] = {};              // SH lighting (9 x 3, the ambient already added)
+  float sh[4] = {};                  // SH factors a0 c0, a1 c1, a2 c2, a2 c2 d0 (spec 3.8)
   float focal = 1000.0f, principal = 127.5f, camera_distance = 10.0f;
   double box[4] = {0.0, 0.0, 256.0, 256.0};  // crop box (x0, y0, x1, y1), image px
   double crop_size = 256.0;
@@ -150,7 +151,7 @@ struct MeshFrame {
 // Then, with p = R v + t (posed, model units):
 //   normals = R n, n the unit vertex_normals of v on `triangles`;
 //   colors = clip(albedo * (H(normals) @ gamma), 0, 1), H the 9 SH values
-//     (spec 3.8, constants as in faceverse_ros/core/projection.py);
+//     (spec 3.8, made of `sh`: faceverse_ros/core/projection.py SH_FACTORS);
 //   image = crop pixels -> image pixels of the crop-camera projection
 //     (z' = p.z + camera_distance, u = p.x focal / z' + principal, likewise v),
 //     x = u (x1 - x0) / crop_size + x0, y = v (y1 - y0) / crop_size + y0, z = z';

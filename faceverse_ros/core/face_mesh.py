@@ -44,8 +44,8 @@ import numpy as np
 from faceverse_ros import _sim3dr
 from faceverse_ros.core.headpose import MODEL_UNIT_M, model_to_camera
 from faceverse_ros.core.crop import CROP_SIZE
-from faceverse_ros.core.projection import (AMBIENT, CAMERA_DISTANCE, FOCAL, PRINCIPAL, project,
-                                           shade, to_image)
+from faceverse_ros.core.projection import (AMBIENT, CAMERA_DISTANCE, FOCAL, PRINCIPAL,
+                                           SH_FACTORS, project, shade, to_image)
 from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
 
 ID_TOLERANCE_MM = 0.05     #: identity cache bound: largest vertex error, millimetres
@@ -198,6 +198,7 @@ class FaceMeshBuilder:
             (mouth[0], mouth[1], float(m._mouth_ref), mouth[2], mouth[3]), (left, right),
             eye_rot, np.ascontiguousarray(tr.centres[0], dtype=np.float32), rot,
             np.ascontiguousarray(c[0, m.slices["trans"]], dtype=np.float32), gamma.reshape(-1),
+            SH_FACTORS,
             np.asarray(box, dtype=np.float64), np.ascontiguousarray(pose.model_rotation, np.float64),
             np.ascontiguousarray(pose.model_translation, np.float64), MODEL_UNIT_M,
             FOCAL, PRINCIPAL, CAMERA_DISTANCE, float(CROP_SIZE))

@@ -18,6 +18,9 @@ CAMERA_DISTANCE = 10.0  #: crop-camera translation along z, model units
 _A0, _A1, _A2 = np.pi, 2 * np.pi / np.sqrt(3.0), 2 * np.pi / np.sqrt(8.0)
 _C0, _C1, _C2 = 1 / np.sqrt(4 * np.pi), np.sqrt(3.0) / np.sqrt(4 * np.pi), 3 * np.sqrt(5.0) / np.sqrt(12 * np.pi)
 _D0 = 0.5 / np.sqrt(3.0)
+#: the products the 9 SH values are made of: a0 c0, a1 c1, a2 c2, a2 c2 d0 (sh_basis; also
+#: handed to Sim3DR's face_mesh_frame, core.face_mesh, so the formula is written once)
+SH_FACTORS = (_A0 * _C0, _A1 * _C1, _A2 * _C2, _A2 * _C2 * _D0)
 AMBIENT = 0.8  #: added to gamma's first row
 
 
@@ -26,14 +29,14 @@ def sh_basis(normals) -> np.ndarray:
     n = np.asarray(normals)
     nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
     h = np.empty(n.shape[:-1] + (9,), dtype=n.dtype if n.dtype.kind == "f" else np.float64)
-    a1c1, a2c2 = _A1 * _C1, _A2 * _C2
-    h[..., 0] = _A0 * _C0
+    a0c0, a1c1, a2c2, a2c2d0 = SH_FACTORS
+    h[..., 0] = a0c0
     h[..., 1] = -a1c1 * ny
     h[..., 2] = a1c1 * nz
     h[..., 3] = -a1c1 * nx
     h[..., 4] = a2c2 * nx * ny
     h[..., 5] = -a2c2 * ny * nz
-    h[..., 6] = a2c2 * _D0 * (3 * nz * nz - 1)
+    h[..., 6] = a2c2d0 * (3 * nz * nz - 1)
     h[..., 7] = -a2c2 * nx * nz
     h[..., 8] = a2c2 * 0.5 * (nx * nx - ny * ny)
     return h
