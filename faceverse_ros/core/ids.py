@@ -37,3 +37,28 @@ def resolve_prefix(parameter: str, namespace: str) -> str:
 def face_id_string(prefix: str, face_id: int) -> str:
     """``<prefix><face_id>``, e.g. ``f3``."""
     return f"{prefix}{int(face_id)}"
+
+
+def person_prefix(face_prefix: str) -> str:
+    """The prefix of person ids (REP-155 person ids, faceverse_ros.identity) of a node whose
+    face ids have ``face_prefix``: the same rule with ``p`` for ``f``, so that nodes in
+    different namespaces never share a person id either: ``f`` -> ``p``, ``robot1_f`` ->
+    ``robot1_p``; a prefix not ending in ``f`` gets ``p`` appended (``cam1_`` -> ``cam1_p``)."""
+    base = face_prefix[:-1] if face_prefix.endswith("f") else face_prefix
+    return base + "p"
+
+
+def person_id_string(prefix: str, number: int) -> str:
+    """``<prefix><number>``, e.g. ``p3`` or ``robot1_p3``."""
+    return f"{prefix}{int(number)}"
+
+
+def next_person_number(prefix: str, taken) -> int:
+    """The first number above every id of ``taken`` made with ``prefix`` (ids read from a
+    gallery file are never handed out again)."""
+    top = 0
+    for pid in taken:
+        rest = pid[len(prefix):] if pid.startswith(prefix) else ""
+        if rest.isdigit():
+            top = max(top, int(rest))
+    return top + 1

@@ -4,5 +4,5 @@ Owns detection (MediaPipe), eye values, face ids, smoothing (single signals and
 one face's two stages with the settings all faces share), keyframe
 scheduling, the face track (everything per face) and the per-frame pipeline
 with its configuration.
-May import: core, runtime. Never views, io or ros.
+May import: core, runtime, identity. Never views, io or ros.
 """

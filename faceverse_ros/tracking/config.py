@@ -43,6 +43,14 @@ class PipelineConfig:
     keyframe_background: bool = True        # keyframes after a track's first in a thread of their
                                             # own (tracking.keyframe_worker); False: inline,
                                             # reproducible
+    # face re-identification (faceverse_ros.identity; off unless asked for): persons across
+    # tracks; the gallery file only where the user names one
+    identity: bool = False
+    identity_threshold: float = 0.4
+    identity_margin: float = 0.05
+    identity_memory_s: float = 600.0
+    identity_gallery_path: Optional[str] = None
+    person_id_prefix: str = "p"
 
 
 def _path(value):
@@ -78,7 +86,13 @@ def config_from_params(values: Mapping, stream: bool = True) -> PipelineConfig:
         keyframe_drift_px=float(v.get("keyframe.drift_px", base.keyframe_drift_px)),
         keyframe_max_interval=int(v.get("keyframe.max_interval", base.keyframe_max_interval)),
         keyframe_background=bool(v.get("keyframe.background", base.keyframe_background)),
-        landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream)
+        landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream,
+        identity=bool(v.get("identity.enabled", base.identity)),
+        identity_threshold=float(v.get("identity.threshold", base.identity_threshold)),
+        identity_margin=float(v.get("identity.margin", base.identity_margin)),
+        identity_memory_s=float(v.get("identity.memory_s", base.identity_memory_s)),
+        identity_gallery_path=_path(v.get("identity.gallery_path")),
+        person_id_prefix=str(v.get("person_id_prefix", base.person_id_prefix)))
 
 
 def smoother_change(name: str, value):

@@ -13,6 +13,8 @@ Order per frame (each stage is one module):
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_mesh.face_meshes      mesh (only when asked)
+    identity.Recognizer        person ids (only with identity on): descriptors of a track's
+                               first frames and keyframes, in a thread of their own
 
 The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
 the legacy tesselation) are loaded here for the landmark-only views
@@ -69,6 +71,7 @@ class FaceResult:
     mesh: Optional[object] = None             # core.face_mesh.FaceMesh (need_mesh)
     blendshapes: Optional[np.ndarray] = None  # (52,) smoothed weights in [0, 1] (tasks detector)
     keyframe: bool = False      # identity, texture and lighting of a keyframe new in this frame
+    person_id: str = ""         # identity on: the face's person (REP-155 person id), '' unknown
 
 
 @dataclasses.dataclass
@@ -124,6 +127,55 @@ class FacePipeline:
         self.solver = self._load_faceverse(config)
         self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
+        self.identity = self.gallery_file = None
+        self.gallery_problem = ""
+        if config.identity:
+            self.identity = self._load_identity(config)
+
+    def _load_identity(self, config):
+        """The recognizer (faceverse_ros.identity); IdentityUnavailable (one line) without
+        dlib or its weights. A gallery file that cannot be read is said once and left as it is
+        (gallery_problem): recognition runs without it and never writes over it."""
+        from faceverse_ros.core.ids import next_person_number, person_id_string
+        from faceverse_ros.identity.descriptor import IdentityUnavailable, available, \
+            load_descriptor
+        from faceverse_ros.identity.gallery import Gallery, IdentitySettings
+        from faceverse_ros.identity.recognizer import Recognizer
+        from faceverse_ros.identity.store import GalleryFileError, read_gallery
+
+        missing = available()
+        if missing is not None:
+            raise IdentityUnavailable(f"identity recognition was turned on, but {missing}")
+        persons = []
+        if config.identity_gallery_path:
+            try:
+                persons = read_gallery(config.identity_gallery_path)
+                self.gallery_file = config.identity_gallery_path
+                self.log(f"identity: {len(persons)} enrolled person(s) from "
+                         f"{config.identity_gallery_path}")
+            except GalleryFileError as exc:
+                self.gallery_problem = f"{exc}: running without it, the file is left as it is"
+                self.log(f"identity: {self.gallery_problem}")
+        prefix = config.person_id_prefix
+        counter = [next_person_number(prefix, [p.id for p in persons])]
+
+        def new_id():
+            pid = person_id_string(prefix, counter[0])
+            counter[0] += 1
+            return pid
+
+        settings = IdentitySettings(threshold=config.identity_threshold,
+                                    margin=config.identity_margin,
+                                    memory_s=config.identity_memory_s)
+        gallery = Gallery(settings, new_id)
+        for person in persons:
+            gallery.add_person(person)
+        self.log("identity: face re-identification ON (dlib ResNet descriptors of each track's "
+                 "first frames and keyframes; nothing written "
+                 + (f"except enrolments to {self.gallery_file})" if self.gallery_file else ")"))
+        return Recognizer(load_descriptor, gallery,
+                          background=config.keyframe_background,
+                          log=self.log)
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
@@ -210,6 +262,8 @@ class FacePipeline:
         """finish_int8: wait for engine auto's int8 export if one is running (the command
         line), else stop it (tracking.auto_engine.Int8Builder)."""
         self.solver.close(finish_int8)
+        if self.identity is not None:
+            self.identity.close()
         self.detector.close()
 
     def finish(self, need_mesh=False) -> FrameResult:
@@ -285,6 +339,8 @@ class FacePipeline:
         t = time.perf_counter()
         faces = self._results(done)
         _lap(timings, "pose", t)
+        if self.identity is not None:
+            self._identify(done, staged.ended, faces, staged.stamp)
         if need_mesh:
             self._add_mesh(faces, timings)
         return FrameResult(staged.stamp, staged.image_size, staged.intrinsics, faces, timings,
@@ -312,6 +368,34 @@ class FacePipeline:
                               np.stack([f.crop_box for _, f in items]), cam)
             out += [self._face(track, f, f.coeffs, pose) for (track, f), pose in zip(items, poses)]
         return sorted(out, key=lambda face: (face.stamp, face.face_id))
+
+    def _identify(self, done, ended, faces, stamp):
+        """Identity on: samples of the finished frames (the recognizer picks a track's first
+        frames and keyframes), the ended tracks, the persons of the faces, the person models."""
+        ident = self.identity
+        for track, f in done:
+            ident.offer(track.face_id, f.stamp, f.rgb, f.detection.landmarks,
+                        keyframe=None if self.landmark_only else f.keyframe)
+        for face in faces:
+            face.person_id = ident.person_of(face.face_id)
+            if face.keyframe and face.person_id and face.mode != MODE_LANDMARK_ONLY:
+                self._add_to_person_model(face)
+        for track in ended:
+            ident.end(track.face_id)
+        if stamp == stamp:  # not the NaN stamp of finish()
+            ident.expire(stamp)
+
+    def _add_to_person_model(self, face):
+        from faceverse_ros.identity.person_model import PersonModel
+
+        person = self.identity.gallery.persons.get(face.person_id)
+        if person is None:
+            return
+        lay = self.layout
+        if person.model is None:
+            person.model = PersonModel(lay.slices["id"].stop - lay.slices["id"].start,
+                                       lay.slices["tex"].stop - lay.slices["tex"].start)
+        person.model.add(face.coeffs[lay.slices["id"]], face.coeffs[lay.slices["tex"]])
 
     @staticmethod
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:

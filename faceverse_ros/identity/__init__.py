@@ -1,0 +1,9 @@
+"""Identity: who a face is across tracks (re-identification), for recognition switched on.
+
+Owns the face descriptor (dlib's ResNet on a chip aligned from our MediaPipe landmarks,
+descriptor.py), the person gallery in memory with its matching rules (gallery.py), the
+gallery file (store.py), the per-person FaceVerse coefficient model (person_model.py) and
+the background thread that computes descriptors in batches (worker.py).
+May import: core, runtime, numpy, OpenCV, dlib (lazily, optional). Never tracking, views,
+io or ros.
+"""

@@ -1,0 +1,85 @@
+"""A person's FaceVerse identity and albedo: a robust running estimate over their keyframes.
+
+Every keyframe of a track that belongs to a person gives the network's identity (shape)
+and albedo (texture) coefficients of that frame. One keyframe can be poor (a hand over
+the face, motion blur, a face turned far away), so the estimate is the coordinate-wise
+MEDIAN of the person's last ``WINDOW`` keyframe vectors: a few bad keyframes among them
+move it little (up to half of the window may be outliers), while a mean would follow
+each of them. The window also lets the estimate follow slow changes (lighting of the
+albedo, a beard).
+
+Use as a prior: a returning person's track starts from :meth:`PersonModel.prior` and a
+new keyframe's values are pulled towards it by :meth:`PersonModel.blend` with the weight
+of the keyframes already in the estimate (``n / (n + 1)``, at most ``MAX_PRIOR_WEIGHT``),
+so the reconstruction of a known person is steady from their first frame instead of
+starting from one frame's guess.
+"""
+from typing import Optional
+
+import numpy as np
+
+WINDOW = 15
+MAX_PRIOR_WEIGHT = 0.9
+
+
+class PersonModel:
+    """Median identity/albedo of a person over their recent keyframes (module doc)."""
+
+    def __init__(self, shape_size: int, texture_size: int):
+        self.shape_size, self.texture_size = int(shape_size), int(texture_size)
+        self._window = []           # recent (shape, texture) concatenations
+        self.keyframes = 0          # keyframes ever added
+        self._median: Optional[np.ndarray] = None
+
+    def add(self, shape, texture):
+        """One keyframe's coefficients of this person."""
+        v = np.concatenate([np.asarray(shape, np.float64).reshape(-1),
+                            np.asarray(texture, np.float64).reshape(-1)])
+        if v.size != self.shape_size + self.texture_size or not np.all(np.isfinite(v)):
+            return
+        self._window.append(v)
+        del self._window[:-WINDOW]
+        self.keyframes += 1
+        self._median = np.median(np.stack(self._window), axis=0)
+
+    @property
+    def ready(self) -> bool:
+        return self._median is not None
+
+    def prior(self):
+        """(shape, texture) estimate, or None before the first keyframe."""
+        if self._median is None:
+            return None
+        return self._median[:self.shape_size].copy(), self._median[self.shape_size:].copy()
+
+    def weight(self) -> float:
+        n = min(self.keyframes, WINDOW)
+        return min(MAX_PRIOR_WEIGHT, n / (n + 1.0)) if n else 0.0
+
+    def blend(self, shape, texture):
+        """A keyframe's (shape, texture) pulled towards the estimate (module doc)."""
+        prior = self.prior()
+        if prior is None:
+            return np.asarray(shape), np.asarray(texture)
+        w = self.weight()
+        return (w * prior[0] + (1 - w) * np.asarray(shape, np.float64),
+                w * prior[1] + (1 - w) * np.asarray(texture, np.float64))
+
+    def to_dict(self):
+        return {"shape_size": self.shape_size, "texture_size": self.texture_size,
+                "keyframes": self.keyframes,
+                "window": [[float(x) for x in v] for v in self._window]}
+
+    @classmethod
+    def from_dict(cls, data):
+        model = cls(int(data["shape_size"]), int(data["texture_size"]))
+        for v in data["window"]:
+            v = np.asarray(v, dtype=np.float64)
+            if v.shape != (model.shape_size + model.texture_size,):
+                raise ValueError("person model window of the wrong size")
+            model._window.append(v)
+        model._window = model._window[-WINDOW:]
+        model.keyframes = int(data.get("keyframes", len(model._window)))
+        if model._window:
+            model._median = np.median(np.stack(model._window), axis=0)
+        return model
