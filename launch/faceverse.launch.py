@@ -42,6 +42,10 @@ ARGUMENTS = {
     "face_id_prefix": ("", "Prefix of face ids and TF frames (face_<prefix><n>, gaze_<prefix><n>); "
                            "empty = derived from the namespace ('f' at the root, 'robot1_f' under "
                            "/robot1). Overrides the parameter file."),
+    "identity": ("false", "true: face re-identification (parameter identity.enabled; biometric "
+                          "data, off by default: doc/identity.md). Overrides the parameter file."),
+    "identity_gallery": ("", "File of enrolled persons (parameter identity.gallery_path); empty = "
+                             "nothing stored. Overrides the parameter file when given."),
     "log_level": ("info", "Log level of the node: debug, info, warn, error or fatal."),
     "camera": ("false", "true: also start the v4l2_camera driver (package v4l2_camera) publishing "
                         "<image> and <camera_info>."),
@@ -169,6 +173,10 @@ def _setup(context):
 
     # --- then the actions ---
     overrides = {"face_id_prefix": face_id_prefix} if face_id_prefix else {}
+    if _flag(context, "identity"):
+        overrides["identity.enabled"] = True
+    if get("identity_gallery"):
+        overrides["identity.gallery_path"] = get("identity_gallery")
     actions = []
     if want_camera:
         actions.append(Node(

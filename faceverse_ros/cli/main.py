@@ -5,6 +5,7 @@
                       [--topic T] [--output-bag OUT_DIR [--storage mcap|sqlite3]] ...
     faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
                        [--set NAME=VALUE ...]
+    faceverse-ros identities enroll NAME FOLDER | list | forget NAME  --gallery FILE
     faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
     faceverse-ros bench [--frames N] [--modes baseline,ours] ...
 
@@ -57,6 +58,11 @@ def _add_pipeline_args(ap):
     ap.add_argument("--sync-keyframes", action="store_true",
                     help="run every keyframe inline (reproducible output) instead of in a "
                     "background thread (keyframe.background)")
+    ap.add_argument("--identity", action="store_true", help="face re-identification (off by "
+                    "default; biometric data, doc/identity.md): the person id of each face in "
+                    "its parameter file; needs dlib-bin and face_recognition_models")
+    ap.add_argument("--gallery", default=None, metavar="FILE", help="--identity: the enrolled "
+                    "persons (faceverse-ros identities enroll); read only, never written by run")
 
 
 def _pipeline_config(args, stream):
@@ -70,7 +76,8 @@ def _pipeline_config(args, stream):
         "smoother.kind": args.smooth if stream else "none",
         "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only,
         "keyframe.max_interval": args.keyframe_max_interval,
-        "keyframe.background": not args.sync_keyframes},
+        "keyframe.background": not args.sync_keyframes,
+        "identity.enabled": args.identity, "identity.gallery_path": args.gallery},
         stream=stream)
 
 
@@ -113,6 +120,8 @@ def cmd_run(args):
     pipeline = FacePipeline(_pipeline_config(args, stream), log=lambda m: print(f"[run] {m}"))
     if pipeline.landmark_only:
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
+    if pipeline.gallery_problem:
+        print(f"[run] identity: {pipeline.gallery_problem}", file=sys.stderr)
     meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
     builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh)
     if meshes and builder.triangles is None:
@@ -262,13 +271,13 @@ def _save_faces(args, out_dir, pipeline, builder, frame, faces, intrinsics, rend
     for face in faces:
         stem = f"{frame.name}_face{face.face_id}"
         if args.save_params:
-            _save_face_params(out_dir / stem, face)
+            _save_face_params(out_dir / stem, face, args.identity)
         for suffix in meshes:
             if face.mesh is not None:
                 _save_face_mesh(out_dir / f"{stem}{suffix}", pipeline, face)
 
 
-def _save_face_params(stem, face):
+def _save_face_params(stem, face, identity=False):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known.
     Both carry the blendshapes by name ("blendshapes": {"jawOpen": 0.31, ...}) when the
     detector gave them."""
@@ -277,8 +286,10 @@ def _save_face_params(stem, face):
     from faceverse_ros.views.export import save_params
 
     shapes = None if getattr(face, "blendshapes", None) is None else as_dict(face.blendshapes)
+    person = face.person_id if identity else None
     if face.mode != MODE_LANDMARK_ONLY:
-        save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box, blendshapes=shapes)
+        save_params(stem.with_suffix(".npy"), face.coeffs, face.crop_box, blendshapes=shapes,
+                    person_id=person)
         return
     data = dict(mode="landmark_only", face_id=face.face_id, box=face.box.tolist(),
                 eyes=face.eyes.tolist(), position_m=face.pose.position.tolist(),
@@ -287,6 +298,8 @@ def _save_face_params(stem, face):
                 landmarks_px=face.landmarks[:, :2].round(2).tolist())
     if shapes is not None:
         data["blendshapes"] = {k: round(v, 5) for k, v in shapes.items()}
+    if person is not None:
+        data["person_id"] = person
     stem.with_suffix(".json").write_text(json.dumps(data))
 
 
@@ -394,6 +407,54 @@ def _parse_value(text):
     return text
 
 
+# ------------------------------------------------------------------------------ identities
+def cmd_identities(args):
+    """enroll / list / forget on a gallery file (identity.enroll.GalleryAdmin)."""
+    from faceverse_ros.core.ids import next_person_number, person_id_string, person_prefix
+    from faceverse_ros.identity.enroll import GalleryAdmin
+    from faceverse_ros.identity.gallery import Gallery
+    from faceverse_ros.identity.store import GalleryFileError, read_gallery
+
+    try:
+        persons = read_gallery(args.gallery)
+    except GalleryFileError as exc:
+        raise CliError(f"{exc}; nothing changed") from None
+    prefix = person_prefix(args.face_id_prefix or "f")
+    counter = [next_person_number(prefix, [p.id for p in persons])]
+
+    def new_id():
+        counter[0] += 1
+        return person_id_string(prefix, counter[0] - 1)
+
+    gallery = Gallery(new_id=new_id)
+    for person in persons:
+        gallery.add_person(person)
+    detect = describe = None
+    if args.action == "enroll":
+        from faceverse_ros.identity.descriptor import IdentityUnavailable, load_descriptor
+        from faceverse_ros.tracking.detector import FaceDetector
+
+        try:
+            describe = load_descriptor()
+        except IdentityUnavailable as exc:
+            raise CliError(str(exc)) from None
+        detector = FaceDetector(max_faces=4, mode="image", task_path=args.task)
+        detect = lambda rgb: [(d.box, d.landmarks) for d in detector.detect(rgb, 0.0)]  # noqa: E731
+    admin = GalleryAdmin(gallery, args.gallery, detect=detect, describe=describe)
+    if args.action == "enroll":
+        outcome = admin.enroll(args.name, args.folder)
+    elif args.action == "forget":
+        outcome = admin.forget(args.name)
+    else:
+        outcome = admin.list()
+        for name, pid in zip(outcome.names, outcome.person_ids):
+            print(f"{pid}\t{name}")
+    if not outcome.success:
+        raise CliError(outcome.message)
+    print(f"[identities] {outcome.message}", file=sys.stderr)
+    return 0
+
+
 # ------------------------------------------------------------------------------------ main
 def _bench(argv):
     """`faceverse-ros bench`: the whole-pipeline benchmark, which lives in the source
@@ -490,6 +551,24 @@ def build_parser():
                       "(default: config/fastdds_large_frames.xml, for frames up to 1080p between "
                       "processes; 'off': Fast DDS defaults; FACEVERSE_DDS_PROFILE does the same)")
     node.set_defaults(func=cmd_node)
+
+    ident = sub.add_parser("identities", help="enrol, list or forget persons of a face "
+                           "recognition gallery file (doc/identity.md)")
+    ident_sub = ident.add_subparsers(dest="action", required=True)
+    enroll = ident_sub.add_parser("enroll", help="add a named person from a folder of their photos")
+    enroll.add_argument("name")
+    enroll.add_argument("folder")
+    enroll.add_argument("--task", default=None, help="MediaPipe face_landmarker.task")
+    ident_sub.add_parser("list", help="the enrolled persons (person id, name)")
+    forget = ident_sub.add_parser("forget", help="remove a person and their descriptor")
+    forget.add_argument("name")
+    for p in ident_sub.choices.values():
+        p.add_argument("--gallery", required=True, metavar="FILE", help="the gallery file "
+                       "(created owner-only at the first enrolment; the node's "
+                       "identity.gallery_path)")
+        p.add_argument("--face-id-prefix", default="", help="the node's face_id_prefix (new "
+                       "person ids follow it: 'f' -> 'p1', 'robot1_f' -> 'robot1_p1')")
+    ident.set_defaults(func=cmd_identities)
 
     export = sub.add_parser("export-onnx", add_help=False, help="export the regressor to ONNX "
                             "(see faceverse-ros export-onnx --help)")

@@ -41,7 +41,8 @@ def clipped_roi(box, image_size):
 def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
     """The FaceVerseParams fields of one face as plain Python / numpy values.
 
-    Returns a dict with the message's field names: face_id, id, confidence, mode,
+    Returns a dict with the message's field names: face_id, id, person_id (REP-155 person
+    id; empty while unknown), confidence, mode,
     roi (x_offset, y_offset, width, height), the seven coefficient blocks (float32
     arrays), head_position (x, y, z), head_orientation (x, y, z, w), gaze_direction
     (x, y, z), landmarks (float32, flattened x, y; empty unless with_landmarks) and
@@ -53,6 +54,7 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
     fields = dict(
         face_id=int(face.face_id),
         id=face_id_string(id_prefix, face.face_id),
+        person_id=str(getattr(face, "person_id", "") or ""),
         confidence=float(face.confidence),
         mode=int(face.mode),
         roi=clipped_roi(face.box, image_size),

@@ -156,6 +156,7 @@ class BagWriter:
         pos, ori, gaze = v["head_position"], v["head_orientation"], v["gaze_direction"]
         blocks = {name: v[name] for name, _ in BLOCKS}
         return make("faceverse_ros/msg/FaceVerseParams", face_id=v["face_id"], id=v["id"],
+                    person_id=v["person_id"],
                     confidence=v["confidence"], mode=v["mode"],
                     roi=make("sensor_msgs/msg/RegionOfInterest", x_offset=x, y_offset=y,
                              width=w, height=h),

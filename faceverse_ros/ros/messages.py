@@ -38,6 +38,7 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     v = face_fields(face, image_size, id_prefix, with_landmarks)
     msg = FaceVerseParams()
     msg.face_id, msg.id, msg.confidence, msg.mode = v["face_id"], v["id"], v["confidence"], v["mode"]
+    msg.person_id = v["person_id"]
     msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = v["roi"]
     for name, _ in BLOCKS:
         setattr(msg, name, v[name])

@@ -156,6 +156,20 @@ PARAMS = [
               "(REP-155's /humans/faces/width).", runtime=True, range=(1, 4096)),
     ParamSpec("humans.faces.height", 128, "Height (px) of /humans/faces/<id>/cropped and "
               "/aligned (REP-155's /humans/faces/height).", runtime=True, range=(1, 4096)),
+    # face re-identification (REP-155 persons): off by default, biometric data
+    ParamSpec("identity.enabled", False, "Face re-identification: dlib face descriptors of each "
+              "face's first frames and keyframes (never published) match faces to persons across "
+              "tracks; publishes FaceVerseParams.person_id and the REP-155 /humans/candidate_matches "
+              "and /humans/persons/ topics. Needs dlib-bin and face_recognition_models."),
+    ParamSpec("identity.gallery_path", "", "File of the enrolled persons (names and their mean "
+              "face descriptors, owner-only, written atomically on enrol/forget); empty = nothing "
+              "is stored, persons live in memory only."),
+    ParamSpec("identity.threshold", 0.4, "Descriptor distance at or below which a face may be "
+              "a known person (doc/identity.md).", range=(0.05, 1.5)),
+    ParamSpec("identity.margin", 0.05, "The nearest person must be nearer than the second "
+              "nearest by this much.", range=(0.0, 1.0)),
+    ParamSpec("identity.memory_s", 600.0, "Persons not seen for this long (seconds of image "
+              "time) are forgotten, unless enrolled.", range=(0.0, 1e7)),
     # diagnostics
     ParamSpec("diagnostics.period_s", 1.0, "Seconds between /diagnostics messages.",
               range=(0.1, 60.0)),

@@ -168,13 +168,15 @@ class ParamFile:
     blendshapes: Optional[dict] = None
 
 
-def save_params(path, coeffs, bbox, blendshapes=None) -> Path:
+def save_params(path, coeffs, bbox, blendshapes=None, person_id=None) -> Path:
     """Save ``{'coeffs': float32 (1, n), 'bbox_list': int32 (1, 4)}`` with ``np.save``.
 
     Like the original, ``np.save`` appends ``.npy`` when ``path`` lacks it;
     returns the path written. ``bbox`` is the crop box (x0, y0, x1, y1).
     ``blendshapes`` ({name: weight}, e.g. core.blendshapes.as_dict) adds a
     ``'blendshapes'`` key; readers of the original's two keys are not affected.
+    ``person_id`` (face recognition on: the REP-155 person id, '' while unknown) adds a
+    ``'person_id'`` key.
     """
     c = np.asarray(coeffs, dtype=np.float32).reshape(1, -1)
     if not np.all(np.isfinite(c)):
@@ -188,6 +190,8 @@ def save_params(path, coeffs, bbox, blendshapes=None) -> Path:
     data = {"coeffs": c, "bbox_list": b.astype(np.int32).reshape(1, 4)}
     if blendshapes is not None:
         data["blendshapes"] = {str(k): float(v) for k, v in dict(blendshapes).items()}
+    if person_id is not None:
+        data["person_id"] = str(person_id)
     np.save(p, data, allow_pickle=True)
     return p
 
