@@ -116,8 +116,13 @@ class _FaceVerseBehaviour:
 
     def _configure(self):
         """Load the pipeline (assets, models) and create the publishers."""
-        self.pipeline = FacePipeline(config_from_params(self._p), log=self.get_logger().info)
+        from faceverse_ros.core.ids import person_prefix
+
+        values = dict(self._p, person_id_prefix=person_prefix(self.face_id_prefix))
+        self.pipeline = FacePipeline(config_from_params(values), log=self.get_logger().info)
         check_layout(self.pipeline.layout)
+        if self.pipeline.gallery_problem:
+            self.get_logger().error(f"identity: {self.pipeline.gallery_problem}")
         if self.pipeline.landmark_only:
             self.get_logger().warning(
                 "LANDMARK-ONLY MODE: " + self.pipeline.landmark_only_reason + " Publishing head "
@@ -125,6 +130,9 @@ class _FaceVerseBehaviour:
                 "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.outputs = FrameOutputs(self, self._p, self.pipeline.model,
                                     self.pipeline.canonical_mesh, prefix=self.face_id_prefix)
+        if self.pipeline.identity is not None:
+            self.outputs.attach_identity(self.pipeline.identity)
+            self._identity_services = identity_services(self, self.pipeline)
 
     def _activate(self):
         """Start the worker threads, subscribe to the camera, publish diagnostics."""
@@ -169,6 +177,9 @@ class _FaceVerseBehaviour:
             self.outputs.stop()
 
     def _cleanup(self):
+        for service in getattr(self, "_identity_services", []):
+            self.destroy_service(service)
+        self._identity_services = []
         if self.outputs is not None:
             self.outputs.destroy()
             self.outputs = None
@@ -290,6 +301,50 @@ class _FaceVerseBehaviour:
 
 def _one_line(exc):
     return " ".join(str(exc).split())
+
+
+def identity_services(node, pipeline):
+    """faceverse/identities/{enroll,list,forget} (faceverse_ros/srv/Identity) on the
+    pipeline's live gallery (identity/enroll.py); enrolments go to identity.gallery_path."""
+    from faceverse_ros.identity.enroll import GalleryAdmin
+    from faceverse_ros.srv import Identity
+
+    state = {}
+
+    def admin():  # the detector and descriptor are made at the first enrolment, not at start
+        if "admin" not in state:
+            from faceverse_ros.identity.descriptor import load_descriptor
+            from faceverse_ros.tracking.detector import FaceDetector
+
+            detector = FaceDetector(max_faces=4, mode="image", task_path=pipeline.config.task_path)
+            describe = load_descriptor()
+            state["admin"] = GalleryAdmin(
+                pipeline.identity.gallery, pipeline.gallery_file or
+                pipeline.config.identity_gallery_path, blocked=pipeline.gallery_problem,
+                detect=lambda rgb: [(d.box, d.landmarks) for d in detector.detect(rgb, 0.0)],
+                describe=describe)
+        return state["admin"]
+
+    def serve(action):
+        def callback(request, response):
+            try:
+                a = admin()
+                outcome = a.enroll(request.name, request.folder) if action == "enroll" else \
+                    a.forget(request.name) if action == "forget" else a.list()
+            except Exception as exc:  # noqa: BLE001 - the caller gets the reason, the node goes on
+                response.success, response.message = False, f"{type(exc).__name__}: {_one_line(exc)}"
+                return response
+            response.success, response.message = outcome.success, outcome.message
+            response.names, response.person_ids = outcome.names, outcome.person_ids
+            if outcome.success:  # rclpy: one severity per call site
+                node.get_logger().info(f"identities/{action}: {outcome.message}")
+            else:
+                node.get_logger().warning(f"identities/{action}: {outcome.message}")
+            return response
+        return callback
+
+    return [node.create_service(Identity, f"faceverse/identities/{action}", serve(action))
+            for action in ("enroll", "list", "forget")]
 
 
 class FaceVerseNode(_FaceVerseBehaviour, Node):

@@ -74,6 +74,7 @@ class FrameOutputs:
         self.id_prefix = prefix if prefix is not None else \
             resolve_prefix(params["face_id_prefix"], node.get_namespace())
         self.hri = create_hri_publisher(node, params["hri.enabled"], self._hri_size())
+        self.persons = self.recognizer = None   # attach_identity: REP-155 persons
         self.counts = Counters(*COUNTERS)
         self.in_rate, self.out_rate = RateMeter(), RateMeter()
         self.latency = LatencyStats()
@@ -87,6 +88,21 @@ class FrameOutputs:
         # no publish after destroy(): a worker still finishing a frame checks this under the lock
         self._publish_lock = threading.Lock()
         self._closed = False
+
+    def attach_identity(self, recognizer):
+        """Publish the persons of a tracking.pipeline recognizer (identity.enabled):
+        ros/hri_persons.py; needs hri_msgs (without it: said once, the person ids still go
+        out in FaceVerseParams.person_id)."""
+        from faceverse_ros.ros.hri import HRI_AVAILABLE, HRI_MISSING
+
+        if not HRI_AVAILABLE:
+            self.node.get_logger().warning(f"hri_msgs is not installed ({HRI_MISSING}): no "
+                                           "REP-155 /humans/persons topics")
+            return
+        from faceverse_ros.ros.hri_persons import PersonPublisher
+
+        self.recognizer = recognizer
+        self.persons = PersonPublisher(self.node)
 
     def _hri_size(self):
         return self._p["humans.faces.width"], self._p["humans.faces.height"]
@@ -116,6 +132,8 @@ class FrameOutputs:
         self.tf.destroy()
         if self.hri is not None:
             self.hri.destroy()
+        if self.persons is not None:
+            self.persons.destroy()
 
     # -- one frame ------------------------------------------------------------------------------
     def publish_frame(self, output, tf=True):
@@ -147,6 +165,9 @@ class FrameOutputs:
                 self.hri.publish(frame_header, record[1], [
                     hri_face(f, face_id_string(self.id_prefix, f.face_id)) for f in faces])
             published.append((record, faces))
+        if self.persons is not None:   # after the faces: a match names a face already out
+            self.persons.publish(header, self.recognizer,
+                                 lambda i: face_id_string(self.id_prefix, i))
         done = time.monotonic()
         self.latency.add(done - job.received)
         self.out_rate.tick(done)
