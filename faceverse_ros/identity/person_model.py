@@ -8,12 +8,15 @@ move it little (up to half of the window may be outliers), while a mean would fo
 each of them. The window also lets the estimate follow slow changes (lighting of the
 albedo, a beard).
 
-Use as a prior: a returning person's track starts from :meth:`PersonModel.prior` and a
-new keyframe's values are pulled towards it by :meth:`PersonModel.blend` with the weight
-of the keyframes already in the estimate (``n / (n + 1)``, at most ``MAX_PRIOR_WEIGHT``),
-so the reconstruction of a known person is steady from their first frame instead of
-starting from one frame's guess.
+Use as a prior (tracking.solver.with_person_prior): once a track's person is known (a few
+frames after the track starts: identity.recognizer), each of its keyframes puts the
+network's values into the estimate and is itself pulled towards the estimate of the
+keyframes before by :meth:`PersonModel.blend`, with the weight of those keyframes
+(``n / (n + 1)``, at most ``MAX_PRIOR_WEIGHT``): a returning person's reconstruction holds
+what was learned about them instead of starting again from one frame's guess. The
+track's very first keyframe comes before its person is known and has no prior.
 """
+import threading
 from typing import Optional
 
 import numpy as np
@@ -30,6 +33,7 @@ class PersonModel:
         self._window = []           # recent (shape, texture) concatenations
         self.keyframes = 0          # keyframes ever added
         self._median: Optional[np.ndarray] = None
+        self._lock = threading.Lock()  # the frame path and the keyframe worker add
 
     def add(self, shape, texture):
         """One keyframe's coefficients of this person."""
@@ -37,10 +41,11 @@ class PersonModel:
                             np.asarray(texture, np.float64).reshape(-1)])
         if v.size != self.shape_size + self.texture_size or not np.all(np.isfinite(v)):
             return
-        self._window.append(v)
-        del self._window[:-WINDOW]
-        self.keyframes += 1
-        self._median = np.median(np.stack(self._window), axis=0)
+        with self._lock:
+            self._window.append(v)
+            del self._window[:-WINDOW]
+            self.keyframes += 1
+            self._median = np.median(np.stack(self._window), axis=0)
 
     @property
     def ready(self) -> bool:
@@ -58,10 +63,10 @@ class PersonModel:
 
     def blend(self, shape, texture):
         """A keyframe's (shape, texture) pulled towards the estimate (module doc)."""
-        prior = self.prior()
+        with self._lock:
+            prior, w = self.prior(), self.weight()
         if prior is None:
             return np.asarray(shape), np.asarray(texture)
-        w = self.weight()
         return (w * prior[0] + (1 - w) * np.asarray(shape, np.float64),
                 w * prior[1] + (1 - w) * np.asarray(texture, np.float64))
 

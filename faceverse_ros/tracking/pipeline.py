@@ -378,24 +378,29 @@ class FacePipeline:
                         keyframe=None if self.landmark_only else f.keyframe)
         for face in faces:
             face.person_id = ident.person_of(face.face_id)
-            if face.keyframe and face.person_id and face.mode != MODE_LANDMARK_ONLY:
-                self._add_to_person_model(face)
+        if not self.landmark_only:
+            for track in {id(t): t for t, _ in done}.values():
+                track.person_prior = self._person_model(ident.person_of(track.face_id))
         for track in ended:
             ident.end(track.face_id)
         if stamp == stamp:  # not the NaN stamp of finish()
             ident.expire(stamp)
 
-    def _add_to_person_model(self, face):
+    def _person_model(self, person_id):
+        """The person's identity.person_model.PersonModel (made empty for a person without
+        one: their track's keyframes fill it, tracking.solver.with_person_prior); None for no
+        person."""
         from faceverse_ros.identity.person_model import PersonModel
 
-        person = self.identity.gallery.persons.get(face.person_id)
+        person = self.identity.gallery.persons.get(person_id) if person_id else None
         if person is None:
-            return
+            return None
         lay = self.layout
-        if person.model is None:
-            person.model = PersonModel(lay.slices["id"].stop - lay.slices["id"].start,
-                                       lay.slices["tex"].stop - lay.slices["tex"].start)
-        person.model.add(face.coeffs[lay.slices["id"]], face.coeffs[lay.slices["tex"]])
+        size = lambda name: lay.slices[name].stop - lay.slices[name].start  # noqa: E731
+        if person.model is None or (person.model.shape_size, person.model.texture_size) != \
+                (size("id"), size("tex")):
+            person.model = PersonModel(size("id"), size("tex"))
+        return person.model
 
     @staticmethod
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:

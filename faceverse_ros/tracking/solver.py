@@ -178,6 +178,7 @@ class CoefficientSolver:
         self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(inline))
         exp = self.model.slices["exp"]
         for k, c, box in zip(inline, coeffs, boxes):
+            c = with_person_prior(items[k][0].person_prior, c, self.model.slices)
             items[k][0].keyframe_recorded(True, exp=c[exp])
             out[k] = Solution(c, box, MODE_REGRESSOR, keyframe=True)
 
@@ -215,7 +216,8 @@ class CoefficientSolver:
             track.keyframe_job = self.worker.submit(KeyframeJob(
                 frame.stamp, crop, box, np.array(frame.detection.landmarks),
                 start=np.array(out[k].coeffs, dtype=np.float32),
-                start_box=np.asarray(out[k].crop_box, dtype=np.float64)))
+                start_box=np.asarray(out[k].crop_box, dtype=np.float64),
+                prior=track.person_prior))
             track.keyframes.record(True)  # the keyframe is taken; the frame itself was fitted
 
     def _take_background(self, track, problems, timings) -> bool:
@@ -277,7 +279,8 @@ class CoefficientSolver:
         t = t0 = time.perf_counter()
         crops, boxes = _crop_each([frame])
         t = _lap(timings, "crop", t)
-        coeffs = self.regressor.predict(crops)[0]
+        coeffs = with_person_prior(track.person_prior, self.regressor.predict(crops)[0],
+                                   self.model.slices)
         now = _lap(timings, "regress", t)
         self.keyframe_cost.record(True, (now - t0) * 1000.0)
         start, start_box = track.fit_start()
@@ -370,3 +373,17 @@ def _lap(timings, name, start):
     now = time.perf_counter()
     timings[name] = timings.get(name, 0.0) + (now - start) * 1000.0
     return now
+
+
+def with_person_prior(prior, coeffs, slices):
+    """A keyframe's network values of a track whose person is known (prior: that person's
+    identity.person_model.PersonModel): the network's identity and albedo go into the
+    person's estimate, and come out pulled towards the estimate of the keyframes before
+    (PersonModel.blend). Without a person: the values as they are."""
+    if prior is None or not np.all(np.isfinite(coeffs)):
+        return coeffs
+    out = np.array(coeffs, dtype=np.float32)
+    shape, tex = prior.blend(out[slices["id"]], out[slices["tex"]])
+    prior.add(out[slices["id"]], out[slices["tex"]])
+    out[slices["id"]], out[slices["tex"]] = shape, tex
+    return out

@@ -76,6 +76,9 @@ class FaceTrack:
         self.key_exp: Optional[np.ndarray] = None       # expression of the last keyframe
         self.linear = None      # core.fast_update.LinearState about the last full fit
         self.keyframe_job = None  # tracking.keyframe_worker.KeyframeJob in flight
+        # identity on: the track's person's identity.person_model.PersonModel (a prior for
+        # the identity and albedo of its keyframes); None while the person is unknown
+        self.person_prior = None
         self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
         self._new_keyframe = False
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
