@@ -118,3 +118,53 @@ def test_run_identity_writes_the_person_id_into_its_parameter_files(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(next((tmp_path / "off").glob("*.json")).read_text())
     assert "person_id" not in data
+
+
+def test_ros2_launch_identity_true_publishes_persons_and_serves_enrolment(tmp_path):
+    """`ros2 launch ... identity:=true identity_gallery:=FILE` next to a camera, then
+    `ros2 topic echo --once` and `ros2 service call`, as a ROS user does."""
+    import yaml
+
+    from launch_tools import camera, launch, need_ros2_tools, ros2, stop_daemon
+
+    need_ros2_tools()
+    video = shared_path("testdata/video/talking_256.mp4")
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"landmark_only": True}}}))
+    gallery = tmp_path / "people.json"
+    from launch_tools import ROS2
+
+    # listening before the node starts: a match is sent once, when the face gets its person
+    echo = subprocess.Popen([str(ROS2), "topic", "echo", "--once", "/humans/candidate_matches",
+                             "hri_msgs/msg/IdsMatch"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    cam = camera(video, "/camera", "camera", frame_id="id_cam_optical")
+    tracker = launch(f"params_file:={params}", "identity:=true",
+                     f"identity_gallery:={gallery}", name="identity")
+    try:
+        assert tracker.wait_for(r"faceverse_node active", 180), tracker.output()[-4000:]
+        try:
+            stdout, stderr = echo.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            echo.kill()
+            stdout, stderr = echo.communicate()
+        match = yaml.safe_load(stdout.split("---")[0])
+        assert match, stdout + stderr[-2000:] + tracker.output()[-3000:]
+        assert match["id1_type"] == 2 and match["id2_type"] == 1, match   # FACE, PERSON
+        assert match["id2"].startswith("p") and 0.5 < match["confidence"] <= 1.0
+        out = ros2("topic", "echo", "--once", "/faceverse/params",
+                   "faceverse_ros/msg/FaceVerseParamsArray", timeout=60,
+                   ok=lambda o: o.returncode == 0 and "person_id: " + match["id2"] in o.stdout)
+        assert f"person_id: {match['id2']}" in out.stdout, out.stdout[-2000:]
+        out = ros2("service", "call", "/faceverse/identities/list", "faceverse_ros/srv/Identity",
+                   "{}", timeout=60, retries=3, ok=lambda o: "success=True" in o.stdout)
+        assert "names=[]" in out.stdout, out.stdout[-2000:]
+        assert not gallery.exists()          # nothing enrolled: nothing stored
+    finally:
+        if echo.poll() is None:
+            echo.kill()
+            echo.wait()
+        tracker.close()
+        cam.interrupt()
+        cam.close()
+        stop_daemon()
