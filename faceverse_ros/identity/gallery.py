@@ -248,6 +248,14 @@ class Gallery:
         with self._lock:
             return sorted({s.person_id for s in self.tracks.values() if s.person_id})
 
+    def snapshot(self):
+        """({person id: face id of its live track}, {person id: (enrolled, name)}), taken
+        together under the lock (what a publisher of the persons needs)."""
+        with self._lock:
+            faces = {s.person_id: f for f, s in self.tracks.items() if s.person_id}
+            persons = {pid: (p.enrolled, p.name) for pid, p in self.persons.items()}
+            return faces, persons
+
     def known_persons(self) -> List[str]:
         with self._lock:
             return sorted(self.persons)

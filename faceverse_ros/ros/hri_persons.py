@@ -83,13 +83,8 @@ class PersonPublisher:
             self.matches.publish(IdsMatch(id1=face_string(event.face_id), id1_type=IdsMatch.FACE,
                                           id2=event.person_id, id2_type=IdsMatch.PERSON,
                                           confidence=float(event.confidence)))
-        gallery = recognizer.gallery
-        faces = {}
-        with gallery._lock:
-            for face_id, state in gallery.tracks.items():
-                if state.person_id:
-                    faces[state.person_id] = face_string(face_id)
-            persons = {pid: (p.enrolled, p.name) for pid, p in gallery.persons.items()}
+        held, persons = recognizer.gallery.snapshot()
+        faces = {pid: face_string(face_id) for pid, face_id in held.items()}
         for gone in set(self._persons) - set(persons):
             self._persons.pop(gone).destroy()
         for pid, (enrolled, name) in persons.items():
