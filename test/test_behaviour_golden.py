@@ -33,7 +33,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from conftest import ROOT, USER_EXE, run_as_user, shared_path  # noqa: E402
+from conftest import USER_EXE, run_as_user, shared_path  # noqa: E402
 
 GOLDEN = HERE / "data" / "golden"
 VIDEO = "testdata/video/talking_256.mp4"
@@ -147,7 +147,7 @@ def test_compare_finds_a_changed_value_and_accepts_rounding():
 def _write():
     import tempfile
 
-    from synthetic import synthetic_assets
+    from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
     GOLDEN.mkdir(parents=True, exist_ok=True)
     assets = synthetic_assets()
