@@ -80,7 +80,7 @@ def test_generated_messages_import_next_to_the_source_package():
     import faceverse_ros.landmarks.boxes
     from faceverse_ros.msg import FaceVerseParams
 
-    assert Path(faceverse_ros.landmarks.boxes.__file__).resolve().parent == ROOT / "faceverse_ros" / "core"
+    assert Path(faceverse_ros.landmarks.boxes.__file__).resolve().parent == ROOT / "faceverse_ros" / "landmarks"
     assert FaceVerseParams.SHAPE_SIZE == 156
 
 
@@ -97,6 +97,11 @@ def test_installed_copy_imports_messages_and_sources(tmp_path):
     first, second = out.stdout.split()
     assert "site-packages" in first and str(ROOT / "faceverse_ros") not in first
     assert second == "FaceVerseParamsArray"
+    # every source module is installed (new layers included), e.g. the shipped bench command
+    installed = Path(first).parent
+    missing = [str(p.relative_to(ROOT / "faceverse_ros")) for p in (ROOT / "faceverse_ros").rglob("*.py")
+               if not (installed / p.relative_to(ROOT / "faceverse_ros")).is_file()]
+    assert missing == []
 
 
 LAYER_IMPORT_CHECK = r"""
