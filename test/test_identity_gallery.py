@@ -10,7 +10,8 @@ import stat
 import numpy as np
 import pytest
 
-from faceverse_ros.core.ids import next_person_number, person_id_string, person_prefix
+from faceverse_ros.identity.person_ids import id_maker, next_person_number, person_id_string
+from faceverse_ros.io.face_ids import person_prefix
 from faceverse_ros.identity.gallery import MATCHED, NEW, UNKNOWN, Gallery, IdentitySettings, \
     confidence
 from faceverse_ros.identity.person_model import PersonModel
@@ -114,6 +115,8 @@ def test_person_ids_follow_the_face_id_rule():
     assert person_prefix("cam1_") == "cam1_p"
     assert person_id_string("robot1_p", 3) == "robot1_p3"
     assert next_person_number("p", ["p4", "p12", "robot1_p99", "pxyz"]) == 13
+    new_id = id_maker("robot1_p", ["robot1_p2"])
+    assert (new_id(), new_id()) == ("robot1_p3", "robot1_p4")
 
 
 def test_recognizer_samples_first_frames_then_rare_keyframes_and_ends_with_zero():

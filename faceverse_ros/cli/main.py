@@ -281,7 +281,7 @@ def _save_face_params(stem, face, identity=False):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known.
     Both carry the blendshapes by name ("blendshapes": {"jawOpen": 0.31, ...}) when the
     detector gave them."""
-    from faceverse_ros.core.blendshapes import as_dict
+    from faceverse_ros.landmarks.blendshapes import as_dict
     from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
     from faceverse_ros.views.export import save_params
 
@@ -355,7 +355,7 @@ def cmd_node(args):
         else:
             nodes.append(FaceVerseNode(parameter_overrides=overrides))
         if args.camera:
-            from faceverse_ros.ros.camera import CameraSourceNode
+            from faceverse_ros.ros.camera_source import CameraSourceNode
 
             nodes.append(CameraSourceNode(args.camera, frame_id=args.frame_id, rate_hz=args.rate,
                                           loop=args.loop))
@@ -410,7 +410,6 @@ def _parse_value(text):
 # ------------------------------------------------------------------------------ identities
 def cmd_identities(args):
     """enroll / list / forget on a gallery file (identity.enroll.GalleryAdmin)."""
-    from faceverse_ros.core.ids import next_person_number, person_id_string, person_prefix
     from faceverse_ros.identity.enroll import GalleryAdmin
     from faceverse_ros.identity.gallery import Gallery
     from faceverse_ros.identity.store import GalleryFileError, read_gallery
@@ -419,14 +418,11 @@ def cmd_identities(args):
         persons = read_gallery(args.gallery)
     except GalleryFileError as exc:
         raise CliError(f"{exc}; nothing changed") from None
-    prefix = person_prefix(args.face_id_prefix or "f")
-    counter = [next_person_number(prefix, [p.id for p in persons])]
+    from faceverse_ros.identity.person_ids import id_maker
+    from faceverse_ros.io.face_ids import person_prefix
 
-    def new_id():
-        counter[0] += 1
-        return person_id_string(prefix, counter[0] - 1)
-
-    gallery = Gallery(new_id=new_id)
+    gallery = Gallery(new_id=id_maker(person_prefix(args.face_id_prefix or "f"),
+                                      [p.id for p in persons]))
     for person in persons:
         gallery.add_person(person)
     detect = describe = None
@@ -457,22 +453,11 @@ def cmd_identities(args):
 
 # ------------------------------------------------------------------------------------ main
 def _bench(argv):
-    """`faceverse-ros bench`: the whole-pipeline benchmark, which lives in the source
-    checkout's bench/ folder (with the test-only synthetic FaceVerse files), not in the
-    installed package. Found from the current directory or FACEVERSE_ROOT."""
-    candidates = [os.environ.get("FACEVERSE_ROOT", ""), os.getcwd()]
-    for root in filter(None, candidates):
-        bench_dir = Path(root) / "bench"
-        if (bench_dir / "bench_pipeline.py").is_file():
-            for extra in (bench_dir, Path(root) / "test"):
-                if str(extra) not in sys.path:
-                    sys.path.insert(0, str(extra))
-            from bench_pipeline import main as bench_main
+    """`faceverse-ros bench`: the whole-pipeline benchmark (faceverse_ros.cli.bench), with
+    SYNTHETIC FaceVerse files unless real ones are given."""
+    from faceverse_ros.cli.bench import main as bench_main
 
-            return bench_main(argv)
-    print("faceverse-ros: error: bench needs a source checkout: run it from the repository root "
-          "(or set FACEVERSE_ROOT)", file=sys.stderr)
-    return 2
+    return bench_main(argv)
 
 
 def _positive_int(text):
@@ -587,7 +572,7 @@ def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
-        from faceverse_ros.core.onnx_export import main as export_main
+        from faceverse_ros.cli.export_onnx import main as export_main
 
         return export_main(argv[1:])
     if argv and argv[0] == "bench":

@@ -21,11 +21,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from faceverse_ros.landmarks.indices import DLIB_5_POINTS
+
 #: MediaPipe face mesh indices of dlib's 5-point shape predictor's points, in its order:
 #: 0 outer and 1 inner corner of the eye on the image's right (the person's left eye),
 #: 2 outer and 3 inner corner of the eye on the image's left (the person's right eye),
 #: 4 the base of the nose (between the nostrils, above the upper lip)
-FIVE_POINTS = (263, 362, 33, 133, 2)
+FIVE_POINTS = DLIB_5_POINTS
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25         # dlib's default padding around the aligned face
 DESCRIPTOR_SIZE = 128

@@ -1,6 +1,6 @@
 """The person gallery in memory: which person a face track is, from its descriptors.
 
-A *person* has an id string (``<prefix><n>``, core.ids.person_id_string), a running mean
+A *person* has an id string (``<prefix><n>``, identity.person_ids), a running mean
 descriptor (its embedding), the number of samples in it, when it was last seen (image
 stamps, seconds), and, for enrolled persons, a name. A face *track* (one face id of the
 tracker) is given descriptor samples (identity.worker computes them on the track's first

@@ -35,7 +35,7 @@ from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
 from faceverse_ros.ros import spin
 from faceverse_ros.ros.compat import add_parameter_callbacks
-from faceverse_ros.ros.ids import resolve_prefix
+from faceverse_ros.io.face_ids import resolve_prefix
 from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
 from faceverse_ros.runtime.workers import FrameJob, PipelineWorker
@@ -116,7 +116,7 @@ class _FaceVerseBehaviour:
 
     def _configure(self):
         """Load the pipeline (assets, models) and create the publishers."""
-        from faceverse_ros.core.ids import person_prefix
+        from faceverse_ros.io.face_ids import person_prefix
 
         values = dict(self._p, person_id_prefix=person_prefix(self.face_id_prefix))
         self.pipeline = FacePipeline(config_from_params(values), log=self.get_logger().info)

@@ -16,7 +16,7 @@ Order per frame (each stage is one module):
     identity.Recognizer        person ids (only with identity on): descriptors of a track's
                                first frames and keyframes, in a thread of their own
 
-The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
+The MediaPipe face mesh's triangles (landmarks.canonical_mesh: from the .task bundle or
 the legacy tesselation) are loaded here for the landmark-only views
 (views.face_mesh builds and renders that mesh).
 
@@ -40,7 +40,7 @@ import numpy as np
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.core.landmark_pose import face_pose
+from faceverse_ros.landmarks.landmark_pose import face_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
@@ -108,7 +108,7 @@ class FacePipeline:
     def __init__(self, config: PipelineConfig = None, log=print):
         from faceverse_ros.tracking.tracker import IdTracker
 
-        from faceverse_ros.core.threads import apply_thread_plan
+        from faceverse_ros.runtime.threads import apply_thread_plan
 
         self.config = config = config or PipelineConfig()
         self.log = log
@@ -136,7 +136,6 @@ class FacePipeline:
         """The recognizer (faceverse_ros.identity); IdentityUnavailable (one line) without
         dlib or its weights. A gallery file that cannot be read is said once and left as it is
         (gallery_problem): recognition runs without it and never writes over it."""
-        from faceverse_ros.core.ids import next_person_number, person_id_string
         from faceverse_ros.identity.descriptor import IdentityUnavailable, available, \
             load_descriptor
         from faceverse_ros.identity.gallery import Gallery, IdentitySettings
@@ -156,14 +155,9 @@ class FacePipeline:
             except GalleryFileError as exc:
                 self.gallery_problem = f"{exc}: running without it, the file is left as it is"
                 self.log(f"identity: {self.gallery_problem}")
-        prefix = config.person_id_prefix
-        counter = [next_person_number(prefix, [p.id for p in persons])]
+        from faceverse_ros.identity.person_ids import id_maker
 
-        def new_id():
-            pid = person_id_string(prefix, counter[0])
-            counter[0] += 1
-            return pid
-
+        new_id = id_maker(config.person_id_prefix, [p.id for p in persons])
         settings = IdentitySettings(threshold=config.identity_threshold,
                                     margin=config.identity_margin,
                                     memory_s=config.identity_memory_s)
@@ -182,7 +176,7 @@ class FacePipeline:
         from faceverse_ros.core.assets import find_checkpoint_file, find_model_file
         from faceverse_ros.core.model import FaceVerseModel
         from faceverse_ros.core.regressor import Regressor
-        from faceverse_ros.core.threads import ort_threads
+        from faceverse_ros.runtime.threads import ort_threads
         from faceverse_ros.tracking.auto_engine import choose_engine
 
         if config.landmark_only:
@@ -234,8 +228,8 @@ class FacePipeline:
     def _load_canonical_mesh(self):
         """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
         detector's face_landmarker.task, else rebuilt from the legacy tesselation
-        (core.canonical_mesh); None (said once) when neither can be read."""
-        from faceverse_ros.core.canonical_mesh import CanonicalMeshError, load_mesh
+        (landmarks.canonical_mesh); None (said once) when neither can be read."""
+        from faceverse_ros.landmarks.canonical_mesh import CanonicalMeshError, load_mesh
 
         try:
             mesh = load_mesh(self.detector.task_path)

@@ -47,18 +47,3 @@ def person_prefix(face_prefix: str) -> str:
     base = face_prefix[:-1] if face_prefix.endswith("f") else face_prefix
     return base + "p"
 
-
-def person_id_string(prefix: str, number: int) -> str:
-    """``<prefix><number>``, e.g. ``p3`` or ``robot1_p3``."""
-    return f"{prefix}{int(number)}"
-
-
-def next_person_number(prefix: str, taken) -> int:
-    """The first number above every id of ``taken`` made with ``prefix`` (ids read from a
-    gallery file are never handed out again)."""
-    top = 0
-    for pid in taken:
-        rest = pid[len(prefix):] if pid.startswith(prefix) else ""
-        if rest.isdigit():
-            top = max(top, int(rest))
-    return top + 1
