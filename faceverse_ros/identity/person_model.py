@@ -8,7 +8,7 @@ move it little (up to half of the window may be outliers), while a mean would fo
 each of them. The window also lets the estimate follow slow changes (lighting of the
 albedo, a beard).
 
-Use as a prior (tracking.solver.with_person_prior): once a track's person is known (a few
+Use as a prior (:func:`with_person_prior`): once a track's person is known (a few
 frames after the track starts: identity.recognizer), each of its keyframes puts the
 network's values into the estimate and is itself pulled towards the estimate of the
 keyframes before by :meth:`PersonModel.blend`, with the weight of those keyframes
@@ -88,3 +88,17 @@ class PersonModel:
         if model._window:
             model._median = np.median(np.stack(model._window), axis=0)
         return model
+
+
+def with_person_prior(prior, coeffs, slices):
+    """A keyframe's network values of a track whose person is known (prior: that person's
+    PersonModel): the network's identity and albedo go into the
+    person's estimate, and come out pulled towards the estimate of the keyframes before
+    (PersonModel.blend). Without a person: the values as they are."""
+    if prior is None or not np.all(np.isfinite(coeffs)):
+        return coeffs
+    out = np.array(coeffs, dtype=np.float32)
+    shape, tex = prior.blend(out[slices["id"]], out[slices["tex"]])
+    prior.add(out[slices["id"]], out[slices["tex"]])
+    out[slices["id"]], out[slices["tex"]] = shape, tex
+    return out

@@ -152,7 +152,7 @@ class KeyframeJob:
     #                                 (wall, process CPU) seconds when it went in
     cpu_s: float = 0.0              # the worker thread's CPU time on it
     cancelled: bool = False         # the frame path took the keyframe over: skip it
-    prior: Optional[object] = None  # the track's person's model (tracking.solver.with_person_prior)
+    prior: Optional[object] = None  # the track's person's model (identity.person_model)
     coeffs: Optional[np.ndarray] = None     # the network's values
     fit_coeffs: Optional[np.ndarray] = None  # after the fit (the state's base)
     state: Optional[object] = None  # core.fast_update.LinearState about fit_coeffs
@@ -244,7 +244,7 @@ class KeyframeWorker:
         coeffs = self._regressor_for().predict(job.crop[None])[0]
         job.regress_ms = (time.perf_counter() - t) * 1000.0
         if job.prior is not None:
-            from faceverse_ros.tracking.solver import with_person_prior
+            from faceverse_ros.identity.person_model import with_person_prior
 
             coeffs = with_person_prior(job.prior, coeffs, self.model.slices)
         finish_keyframe(job, coeffs, self._fitter, self._update, pause=pause)

@@ -382,7 +382,7 @@ class FacePipeline:
 
     def _person_model(self, person_id):
         """The person's identity.person_model.PersonModel (made empty for a person without
-        one: their track's keyframes fill it, tracking.solver.with_person_prior); None for no
+        one: their track's keyframes fill it, identity.person_model.with_person_prior); None for no
         person."""
         from faceverse_ros.identity.person_model import PersonModel
 

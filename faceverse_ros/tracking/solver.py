@@ -25,6 +25,7 @@ from faceverse_ros.core.crop import crop_box_from_square, crop_face
 from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
+from faceverse_ros.identity.person_model import with_person_prior
 from faceverse_ros.tracking.keyframes import KeyframeCost
 from faceverse_ros.tracking.track import Solution, TrackFrame
 
@@ -374,16 +375,3 @@ def _lap(timings, name, start):
     timings[name] = timings.get(name, 0.0) + (now - start) * 1000.0
     return now
 
-
-def with_person_prior(prior, coeffs, slices):
-    """A keyframe's network values of a track whose person is known (prior: that person's
-    identity.person_model.PersonModel): the network's identity and albedo go into the
-    person's estimate, and come out pulled towards the estimate of the keyframes before
-    (PersonModel.blend). Without a person: the values as they are."""
-    if prior is None or not np.all(np.isfinite(coeffs)):
-        return coeffs
-    out = np.array(coeffs, dtype=np.float32)
-    shape, tex = prior.blend(out[slices["id"]], out[slices["tex"]])
-    prior.add(out[slices["id"]], out[slices["tex"]])
-    out[slices["id"]], out[slices["tex"]] = shape, tex
-    return out
