@@ -6,7 +6,10 @@ Frames (REP-103 / REP-155):
 * FaceVerse model axes: image-aligned (x right, y down, z away from the
   camera for a face looking at it), model units;
 * ``face`` frame (REP-155): origin at the sellion, x out of the face toward
-  the viewer, z toward the scalp, y to the person's left;
+  the viewer, z toward the scalp, y to the person's left; its axes are those
+  of core.landmark_pose's head template fitted onto the model's mean face
+  (:func:`head_axes_in_model`), so both modes share one definition of the
+  head frame and its pitch zero (doc/gaze.md);
 * ``gaze`` frame: same origin, z along the gaze, x to the person's right,
   y down (for eyes looking straight ahead its z equals the face x).
 
@@ -64,6 +67,35 @@ PNP_CRITERIA = (3, 4, 1e-7)  # (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS,
 
 #: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
 SELLION_LANDMARK = 168
+
+#: a model whose mean face's MediaPipe vertices miss the head template by more than this RMS
+#: (template millimetres, after the best similarity fit) is no human face shape (the
+#: synthetic test model): its face frame keeps the fixed FACE_AXES_IN_MODEL
+HEAD_AXES_FIT_MAX_MM = 6.0
+
+
+def head_axes_in_model(model) -> np.ndarray:
+    """The face frame's axes (columns) in FaceVerse model axes, cached on the model.
+
+    The rotation of the similarity fit of core.landmark_pose's head template (the
+    upper-face landmarks, in the head frame with its pitch zero) onto the model's
+    mean face (zero coefficients) at the same MediaPipe landmarks, so that a
+    FaceVerse face and its landmarks give the same head frame. FACE_AXES_IN_MODEL
+    when the fit misses by more than HEAD_AXES_FIT_MAX_MM.
+    """
+    cached = model.__dict__.get("_head_axes_in_model")
+    if cached is not None:
+        return cached
+    from faceverse_ros.core.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
+
+    geo = model.landmarks_from_coeffs(np.zeros(model.n_coeffs, np.float32), "mediapipe")
+    verts = geo.vertices[0].astype(np.float64)[list(FIT_INDICES)]
+    scale, rot, t = similarity_fit(TEMPLATE_MM, verts)
+    rms_mm = float(np.sqrt((((verts - t) @ rot / scale - TEMPLATE_MM) ** 2).sum(axis=1).mean())) \
+        if scale > 0 else np.inf
+    axes = rot if rms_mm <= HEAD_AXES_FIT_MAX_MM else FACE_AXES_IN_MODEL
+    model.__dict__["_head_axes_in_model"] = axes
+    return axes
 
 def interocular_distance_raw(model) -> float:
     """Distance between the mean face's eyeball centres in raw file units
@@ -129,13 +161,16 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
         r_opt, model_t = _refine_pnp(geo, boxes, intrinsics, r_opt, model_t)
         position = np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed) + model_t
 
-    face_rot = r_opt @ FACE_AXES_IN_MODEL
+    # the face frame, and the model axes turned onto it (the eye angles are relative to it)
+    head_axes = head_axes_in_model(model)
+    face_rot = r_opt @ head_axes
+    r_head = r_opt @ head_axes @ FACE_AXES_IN_MODEL.T
     if use_eyes:
         eyes = c[:, model.slices["eyes"]].astype(np.float64)
         r_eye = eye_rotation(0.5 * (eyes[:, 0] + eyes[:, 2]), 0.5 * (eyes[:, 1] + eyes[:, 3]))
     else:
         r_eye = np.broadcast_to(np.eye(3), (b, 3, 3))
-    gaze_rot = r_opt @ r_eye @ FACE_AXES_IN_MODEL @ GAZE_AXES_IN_FACE
+    gaze_rot = r_head @ r_eye @ FACE_AXES_IN_MODEL @ GAZE_AXES_IN_FACE
     quat, gaze_quat = quaternion_from_matrix(face_rot), quaternion_from_matrix(gaze_rot)
     return [FacePose(position=position[i], rotation=face_rot[i], quaternion=quat[i],
                      gaze_direction=gaze_rot[i, :, 2].copy(), gaze_rotation=gaze_rot[i],
