@@ -59,9 +59,13 @@ def variant(rgb, kind):
     return rgb
 
 
+TASK = ROOT.parent / "shared" / "models" / "face_landmarker.task"
+
+
 def make_pipeline(detector):
-    return FacePipeline(PipelineConfig(landmark_only=True, detector=detector, stream=True),
-                        log=lambda *a: None)
+    task = str(TASK) if detector == "tasks" else None
+    return FacePipeline(PipelineConfig(landmark_only=True, detector=detector, task_path=task,
+                                       stream=True), log=lambda *a: None)
 
 
 def gaze_to_camera_deg(pose):

@@ -312,3 +312,18 @@ def test_shifted_irises_move_the_gaze_off_the_camera():
     moved = lp.estimate_head_pose(lm, intr, eyes=ey.eye_gaze(lm)[0])
     assert deg_between(moved.gaze_direction, -moved.position) > gt.CAMERA_CONE_DEG + 5
     assert moved.gaze_direction[0] > base.gaze_direction[0] + 0.2
+
+
+def test_command_line_json_names_the_camera(tmp_path):
+    """`faceverse-ros run --save-params` from a plain shell: the landmark-only JSON carries
+    the gaze target, and its gaze_direction / position_m agree with it."""
+    import json
+
+    from conftest import run_as_user
+    out = run_as_user("run", "--input", str(shared_path("testdata/faces/portrait_small.jpg")),
+                      "--output", str(tmp_path), "--save-params", "--landmark-only")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "portrait_small_face0.json").read_text())
+    assert data["gaze_target"] == "camera" and data["mutual_gaze"] is False
+    assert 0 < data["gaze_target_confidence"] <= 1 and data["gaze_confidence"] > 0.9
+    assert deg_between(data["gaze_direction"], -np.array(data["position_m"])) <= gt.CAMERA_CONE_DEG
