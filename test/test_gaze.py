@@ -327,3 +327,19 @@ def test_command_line_json_names_the_camera(tmp_path):
     assert data["gaze_target"] == "camera" and data["mutual_gaze"] is False
     assert 0 < data["gaze_target_confidence"] <= 1 and data["gaze_confidence"] > 0.9
     assert deg_between(data["gaze_direction"], -np.array(data["position_m"])) <= gt.CAMERA_CONE_DEG
+
+
+def test_tasks_blendshapes_cross_check():
+    from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES
+    right = np.radians([0.0, 15.0, 0.0, 15.0])        # both eyes 15 degrees to the person's right
+
+    def shapes(**w):
+        return np.array([w.get(n, 0.0) for n in BLENDSHAPE_NAMES])
+    agree = shapes(eyeLookInLeft=0.5, eyeLookOutRight=0.5)
+    against = shapes(eyeLookOutLeft=0.5, eyeLookInRight=0.5)
+    assert ey.check_with_blendshapes(right, 0.8, agree) == 0.8
+    assert ey.check_with_blendshapes(right, 0.8, against) == pytest.approx(0.4)
+    assert ey.check_with_blendshapes(right, 0.8, None) == 0.8
+    down = np.radians([15.0, 0.0, 15.0, 0.0])          # vertical > 0: down
+    assert ey.check_with_blendshapes(down, 1.0, shapes(eyeLookUpLeft=0.6, eyeLookUpRight=0.6)) == 0.5
+    assert ey.check_with_blendshapes(down, 1.0, shapes(eyeLookDownLeft=0.6, eyeLookDownRight=0.6)) == 1.0

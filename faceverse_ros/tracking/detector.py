@@ -51,7 +51,7 @@ import numpy as np
 
 from faceverse_ros.core.boxes import landmark_box, square_box
 from faceverse_ros.core.blendshapes import from_categories
-from faceverse_ros.tracking.eyes import eye_gaze, NUM_LANDMARKS
+from faceverse_ros.tracking.eyes import check_with_blendshapes, eye_gaze, NUM_LANDMARKS
 
 TASK_FILENAME = "face_landmarker.task"
 TASK_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -298,6 +298,7 @@ class FaceDetector:
             px = arr * np.array([w, h, w], dtype=np.float64)
             det = make_detection(px, conf)
             det.blendshapes = weights
+            det.gaze_confidence = check_with_blendshapes(det.eyes, det.gaze_confidence, weights)
             detections.append(det)
         return detections
 

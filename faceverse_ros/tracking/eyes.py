@@ -186,3 +186,39 @@ def eye_gaze(landmarks):
     lv, lh = eye_rotation_values(per_eye[0])
     rv, rh = eye_rotation_values(per_eye[1])
     return np.array([lv, lh, rv, rh]), float(w.mean())
+
+
+#: the eye-look blendshapes contradict the iris when they point the other way by more than
+#: this (difference of the look-toward and look-away weights, mean of the eyes) while the
+#: iris estimate is at least CONTRADICTION_MIN_RAD off straight ahead
+CONTRADICTION_WEIGHT = 0.2
+CONTRADICTION_MIN_RAD = np.radians(10.0)
+
+
+def check_with_blendshapes(eyes, confidence, blendshapes):
+    """The gaze confidence after the cross-check with the Tasks detector's eye-look
+    blendshapes (their weights are MediaPipe's own reading of where the eyes look).
+
+    Horizontal: toward the person's right = eyeLookInLeft - eyeLookOutLeft and
+    eyeLookOutRight - eyeLookInRight; vertical: up = eyeLookUp - eyeLookDown; each the
+    mean of the two eyes. Where one of them points against the eye angles' mean
+    (``eyes`` as eye_gaze gives them) by more than CONTRADICTION_WEIGHT while that
+    angle is over CONTRADICTION_MIN_RAD, the confidence halves. Without blendshapes
+    (legacy detector) it is returned unchanged.
+    """
+    if blendshapes is None or len(blendshapes) == 0:
+        return confidence
+    from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES
+
+    w = dict(zip(BLENDSHAPE_NAMES, np.asarray(blendshapes, dtype=np.float64)))
+    toward_right = 0.5 * (w["eyeLookInLeft"] - w["eyeLookOutLeft"]
+                          + w["eyeLookOutRight"] - w["eyeLookInRight"])
+    up = 0.5 * (w["eyeLookUpLeft"] - w["eyeLookDownLeft"]
+                + w["eyeLookUpRight"] - w["eyeLookDownRight"])
+    e = np.asarray(eyes, dtype=np.float64)
+    horizontal, vertical = 0.5 * (e[1] + e[3]), 0.5 * (e[0] + e[2])   # > 0: right, down
+    against = ((abs(horizontal) >= CONTRADICTION_MIN_RAD
+                and -np.sign(horizontal) * toward_right > CONTRADICTION_WEIGHT)
+               or (abs(vertical) >= CONTRADICTION_MIN_RAD
+                   and np.sign(vertical) * up > CONTRADICTION_WEIGHT))
+    return confidence * 0.5 if against else confidence
