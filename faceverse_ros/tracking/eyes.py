@@ -25,9 +25,12 @@ Sign conventions (for an upright face looking at the camera):
 - vertical < 0 when the iris sits above the corner midpoint (image up),
   matching ``Rx(vertical)`` which then turns the gaze up.
 """
+import math
+
 import numpy as np
 
 from faceverse_ros.core.boxes import NUM_LANDMARKS
+from faceverse_ros.core.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
 
 # (first corner, second corner, iris centre) landmark indices.
 LEFT_EYE = (362, 263, 473)
@@ -107,13 +110,18 @@ LIDS = ((386, 374), (159, 145))
 #: an eye whose lid gap is under OPEN_MIN of its corner distance counts as closed; it is
 #: fully trusted from OPEN_FULL on (a blink passes through both within a frame or two)
 OPEN_MIN, OPEN_FULL = 0.10, 0.18
-#: an eye whose corner distance in the image is under SEEN_MIN of what the head pose
-#: predicts (turned away, hidden behind the nose) is not used; fully from SEEN_FULL
+#: an eye whose corner line the head pose shows foreshortened to under SEEN_MIN of its
+#: length (turned away, behind the nose) is not used; fully from SEEN_FULL
 SEEN_MIN, SEEN_FULL = 0.45, 0.7
 
 
+_FIT_ROWS = list(FIT_INDICES)
+_TEMPLATE_M = TEMPLATE_MM / 1000.0
+_TEMPLATE_ROW = {idx: k for k, idx in enumerate(FIT_INDICES)}
+
+
 def _ramp(value, low, high):
-    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+    return min(1.0, max(0.0, (float(value) - low) / (high - low)))
 
 
 def eye_rotation_values(gaze_head):
@@ -148,34 +156,31 @@ def eye_gaze(landmarks):
     the angles are 0 (the gaze is the head direction) and the confidence is 0.
     The confidence is the mean of the two eyes' weights.
     """
-    from faceverse_ros.core.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
-
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (NUM_LANDMARKS, 3):
         raise ValueError(f"landmarks must be ({NUM_LANDMARKS}, 3) pixels, got {lm.shape}")
     if not np.all(np.isfinite(lm)):
         raise ValueError("landmarks contain NaN or infinite values")
-    tmpl = TEMPLATE_MM / 1000.0
-    scale, rot, _ = similarity_fit(tmpl, lm[list(FIT_INDICES)])
+    tmpl, row = _TEMPLATE_M, _TEMPLATE_ROW
+    scale, rot, _ = similarity_fit(tmpl, lm[_FIT_ROWS])
     if not scale > 0:
         raise ValueError("landmarks are degenerate: the template fit has no positive scale")
-    row = {idx: k for k, idx in enumerate(FIT_INDICES)}
     radius = IRIS_SPHERE_RADIUS_M
     gazes, weights = [], []
     for (first, second, iris), (upper, lower), side in ((LEFT_EYE, LIDS[0], 1.0),
                                                         (RIGHT_EYE, LIDS[1], -1.0)):
         corners_t = tmpl[row[first]] - tmpl[row[second]]
-        seen = np.linalg.norm((rot @ corners_t)[:2]) / np.linalg.norm(corners_t)
-        width = np.linalg.norm(lm[first, :2] - lm[second, :2])
-        opening = np.linalg.norm(lm[upper, :2] - lm[lower, :2]) / max(width, 1e-9)
+        seen = math.hypot(*(rot[:2] @ corners_t)) / math.sqrt(corners_t @ corners_t)
+        width = math.hypot(*(lm[first, :2] - lm[second, :2]))
+        opening = math.hypot(*(lm[upper, :2] - lm[lower, :2])) / max(width, 1e-9)
         weights.append(_ramp(opening, OPEN_MIN, OPEN_FULL) * _ramp(seen, SEEN_MIN, SEEN_FULL))
         ahead = np.array(IRIS_AHEAD_OF_CORNERS_M) * [1.0, side, 1.0]
         centre = (lm[first, :2] + lm[second, :2]) / 2.0 + scale * (rot @ (ahead - [radius, 0, 0]))[:2]
         d = (lm[iris, :2] - centre) / scale
-        n = float(np.linalg.norm(d))
+        n = math.hypot(d[0], d[1])
         if n > 0.98 * radius:
             d *= 0.98 * radius / n
-        g = np.array([d[0], d[1], -np.sqrt(radius ** 2 - float(d @ d))]) / radius
+        g = np.array([d[0], d[1], -math.sqrt(radius ** 2 - float(d @ d))]) / radius
         gazes.append(rot.T @ g)
     w = np.array(weights)
     if w.sum() < 0.05:
