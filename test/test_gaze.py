@@ -178,8 +178,8 @@ def test_pitch_zero_is_the_canonical_face_models_frame():
 def test_faceverse_mode_uses_the_same_head_frame():
     """A FaceVerse model whose mean face is the canonical face, tilted 10 degrees nose-down
     in the model's axes (x right, y down, z away), gets head axes tilted the same way."""
-    from faceverse_ros.core.headpose import head_axes_in_model
     from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL
+    head_axes_in_model = lp.head_axes_in_model
 
     c = canonical_head_points() / 1000.0
     model_pts = c @ FACE_AXES_IN_MODEL.T                     # head axes -> model axes

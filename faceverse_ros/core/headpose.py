@@ -6,10 +6,11 @@ Frames (REP-103 / REP-155):
 * FaceVerse model axes: image-aligned (x right, y down, z away from the
   camera for a face looking at it), model units;
 * ``face`` frame (REP-155): origin at the sellion, x out of the face toward
-  the viewer, z toward the scalp, y to the person's left; its axes are those
-  of core.landmark_pose's head template fitted onto the model's mean face
-  (:func:`head_axes_in_model`), so both modes share one definition of the
-  head frame and its pitch zero (doc/gaze.md);
+  the viewer, z toward the scalp, y to the person's left; its axes in model
+  coordinates are ``face_axes`` (the pipeline gives
+  core.landmark_pose.head_axes_in_model: the landmark head template fitted onto
+  the model's mean face, so both modes share one definition of the head frame
+  and its pitch zero, doc/gaze.md);
 * ``gaze`` frame: same origin, z along the gaze, x to the person's right,
   y down (for eyes looking straight ahead its z equals the face x).
 
@@ -68,35 +69,6 @@ PNP_CRITERIA = (3, 4, 1e-7)  # (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS,
 #: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
 SELLION_LANDMARK = 168
 
-#: a model whose mean face's MediaPipe vertices miss the head template by more than this RMS
-#: (template millimetres, after the best similarity fit) is no human face shape (the
-#: synthetic test model): its face frame keeps the fixed FACE_AXES_IN_MODEL
-HEAD_AXES_FIT_MAX_MM = 6.0
-
-
-def head_axes_in_model(model) -> np.ndarray:
-    """The face frame's axes (columns) in FaceVerse model axes, cached on the model.
-
-    The rotation of the similarity fit of core.landmark_pose's head template (the
-    upper-face landmarks, in the head frame with its pitch zero) onto the model's
-    mean face (zero coefficients) at the same MediaPipe landmarks, so that a
-    FaceVerse face and its landmarks give the same head frame. FACE_AXES_IN_MODEL
-    when the fit misses by more than HEAD_AXES_FIT_MAX_MM.
-    """
-    cached = model.__dict__.get("_head_axes_in_model")
-    if cached is not None:
-        return cached
-    from faceverse_ros.core.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
-
-    geo = model.landmarks_from_coeffs(np.zeros(model.n_coeffs, np.float32), "mediapipe")
-    verts = geo.vertices[0].astype(np.float64)[list(FIT_INDICES)]
-    scale, rot, t = similarity_fit(TEMPLATE_MM, verts)
-    rms_mm = float(np.sqrt((((verts - t) @ rot / scale - TEMPLATE_MM) ** 2).sum(axis=1).mean())) \
-        if scale > 0 else np.inf
-    axes = rot if rms_mm <= HEAD_AXES_FIT_MAX_MM else FACE_AXES_IN_MODEL
-    model.__dict__["_head_axes_in_model"] = axes
-    return axes
-
 def interocular_distance_raw(model) -> float:
     """Distance between the mean face's eyeball centres in raw file units
     (about 60-65 if raw units are millimetres, which MODEL_UNIT_M assumes)."""
@@ -106,14 +78,16 @@ def interocular_distance_raw(model) -> float:
 
 def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] = None,
               image_size: Optional[Sequence[int]] = None, use_eyes: bool = True,
-              refine: bool = True) -> List[FacePose]:
+              refine: bool = True, face_axes=FACE_AXES_IN_MODEL) -> List[FacePose]:
     """Head (sellion) and gaze poses in the optical frame, one FacePose per face.
 
     model: :class:`faceverse_ros.core.model.FaceVerseModel`; coeffs: (B, n) or (n,);
     crop_boxes: (B, 4) or (4,) true crop boxes (image pixels) the coefficients
     were regressed from; intrinsics: the image's camera, or None with
     ``image_size`` = (width, height) for :meth:`CameraIntrinsics.default`.
-    use_eyes: gaze from the eye angles; otherwise the gaze is the face x axis.
+    use_eyes: gaze from the eye angles (relative to the face frame); otherwise the gaze
+    is the face x axis.
+    face_axes: (3, 3) the face frame's axes (columns) in model coordinates.
     refine: polish the closed-form pose (module doc) with a Levenberg-Marquardt
     PnP (``cv2.solvePnPRefineLM``, started from it, PNP_CRITERIA) that fits the 478 MediaPipe
     vertices of the reconstructed face to their image positions under the
@@ -162,7 +136,7 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
         position = np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed) + model_t
 
     # the face frame, and the model axes turned onto it (the eye angles are relative to it)
-    head_axes = head_axes_in_model(model)
+    head_axes = np.asarray(face_axes, dtype=np.float64)
     face_rot = r_opt @ head_axes
     r_head = r_opt @ head_axes @ FACE_AXES_IN_MODEL.T
     if use_eyes:

@@ -342,3 +342,31 @@ def face_pose(position, rotation, eyes=None, rms_px=None) -> FacePose:
                     quaternion=quaternion_from_matrix(rot), gaze_direction=gaze_rot[:, 2].copy(),
                     gaze_rotation=gaze_rot, gaze_quaternion=quaternion_from_matrix(gaze_rot),
                     rms_px=rms_px)
+
+
+#: a model whose mean face's MediaPipe vertices miss the head template by more than this RMS
+#: (template millimetres, after the best similarity fit) is no human face shape (the
+#: synthetic test model): its face frame keeps the fixed FACE_AXES_IN_MODEL
+HEAD_AXES_FIT_MAX_MM = 6.0
+
+
+def head_axes_in_model(model) -> np.ndarray:
+    """The face frame's axes (columns) in FaceVerse model axes, cached on the model.
+
+    The rotation of the similarity fit of the head template (the
+    upper-face landmarks, in the head frame with its pitch zero) onto the model's
+    mean face (zero coefficients) at the same MediaPipe landmarks, so that a
+    FaceVerse face and its landmarks give the same head frame. FACE_AXES_IN_MODEL
+    when the fit misses by more than HEAD_AXES_FIT_MAX_MM.
+    """
+    cached = model.__dict__.get("_head_axes_in_model")
+    if cached is not None:
+        return cached
+    geo = model.landmarks_from_coeffs(np.zeros(model.n_coeffs, np.float32), "mediapipe")
+    verts = geo.vertices[0].astype(np.float64)[list(FIT_INDICES)]
+    scale, rot, t = similarity_fit(TEMPLATE_MM, verts)
+    rms_mm = float(np.sqrt((((verts - t) @ rot / scale - TEMPLATE_MM) ** 2).sum(axis=1).mean())) \
+        if scale > 0 else np.inf
+    axes = rot if rms_mm <= HEAD_AXES_FIT_MAX_MM else FACE_AXES_IN_MODEL
+    model.__dict__["_head_axes_in_model"] = axes
+    return axes

@@ -40,7 +40,7 @@ from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.gaze_target import GazeInput, gaze_targets
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.core.landmark_pose import face_pose
+from faceverse_ros.core.landmark_pose import face_pose, head_axes_in_model
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
@@ -315,7 +315,8 @@ class FacePipeline:
             by_camera.setdefault(item[1].intrinsics, []).append(item)
         for cam, items in by_camera.items():
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
-                              np.stack([f.crop_box for _, f in items]), cam)
+                              np.stack([f.crop_box for _, f in items]), cam,
+                              face_axes=head_axes_in_model(self.model))
             out += [self._face(track, f, f.coeffs, pose) for (track, f), pose in zip(items, poses)]
         _add_gaze_targets(out)
         return sorted(out, key=lambda face: (face.stamp, face.face_id))
