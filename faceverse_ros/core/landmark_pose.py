@@ -32,9 +32,8 @@ Method (weak perspective + ray correction):
    transformation matrix), so the head frame is that model's frame. Pitch 0
    is thus a head held like the canonical face, not an eyes-mouth plane facing
    the camera: the eyes sit deeper in the face than the mouth corners, so that
-   plane leans back by a few degrees on a level head, and a person looking
-   level into a camera at eye height read about -4 to -6 degrees of pitch
-   with the plain eyes-mouth axes (doc/gaze.md).
+   plane leans back by a few degrees on a level head, which those axes would
+   read as a face tilted up (doc/gaze.md).
 3. Scale: the distance between the two eye centres (each the midpoint of its
    eye's corners 33/133 and 362/263) is set to 63 mm, the mean adult
    inter-pupillary distance (Dodgson, "Variation and extrema of human
@@ -72,7 +71,7 @@ LEFT_EYE_CORNERS = (263, 362)
 MOUTH_CORNERS = (61, 291)       # used only to define the template's eyes-mouth axes
 #: the head frame's pitch zero: the eyes-mouth axes turned about y (x down) by this, degrees;
 #: the angle of the similarity fit of the eyes-mouth template onto MediaPipe's canonical face
-#: model (test_landmark_pose recomputes it from face_landmarker.task)
+#: model (test_gaze recomputes it from face_landmarker.task)
 PITCH_ZERO_DEG = 3.8
 
 # Landmarks on the face's mid-sagittal line (sellion, nose bridge to tip, forehead).
