@@ -343,3 +343,45 @@ def test_tasks_blendshapes_cross_check():
     down = np.radians([15.0, 0.0, 15.0, 0.0])          # vertical > 0: down
     assert ey.check_with_blendshapes(down, 1.0, shapes(eyeLookUpLeft=0.6, eyeLookUpRight=0.6)) == 0.5
     assert ey.check_with_blendshapes(down, 1.0, shapes(eyeLookDownLeft=0.6, eyeLookDownRight=0.6)) == 1.0
+
+
+def shift_eye_interiors(rgb, lm, frac):
+    """The image with each eye's interior (between 12 % and 88 % of the corner-to-corner
+    width, lids included) moved sideways by ``frac`` of the eye width: the iris moves
+    toward one corner while the corners stay."""
+    out = rgb.copy()
+    for a, b in ((33, 133), (362, 263)):
+        x0, x1 = sorted((lm[a, 0], lm[b, 0]))
+        w = x1 - x0
+        ys = [lm[i, 1] for i in (a, b, 159, 145, 386, 374)]
+        y0, y1 = int(min(ys) - 0.15 * w), int(max(ys) + 0.15 * w)
+        xa, xb = int(x0 + 0.12 * w), int(x1 - 0.12 * w)
+        patch = rgb[y0:y1, xa:xb]
+        shift = np.float32([[1, 0, frac * w], [0, 1, 0]])
+        out[y0:y1, xa:xb] = cv2.warpAffine(patch, shift, (patch.shape[1], patch.shape[0]),
+                                           borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+def test_video_frames_with_the_irises_moved_look_aside():
+    """Frames 240 and 250 (irises centred, looking into the lens) with the eyes' interiors
+    shifted by 30 % of the eye width: the gaze leaves the camera, toward the shift."""
+    from faceverse_ros.io.sources import FrameSource
+    frames = list(FrameSource(shared_path("testdata/video/talking_256.mp4")))
+
+    def read(rgb):
+        pipe = pipeline()
+        try:
+            for k in range(5):
+                faces = pipe.process(rgb, k / 30.0).faces
+        finally:
+            pipe.close()
+        return faces[0]
+    for k in (240, 250):
+        rgb = frames[k].rgb
+        base = read(rgb)
+        assert base.gaze_target == gt.CAMERA, k
+        for frac in (0.3, -0.3):
+            moved = read(shift_eye_interiors(rgb, base.landmarks, frac))
+            assert moved.gaze_target != gt.CAMERA and to_camera_deg(moved) > 15, (k, frac)
+            assert np.sign(frac) * (moved.pose.gaze_direction[0] - base.pose.gaze_direction[0]) > 0.1
