@@ -8,7 +8,7 @@ this process and prints, over the frames with a face:
   from the face position (the sellion) to the camera origin; median and p90, degrees;
 - looking: the share of frames whose gaze target is the camera (FaceResult.gaze_target when
   the tree has it, else the angle within --cone degrees);
-- pitch: the head pitch of the face frame (core.landmark_pose.yaw_pitch_roll), median, degrees.
+- pitch: the head pitch of the face frame (landmarks.landmark_pose.yaw_pitch_roll), median, degrees.
 
 A control where the subject looks aside (emma's middle panel) is printed after them.
 Photos are fed --repeats times as a stream (the smoothers settle) and the last frame counts.
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "testdata"
 
-from faceverse_ros.core.landmark_pose import yaw_pitch_roll  # noqa: E402
+from faceverse_ros.landmarks.landmark_pose import yaw_pitch_roll  # noqa: E402
 from faceverse_ros.io.sources import FrameSource  # noqa: E402
 from faceverse_ros.tracking.config import PipelineConfig  # noqa: E402
 from faceverse_ros.tracking.pipeline import FacePipeline  # noqa: E402

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import shared_path
 from faceverse_ros.core import gaze_target as gt
-from faceverse_ros.core import landmark_pose as lp
+from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
-from faceverse_ros.tracking import eyes as ey
+from faceverse_ros.landmarks import eyes as ey
 
 
 def rot_axis(axis, angle):
@@ -158,7 +158,7 @@ def test_blinks_and_a_hidden_eye():
 # ------------------------------------------------------------------ pitch zero, both modes
 def canonical_head_points():
     """MediaPipe's canonical face (face_landmarker.task) in head-frame axes, mm."""
-    from faceverse_ros.core.canonical_mesh import mesh_from_task
+    from faceverse_ros.landmarks.canonical_mesh import mesh_from_task
     v = mesh_from_task(shared_path("models/face_landmarker.task")).vertices_cm.astype(float) * 10
     return np.stack([v[:, 2], v[:, 0], v[:, 1]], axis=1)   # out of the face, left, up
 
@@ -330,7 +330,7 @@ def test_command_line_json_names_the_camera(tmp_path):
 
 
 def test_tasks_blendshapes_cross_check():
-    from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES
+    from faceverse_ros.landmarks.blendshapes import BLENDSHAPE_NAMES
     right = np.radians([0.0, 15.0, 0.0, 15.0])        # both eyes 15 degrees to the person's right
 
     def shapes(**w):

@@ -8,7 +8,7 @@ Frames (REP-103 / REP-155):
 * ``face`` frame (REP-155): origin at the sellion, x out of the face toward
   the viewer, z toward the scalp, y to the person's left; its axes in model
   coordinates are ``face_axes`` (the pipeline gives
-  core.landmark_pose.head_axes_in_model: the landmark head template fitted onto
+  landmarks.landmark_pose.head_axes_in_model: the landmark head template fitted onto
   the model's mean face, so both modes share one definition of the head frame
   and its pitch zero, doc/gaze.md);
 * ``gaze`` frame: same origin, z along the gaze, x to the person's right,

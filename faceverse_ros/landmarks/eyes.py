@@ -29,12 +29,14 @@ import math
 
 import numpy as np
 
-from faceverse_ros.core.boxes import NUM_LANDMARKS
-from faceverse_ros.core.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
+from faceverse_ros.landmarks.indices import (EYELIDS, LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS,
+                                             NUM_LANDMARKS, RIGHT_EYE_INNER, RIGHT_EYE_OUTER,
+                                             RIGHT_IRIS)
+from faceverse_ros.landmarks.landmark_pose import FIT_INDICES, TEMPLATE_MM, similarity_fit
 
 # (first corner, second corner, iris centre) landmark indices.
-LEFT_EYE = (362, 263, 473)
-RIGHT_EYE = (33, 133, 468)
+LEFT_EYE = (LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS)
+RIGHT_EYE = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_IRIS)
 
 HORIZONTAL_GAIN = 3.0
 VERTICAL_GAIN = -1.5
@@ -106,7 +108,7 @@ IRIS_SPHERE_RADIUS_M = 0.012
 #: and 1.3 mm above the corner midpoint.
 IRIS_AHEAD_OF_CORNERS_M = (0.0036, 0.0008, 0.0013)
 #: upper and lower lid midpoints of (left eye, right eye): the eye's opening
-LIDS = ((386, 374), (159, 145))
+LIDS = (EYELIDS["left"][0], EYELIDS["right"][0])
 #: an eye whose lid gap is under OPEN_MIN of its corner distance counts as closed; it is
 #: fully trusted from OPEN_FULL on (a blink passes through both within a frame or two)
 OPEN_MIN, OPEN_FULL = 0.10, 0.18
@@ -128,7 +130,7 @@ def eye_rotation_values(gaze_head):
     """(vertical, horizontal) FaceVerse eye angles of a unit gaze in the head frame.
 
     The inverse of ``Ry(horizontal) @ Rx(vertical)`` applied to the model's forward
-    gaze (core.landmark_pose.gaze_direction_in_head): a gaze (gx, gy, gz) in head
+    gaze (landmarks.landmark_pose.gaze_direction_in_head): a gaze (gx, gy, gz) in head
     axes is (cos h cos v, -sin h cos v, -sin v).
     """
     g = np.asarray(gaze_head, dtype=np.float64)
@@ -142,10 +144,10 @@ def eye_gaze(landmarks):
     Returns (eyes, confidence): eyes (4,) = [left vertical, left horizontal, right
     vertical, right horizontal] in radians, the FaceVerse eye rotation
     ``Ry(horizontal) @ Rx(vertical)`` of each eye relative to the head frame of
-    core.landmark_pose (0 = looking along the head's x axis); confidence in [0, 1].
+    landmarks.landmark_pose (0 = looking along the head's x axis); confidence in [0, 1].
 
     Per eye (doc/gaze.md): the head's rotation and scale come from the weak-
-    perspective fit of core.landmark_pose's template; the eyeball centre is placed
+    perspective fit of landmarks.landmark_pose's template; the eyeball centre is placed
     from the eye's detected corners with the fixed offset IRIS_AHEAD_OF_CORNERS_M
     (turned with the head); the iris centre's image offset from the projected
     eyeball centre, in metres, puts the iris on its sphere (radius
@@ -213,7 +215,7 @@ def check_with_blendshapes(eyes, confidence, blendshapes):
     """
     if blendshapes is None or len(blendshapes) == 0:
         return confidence
-    from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES
+    from faceverse_ros.landmarks.blendshapes import BLENDSHAPE_NAMES
 
     w = dict(zip(BLENDSHAPE_NAMES, np.asarray(blendshapes, dtype=np.float64)))
     toward_right = 0.5 * (w["eyeLookInLeft"] - w["eyeLookOutLeft"]

@@ -58,29 +58,23 @@ import math
 
 import numpy as np
 
-from faceverse_ros.core.boxes import NUM_LANDMARKS
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
+from faceverse_ros.landmarks.indices import (LEFT_EYE_INNER, LEFT_EYE_OUTER, MIDLINE, MIRROR_PAIRS,
+                                             MOUTH_CORNERS, NUM_LANDMARKS, RIGHT_EYE_INNER,
+                                             RIGHT_EYE_OUTER, SELLION)
 
 INTERPUPILLARY_DISTANCE_M = 0.063
-SELLION = 168
-RIGHT_EYE_CORNERS = (33, 133)   # the person's right eye (image left for a frontal face)
-LEFT_EYE_CORNERS = (263, 362)
-MOUTH_CORNERS = (61, 291)       # used only to define the template's eyes-mouth axes
+RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)  # image left for a frontal face
+LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
+# MOUTH_CORNERS define only the template's eyes-mouth axes; PAIRS are (person's left, right)
+PAIRS = MIRROR_PAIRS
 #: the head frame's pitch zero: the eyes-mouth axes turned about y (x down) by this, degrees;
 #: the angle of the similarity fit of the eyes-mouth template onto MediaPipe's canonical face
 #: model (test_gaze recomputes it from face_landmarker.task)
 PITCH_ZERO_DEG = 3.8
-
-# Landmarks on the face's mid-sagittal line (sellion, nose bridge to tip, forehead).
-MIDLINE = (168, 6, 197, 195, 5, 4, 1, 9, 151, 10)
-# (person's left, person's right) mirror pairs, checked on our data by
-# reflecting the mean shape in its symmetry plane and matching nearest points.
-PAIRS = ((263, 33), (362, 133), (327, 98), (358, 129), (454, 234), (356, 127),
-         (323, 93), (345, 116), (352, 123), (280, 50), (346, 117), (251, 21),
-         (284, 54), (332, 103), (297, 67), (338, 109), (446, 226))
 FIT_INDICES = MIDLINE + tuple(i for pair in PAIRS for i in pair)
 
 # Template, millimetres, eyes-mouth axes (x out of the face, y to the person's
@@ -194,13 +188,6 @@ def similarity_fit(source, target):
     return scale, rot, md - scale * rot @ ms
 
 
-def _eye_centres(points):
-    """Right and left eye centres (midpoints of the corners) of a (478, 3) array."""
-    right = (points[RIGHT_EYE_CORNERS[0]] + points[RIGHT_EYE_CORNERS[1]]) / 2.0
-    left = (points[LEFT_EYE_CORNERS[0]] + points[LEFT_EYE_CORNERS[1]]) / 2.0
-    return right, left
-
-
 def derive_template(landmark_sets, weights=None, iterations=10):
     """Build the head-frame template (mm) from detected landmark arrays.
 
@@ -275,7 +262,7 @@ def _check_intrinsics(intrinsics):
 
 
 def gaze_direction_in_head(eyes):
-    """Unit gaze vector in the head frame from the 4 eye values (tracking.eyes).
+    """Unit gaze vector in the head frame from the 4 eye values (landmarks.eyes).
 
     The two eyes' (vertical, horizontal) values are averaged and used as the
     FaceVerse eye rotation ``Ry(horizontal) @ Rx(vertical)`` applied to the
@@ -299,7 +286,7 @@ def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> Fa
     landmarks: (478, 3) pixels (x, y, z scaled like x), as Detection gives.
     intrinsics: (fx, fy, cx, cy) of the image in pixels (from camera_info, or
         :meth:`CameraIntrinsics.default`).
-    eyes: optional eye values (4,) (tracking.eyes); None -> gaze = head x axis.
+    eyes: optional eye values (4,) (landmarks.eyes); None -> gaze = head x axis.
     template_mm: optional replacement template (len(FIT_INDICES), 3) in mm.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
