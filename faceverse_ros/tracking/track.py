@@ -154,10 +154,22 @@ class FaceTrack:
         """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
         linear state replaces the track's, its network expression is the new prior, and a
         full fit needed before the next solution starts from its fit."""
-        self.linear = job.state
         self.key_exp = np.array(job.coeffs[self.layout.slices["exp"]], dtype=np.float32)
-        self._anchor = (np.array(job.fit_coeffs, dtype=np.float32),
-                        np.asarray(job.crop_box, dtype=np.float64))
+        anchor = np.array(job.fit_coeffs, dtype=np.float32)
+        box = np.asarray(job.crop_box, dtype=np.float64)
+        if self.last_coeffs is not None and self.last_crop_box is not None:
+            # the job's fit and its linear state are of a frame some frames old: the frame
+            # taking the keyframe fits in full, from the last solution's pose and expression
+            # with the keyframe's identity, texture and lighting, so the handover does not
+            # step back to that older frame
+            for name in ("exp", "angles", "trans"):
+                sl = self.layout.slices[name]
+                anchor[sl] = self.last_coeffs[sl]
+            box = self.last_crop_box
+            self.linear = None
+        else:
+            self.linear = job.state
+        self._anchor = (anchor, box)
         self._new_keyframe = True
 
     def fit_start(self):
