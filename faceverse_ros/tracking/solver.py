@@ -5,7 +5,10 @@ between them (no ROS).
 their stage-2 smoothing. Per face and frame:
 
 - the track's first frame, and every frame while a regression costs no more than a fit
-  (tracking.keyframes.KeyframeCost): the ResNet, inline (``MODE_REGRESSOR``);
+  (tracking.keyframes.KeyframeCost): the ResNet, inline (``MODE_REGRESSOR``); where
+  keyframes alternate with fits, the pose and expression of an inline keyframe are then
+  fitted to its landmarks like a background keyframe's (the network's identity, texture
+  and lighting kept);
 - a frame due a keyframe otherwise: with ``keyframe_background`` (the default) the
   keyframe becomes a job of tracking.keyframe_worker and the frame itself is solved like
   the frames between keyframes; without it, the ResNet inline;
@@ -206,7 +209,8 @@ class CoefficientSolver:
         if job.error is not None:
             return None
         track.linear = job.state
-        return Solution(job.fit_coeffs, np.asarray(box, np.float64), MODE_LANDMARK_FIT,
+        track.key_fit = (np.array(job.fit_coeffs, dtype=np.float32), np.asarray(box, np.float64))
+        return Solution(job.fit_coeffs, np.asarray(box, np.float64), MODE_REGRESSOR,
                         job.rms_px, keyframe=True)
 
     def _offer_fitted_crops(self, items, keyframes, timings):
@@ -360,12 +364,16 @@ class CoefficientSolver:
                 record(quick.rms_px)
                 return Solution(quick.coeffs, box, MODE_LANDMARK_FIT, quick.rms_px,
                                 keyframe=track.pop_new_keyframe())
-        init, init_box = track.fit_start()
-        try:
-            res = self.fitter.fit(landmarks, box, init, prior_exp=track.key_exp,
-                                  init_box=init_box)
-        except ValueError as exc:
-            problems.append(f"face {track.face_id}: landmark fit failed ({exc}); face skipped")
+        res = None
+        for init, init_box in track.fit_starts():
+            try:
+                res = self.fitter.fit(landmarks, box, init, prior_exp=track.key_exp,
+                                      init_box=init_box)
+                break
+            except ValueError as exc:  # e.g. the start puts landmarks behind the crop camera
+                error = exc
+        if res is None:
+            problems.append(f"face {track.face_id}: landmark fit failed ({error}); face skipped")
             track.keyframes.request()
             return None
         # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts
