@@ -10,7 +10,7 @@ expression (L2 over the expression block). Frames are split into keyframes (the 
 frame holding a new keyframe's identity) and the frames between; printed: median and p95 of each group and the ratio
 keyframe / between. The goal: ratio <= 1 for median and p95.
 
-By default the STAND-IN FaceVerse files (test/standin.py: MediaPipe's canonical face with
+By default the STAND-IN FaceVerse files (faceverse_ros/cli/standin_assets.py: MediaPipe's canonical face with
 the real files' structure, and a network whose output is one fixed neutral vector, so every
 keyframe's pose and expression come from the landmark fit alone): a jump at keyframes is
 then the tracker's. --synthetic takes the SYNTHETIC files instead (a random network: its
@@ -57,22 +57,22 @@ def main():
     ap.add_argument("--max-interval", type=int, default=40)
     ap.add_argument("--fp32", action="store_true", help="the network in float32 (torch), not ONNX int8")
     args = ap.parse_args()
-    from bench_pipeline import int8_model, load_frames
-    from faceverse_ros.core.paths import cache_root
+    from faceverse_ros.cli.bench import int8_model, load_frames
+    from faceverse_ros.paths import cache_root
     from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
     if args.model and args.checkpoint:
         model, ckpt = args.model, args.checkpoint
     elif args.synthetic:
-        from synthetic import synthetic_assets
+        from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
         a = synthetic_assets()
         model, ckpt = str(a.model_path), str(a.checkpoint_path)
         print("[eval] SYNTHETIC FaceVerse files: a random network (see the doc)")
     else:
-        from standin import standin_assets
+        from faceverse_ros.cli.standin_assets import standin_assets
 
-        a = standin_assets()
+        a = standin_assets(task_path=ROOT.parent / "shared/models/face_landmarker.task")
         model, ckpt = str(a.model_path), str(a.checkpoint_path)
         print("[eval] STAND-IN FaceVerse files: a face, and a network with one fixed output (see the doc)")
     if args.stretch:

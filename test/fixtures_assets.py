@@ -3,7 +3,7 @@
 Registered as a plugin by ``test/conftest.py`` (``pytest_plugins = ["fixtures_assets"]``),
 so every test can request these fixtures by name.
 
-The files are cached under ``<cache_root>/synthetic/`` (faceverse_ros.core.paths) (first use: ~10 s). Their
+The files are cached under ``<cache_root>/synthetic/`` (faceverse_ros.paths) (first use: ~10 s). Their
 contents are random: tests may check formats and arithmetic with them, never
 face accuracy.
 """
@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synthetic_assets():
     """``SyntheticAssets(model_path, checkpoint_path)`` of the cached synthetic files."""
-    from synthetic import synthetic_assets as make
+    from faceverse_ros.cli.synthetic_assets import synthetic_assets as make
 
     return make()
 
@@ -44,8 +44,10 @@ def synthetic_state_dict(synthetic_assets):
 
 @pytest.fixture(scope="session")
 def standin_assets():
-    """``StandinAssets(model_path, checkpoint_path)`` of the cached STAND-IN files (test/standin.py):
-    a face-shaped model and a network with one fixed output, for behaviour on a face."""
-    from standin import standin_assets as make
+    """``StandinAssets(model_path, checkpoint_path)`` of the cached STAND-IN files
+    (faceverse_ros/cli/standin_assets.py): a face-shaped model and a network with one fixed
+    output, for behaviour on a face."""
+    from conftest import shared_path
+    from faceverse_ros.cli.standin_assets import standin_assets as make
 
-    return make()
+    return make(task_path=shared_path("models/face_landmarker.task"))

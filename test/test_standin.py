@@ -1,4 +1,4 @@
-"""The FaceVerse path on a face: the STAND-IN files (test/standin.py) on the shared video.
+"""The FaceVerse path on a face: the STAND-IN files (faceverse_ros/cli/standin_assets.py) on the shared video.
 
 The stand-in model is MediaPipe's canonical face with hand-made expressions, and its
 network outputs one fixed vector (mean face, frontal, centred), so every keyframe hands
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.core import landmark_pose as lp
+from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.rotations import rotation_matrix
 from faceverse_ros.tracking.pipeline import MODE_LANDMARK_FIT, FacePipeline, PipelineConfig
@@ -94,7 +94,7 @@ def test_standin_files_have_the_v4_structure_and_a_fixed_network(standin_assets,
     eye centres are 63 mm apart (the template's scale, in raw millimetres)."""
     import torch
 
-    import standin
+    from faceverse_ros.cli import standin_assets as standin
     from faceverse_ros.core.model import FaceVerseModel
     from faceverse_ros.core.regressor import Regressor
 

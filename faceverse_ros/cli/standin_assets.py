@@ -1,6 +1,6 @@
 """A face-shaped STAND-IN for the FaceVerse V4 files, for tests and benchmarks of behaviour on a face.
 
-The synthetic files (``synthetic.py``) have random bases, landmarks on random vertices and
+The synthetic files (``synthetic_assets.py``) have random bases, landmarks on random vertices and
 a network that outputs noise: right for formats, parity and speed, useless for asking
 whether the landmark fit, the fast update and the keyframe handover behave on a face.
 This module writes files with the same structure and sizes (spec ``faceverse_v4.md``
@@ -8,10 +8,10 @@ sections 2 and 4: every key, N = 20000 vertices, 156/177/251 basis columns, a Re
 ReconNet state_dict) whose contents are a face:
 
 * mean shape: MediaPipe's canonical face geometry (the 468-vertex mesh inside
-  ``face_landmarker.task``, Apache-2.0; read by faceverse_ros.core.canonical_mesh),
+  ``face_landmarker.task``, Apache-2.0; read by faceverse_ros.landmarks.canonical_mesh),
   turned into the model's axes (x right, y down, z away from the camera, millimetres)
   and oriented so that angles 0 are the frontal pose of our own landmark template
-  (faceverse_ros.core.landmark_pose: the template is fitted to the canonical landmarks,
+  (faceverse_ros.landmarks.landmark_pose: the template is fitted to the canonical landmarks,
   so zero rotation means what the landmark-only pose calls zero). The face is the front
   of a closed head (the synthetic head's sphere layout: its front vertices are moved
   onto the canonical surface, one vertex exactly onto each landmark); eyeballs, lower
@@ -60,7 +60,6 @@ CHECKPOINT_NAME = "faceverse_resnet50_standin.pth"
 STANDIN_NOTE = ("STAND-IN FaceVerse-V4-shaped test asset made by standin "
                 f"{STANDIN_VERSION} from MediaPipe's canonical face; not FaceVerse, never "
                 "report its output as a FaceVerse reconstruction")
-TASK_PATH = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_landmarker.task"
 
 #: head ellipsoid (semi-axes, centre) in mm, model axes; the sellion sits at SELLION_MM
 HEAD_AXES_MM = (80.0, 120.0, 100.0)
@@ -105,14 +104,26 @@ def _mediapipe_groups():
             "right_brow": ids("FACEMESH_RIGHT_EYEBROW"), "oval": ids("FACEMESH_FACE_OVAL")}
 
 
-def canonical_face_mm(task_path=TASK_PATH):
+def _task(task_path):
+    """The face_landmarker.task to read the canonical face from (tracking.detector's search
+    when None); a clear error without one."""
+    from faceverse_ros.tracking.detector import find_task_file
+
+    found = find_task_file(task_path)
+    if found is None:
+        raise FileNotFoundError("the stand-in files are made from MediaPipe's canonical face in "
+                                "face_landmarker.task: give its path (none found)")
+    return found
+
+
+def canonical_face_mm(task_path=None):
     """(468, 3) canonical landmarks in model axes and mm with angles 0 = the landmark
     template's frontal pose, the sellion at SELLION_MM; and the canonical triangles."""
-    from faceverse_ros.core import landmark_pose as lp
-    from faceverse_ros.core.canonical_mesh import mesh_from_task
+    from faceverse_ros.landmarks import landmark_pose as lp
+    from faceverse_ros.landmarks.canonical_mesh import mesh_from_task
     from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL
 
-    mesh = mesh_from_task(task_path)
+    mesh = mesh_from_task(_task(task_path))
     v = mesh.vertices_cm.astype(np.float64) * 10.0         # x image right, y up, z out; mm
     head = np.stack([v[:, 2], v[:, 0], v[:, 1]], axis=1)   # head frame: x out, y left, z up
     s, rot, t = lp.similarity_fit(head[list(lp.FIT_INDICES)], lp.TEMPLATE_MM)
@@ -243,14 +254,14 @@ def _expression_landmark_motions(face, groups):
 
 
 def _uv_head(rings, segs):
-    from synthetic import _uv_sphere
+    from faceverse_ros.cli.synthetic_assets import _uv_sphere
 
     return _uv_sphere(rings, segs)
 
 
-def make_model_dict(seed: int = 0, task_path=TASK_PATH) -> dict:
+def make_model_dict(seed: int = 0, task_path=None) -> dict:
     """The stand-in model dict (module doc): the synthetic file's layout and keys, a face."""
-    import synthetic
+    from faceverse_ros.cli import synthetic_assets as synthetic
 
     d = synthetic.make_model_dict(seed)     # layout, triangles, point_buf, part boundaries
     rng = np.random.default_rng(seed + 100)
@@ -494,7 +505,7 @@ class StandinAssets:
     checkpoint_path: Path
 
 
-def write_standin_assets(out_dir, seed: int = 0, overwrite: bool = False) -> StandinAssets:
+def write_standin_assets(out_dir, seed: int = 0, overwrite: bool = False, task_path=None) -> StandinAssets:
     """Write ``faceverse_v4_2_standin.npy`` and ``faceverse_resnet50_standin.pth`` (and a
     README saying what they are) into ``out_dir``."""
     import torch
@@ -504,7 +515,7 @@ def write_standin_assets(out_dir, seed: int = 0, overwrite: bool = False) -> Sta
     model_path, ckpt_path = out / MODEL_NAME, out / CHECKPOINT_NAME
     d = None
     if overwrite or not model_path.is_file():
-        d = make_model_dict(seed)
+        d = make_model_dict(seed, task_path)
         tmp = out / f".{MODEL_NAME}.{os.getpid()}.tmp.npy"
         np.save(tmp, d, allow_pickle=True)
         os.replace(tmp, model_path)
@@ -517,16 +528,17 @@ def write_standin_assets(out_dir, seed: int = 0, overwrite: bool = False) -> Sta
         os.replace(tmp, ckpt_path)
     readme = out / "README_STANDIN.txt"
     if not readme.is_file():
-        readme.write_text(STANDIN_NOTE + "\nMade by test/standin.py / scripts/make_standin_assets.py."
+        readme.write_text(STANDIN_NOTE + "\nMade by faceverse_ros/cli/standin_assets.py "
+                          "(scripts/make_standin_assets.py)."
                           "\nA face to test the landmark fit on; not FaceVerse.\n")
     return StandinAssets(model_path, ckpt_path)
 
 
-def standin_assets(cache_dir: Optional[Path] = None) -> StandinAssets:
+def standin_assets(cache_dir: Optional[Path] = None, task_path=None) -> StandinAssets:
     """Cached stand-in assets (made on first use, shared by parallel runs)."""
     import fcntl
 
-    from faceverse_ros.core.paths import cache_root
+    from faceverse_ros.paths import cache_root
 
     d = Path(cache_dir) if cache_dir else cache_root() / "standin" / STANDIN_VERSION
     d.mkdir(parents=True, exist_ok=True)
@@ -543,6 +555,6 @@ def standin_assets(cache_dir: Optional[Path] = None) -> StandinAssets:
                     raise TimeoutError(f"waited 10 min for the lock on {d}")
                 time.sleep(0.2)
         try:
-            return write_standin_assets(d)
+            return write_standin_assets(d, task_path=task_path)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
