@@ -54,7 +54,7 @@ import numpy as np
 
 from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF, V4_HEAD_SIZES
 
-STANDIN_VERSION = "v1"
+STANDIN_VERSION = "v2"
 MODEL_NAME = "faceverse_v4_2_standin.npy"
 CHECKPOINT_NAME = "faceverse_resnet50_standin.pth"
 STANDIN_NOTE = ("STAND-IN FaceVerse-V4-shaped test asset made by standin "
