@@ -37,7 +37,7 @@ MIN_KEPT = 5
 MAX_JUMP = 0.2
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DepthFusion:
     """What depth did to one face in one frame."""
     factor: float               # applied to the colour-only position
