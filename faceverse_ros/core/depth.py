@@ -35,7 +35,8 @@ import numpy as np
 
 from faceverse_ros.core.landmark_pose import FIT_INDICES, SELLION, TEMPLATE_MM
 
-ENCODINGS = ("16UC1", "32FC1")
+DEPTH_DTYPES = {"16UC1": np.uint16, "32FC1": np.float32}
+ENCODINGS = tuple(DEPTH_DTYPES)
 MIN_RANGE_M = 0.1           # nearer values are noise of every depth camera
 MAX_RANGE_M = 20.0          # farther ones are no face measurement
 PATCH_RADIUS = 1            # 3x3 depth pixels per landmark
@@ -107,7 +108,7 @@ class DepthImage:
             raise DepthDecodeError(f"a depth image has one channel (H, W), got shape {arr.shape}")
         if encoding not in ENCODINGS:
             depth_to_metres(arr[:0, :0], encoding)   # raises with the reason
-        want = np.uint16 if encoding == "16UC1" else np.float32
+        want = DEPTH_DTYPES[encoding]
         if arr.dtype != want:
             raise DepthDecodeError(f"{encoding} pixels must be {np.dtype(want).name}, got {arr.dtype}")
         self.pixels, self.encoding = arr, encoding

@@ -163,7 +163,8 @@ class BagWriter:
                         "geometry_msgs/msg/Point", x=pos[0], y=pos[1], z=pos[2]),
                         orientation=_quaternion(ori)),
                     gaze_direction=_vector3(gaze), landmarks=v["landmarks"],
-                    blendshapes=v["blendshapes"], **blocks)
+                    blendshapes=v["blendshapes"], depth_measured=v["depth_measured"],
+                    depth_confidence=v["depth_confidence"], **blocks)
 
     def _markers(self, header, meshes):
         markers = []

@@ -47,6 +47,7 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     g.x, g.y, g.z = v["gaze_direction"]
     msg.landmarks = v["landmarks"]
     msg.blendshapes = v["blendshapes"]
+    msg.depth_measured, msg.depth_confidence = v["depth_measured"], v["depth_confidence"]
     return msg
 
 
