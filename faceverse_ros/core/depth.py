@@ -25,8 +25,9 @@ which would hit the background). Robust estimate:
 3. it is valid with at least ``MIN_SAMPLES`` inliers making at least ``MIN_SHARE`` of the
    samples.
 
-Confidence in [0, 1]: the inlier share times ``max(0, 1 - spread / MAX_SPREAD)``, where the
-spread is the inliers' scaled MAD relative to the estimate.
+Confidence in (0, 1] for a valid measurement: the inlier share divided by
+``1 + spread / SPREAD_SCALE``, where the spread is the inliers' scaled MAD relative to the
+estimate (a spread of 5 % halves it: a face seen as a flat surface, or noisy depth).
 """
 import dataclasses
 from typing import Optional
@@ -44,7 +45,7 @@ GATE_MADS = 3.0
 MIN_GATE = 0.01             # the gate never narrows below 1 % of the estimate
 MIN_SAMPLES = 8
 MIN_SHARE = 0.2
-MAX_SPREAD = 0.05
+SPREAD_SCALE = 0.05
 
 # forehead, eye region (inner corners, below the eyes), nose bridge, cheeks (template rows)
 SAMPLE_LANDMARKS = (151, 9, 10, 338, 109, 297, 67,          # forehead
@@ -195,5 +196,5 @@ def measure_face(depth_m, colour_size, landmarks, position, rotation,
     scale = float(np.median(inl))
     spread = 1.4826 * float(np.median(np.abs(inl - scale))) / scale
     share = inl.size / samples
-    confidence = share * max(0.0, 1.0 - spread / MAX_SPREAD)
+    confidence = share / (1.0 + spread / SPREAD_SCALE)
     return DepthMeasurement(scale, True, samples, int(inl.size), spread, float(confidence))

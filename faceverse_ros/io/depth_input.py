@@ -1,8 +1,9 @@
-"""The node's depth input: depth images matched to colour frames by stamp (no rclpy here).
+"""Depth images matched to colour frames by stamp (no ROS): the node's depth input and the
+depth topic of a bag (io.bag_source).
 
 :class:`DepthInput` keeps the newest ``queue_size`` depth messages as they arrive (the
-executor thread only appends; nothing is decoded there) and, for a colour frame, hands the
-worker the one nearest in stamp when it lies within ``slop_s`` and is in the colour image's
+node's executor thread only appends; nothing is decoded there) and, for a colour frame,
+hands the worker the one nearest in stamp when it lies within ``slop_s`` and is in the colour image's
 frame_id, decoded as a core.depth.DepthImage (io.image_msgs.depth_image). No
 message_filters: a colour frame never waits for depth, and a frame without a match is
 processed from colour alone (each face keeping its depth scale, tracking/face_depth.py).
@@ -49,7 +50,7 @@ class DepthInput:
         self.slops = collections.deque(maxlen=300)    # |colour - depth| stamp (s) of matches
         self.matched = self.unmatched = 0
 
-    # -- executor thread --------------------------------------------------------------------------
+    # -- arrival (the node's executor thread) -----------------------------------------------
     def add(self, msg):
         with self._lock:
             self._queue.append((stamp_to_seconds(msg.header.stamp), msg))
@@ -61,7 +62,7 @@ class DepthInput:
         with self._lock:
             self._queue.clear()
 
-    # -- worker thread ----------------------------------------------------------------------------
+    # -- matching (the node's worker thread) ------------------------------------------------
     def _once(self, key, text):
         if key not in self._said:
             self._said.add(key)
@@ -82,8 +83,8 @@ class DepthInput:
         if not items or stamp - max(s for s, _ in items) > STOPPED_S:
             self.unmatched += 1
             if not self.matched:
-                self._once("none", "depth.enabled but no depth image near the colour stamps "
-                           "has arrived on depth/image: positions from colour alone")
+                self._once("none", "no depth image near the colour stamps has arrived: "
+                           "positions from colour alone")
             elif not self._stopped:
                 self._stopped = True
                 self.warn(f"depth images stopped (none within {STOPPED_S:g} s of the colour "
