@@ -3,7 +3,7 @@
 Starts `faceverse-ros node` (landmark-only) in a second process and, in this process (with
 the shipped Fast DDS profile, as the node uses), publishes the shared video scaled to
 640x480 rgb8 at --rate Hz, and in the second scenario also a 640x480 16UC1 depth image
-with the same stamp and frame_id (a plane 10 % behind the colour-only head distance, so
+with the same stamp and frame_id, sent after the colour image (a plane 10 % behind the colour-only head distance, so
 that every face is depth-measured). The node runs once per scenario: depth.enabled false,
 then true. Latency = receive time minus the image's header stamp (one clock). Printed per
 scenario: params rate, p50 / p95 latency, the share of faces depth-measured; then the
@@ -14,7 +14,8 @@ runs on a 640x480 16UC1 image of a head at 1 m, test/depth_scene.py): decoding t
 (io.image_msgs.depth_image), matching by stamp (io.depth_input), the per-face measurement
 and fusion (tracking.face_depth.TrackDepth.fuse, which includes core.depth.measure_face).
 
-    .venv/bin/python bench/bench_depth.py [--seconds 15] [--rate 30] [--repeat 500] [--json FILE]
+    .venv/bin/python bench/bench_depth.py [--seconds 15] [--rate 30] [--rounds 1] [--repeat 500]
+        [--json FILE]
 """
 import argparse
 import json
@@ -118,12 +119,12 @@ def run_scenario(args, frames, depth_m, name):
         while time.monotonic() < end:
             if publish and time.monotonic() >= next_pub:
                 stamp = bench.get_clock().now().to_msg()
-                if depth_msg is not None:   # the depth first, as a driver may send it
-                    depth_msg.header.stamp, depth_msg.header.frame_id = stamp, FRAME_ID
-                    dpub.publish(depth_msg)
                 msg = images[k % len(images)]
                 msg.header.stamp, msg.header.frame_id = stamp, FRAME_ID
                 pub.publish(msg)
+                if depth_msg is not None:   # after the colour image, as an aligning driver
+                    depth_msg.header.stamp, depth_msg.header.frame_id = stamp, FRAME_ID
+                    dpub.publish(depth_msg)
                 sent, k = sent + 1, k + 1
                 next_pub += 1.0 / args.rate
             executor.spin_once(timeout_sec=max(0.0, min(0.005, next_pub - time.monotonic())))
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=15.0, help="per scenario")
     ap.add_argument("--rate", type=float, default=30.0, help="image rate (Hz)")
     ap.add_argument("--repeat", type=int, default=500, help="runs of each depth stage")
+    ap.add_argument("--rounds", type=int, default=1, help="colour-only and colour+depth runs "
+                    "alternated this many times (a loaded machine: compare the medians)")
     ap.add_argument("--json", default=None, metavar="FILE")
     args = ap.parse_args()
     import cv2
@@ -182,20 +185,29 @@ def main():
 
     frames = [cv2.resize(f.rgb, SIZE, interpolation=cv2.INTER_LINEAR) for f in FrameSource(args.video)]
     rclpy.init()
-    rows = [run_scenario(args, frames, None, "colour only")]
-    z = rows[0]["median_z_m"] or 0.5
-    rows.append(run_scenario(args, frames, 1.1 * z, "colour + depth 16UC1"))
+    rows, z = [], None
+    for k in range(args.rounds):
+        rows.append(run_scenario(args, frames, None, "colour only"))
+        z = z or rows[-1]["median_z_m"] or 0.5
+        rows.append(run_scenario(args, frames, 1.1 * z, "colour + depth 16UC1"))
+        for r in rows:
+            r.setdefault("round", k)
     rclpy.shutdown()
-    print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'median z':>9} {'depth share':>12}")
+    print(f"{'round':>5} {'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'median z':>9} {'depth share':>12}")
     for r in rows:
-        print(f"{r['scenario']:<22} {r['sent']:6d} {r['received']:6d} {r['fps']:7.1f} "
+        print(f"{r['round']:5d} {r['scenario']:<22} {r['sent']:6d} {r['received']:6d} {r['fps']:7.1f} "
               f"{r['p50_ms'] or float('nan'):8.1f} {r['p95_ms'] or float('nan'):8.1f} "
               f"{r['median_z_m'] or float('nan'):9.3f} {r['depth_measured_share']:12.2f}")
-    base, depth = rows
-    if base["fps"] and base["p95_ms"] and depth["p95_ms"]:
-        print(f"  colour+depth / colour-only: params fps {depth['fps'] / base['fps']:.2f}, "
-              f"p95 latency {depth['p95_ms'] / base['p95_ms']:.2f}")
+
+    def median(scenario, key):
+        return float(np.median([r[key] or float("nan") for r in rows if r["scenario"] == scenario]))
+
+    base, depth = "colour only", "colour + depth 16UC1"
+    print(f"  medians over {args.rounds} round(s), colour+depth / colour-only: params fps "
+          f"{median(depth, 'fps') / median(base, 'fps'):.2f}, p50 latency "
+          f"{median(depth, 'p50_ms') / median(base, 'p50_ms'):.2f}, p95 latency "
+          f"{median(depth, 'p95_ms') / median(base, 'p95_ms'):.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(stages_ms=costs, scenarios=rows, load_avg=load,
                                                    rate_hz=args.rate), indent=1) + "\n")

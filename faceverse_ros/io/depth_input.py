@@ -5,8 +5,10 @@ depth topic of a bag (io.bag_source).
 node's executor thread only appends; nothing is decoded there) and, for a colour frame,
 hands the worker the one nearest in stamp when it lies within ``slop_s`` and is in the colour image's
 frame_id, decoded as a core.depth.DepthImage (io.image_msgs.depth_image). No
-message_filters: a colour frame never waits for depth, and a frame without a match is
-processed from colour alone (each face keeping its depth scale, tracking/face_depth.py).
+message_filters: while the depth stream is live but its newest image is still older than
+the colour frame (a driver that sends the aligned depth after the colour image), the match
+waits for it at most WAIT_S; a frame without a match is processed from colour alone (each
+face keeping its depth scale, tracking/face_depth.py).
 
 What cannot be used is said once per kind (``warn``), never per frame:
 
@@ -24,12 +26,14 @@ frames matched and not.
 """
 import collections
 import threading
+import time
 
 from faceverse_ros.core.camera import scaled_intrinsics
 from faceverse_ros.io.image_msgs import ImageConversionError, depth_image, stamp_to_seconds
 
 WARN_EVERY_S = 5.0
 STOPPED_S = 1.0
+WAIT_S = 0.03       # longest wait for a depth image still in flight (one frame at 30 Hz)
 INFO_TOLERANCE = 0.02
 REMAP_HINT = ("remap depth/image and depth/camera_info to a depth stream registered to the "
               "colour camera (RealSense: aligned_depth_to_color/image_raw; ZED: "
@@ -41,6 +45,8 @@ class DepthInput:
         self.slop_s = float(slop_s)
         self._queue = collections.deque(maxlen=int(queue_size))
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self.wait_s = WAIT_S
         self.warn, self.info = warn, info
         self._said = set()
         self._frame_warned_at = None
@@ -54,6 +60,7 @@ class DepthInput:
     def add(self, msg):
         with self._lock:
             self._queue.append((stamp_to_seconds(msg.header.stamp), msg))
+            self._arrived.notify_all()
 
     def set_camera_info(self, msg):
         self._camera_info = msg
@@ -79,6 +86,13 @@ class DepthInput:
         colour_k: (K, (width, height)) of the colour camera_info, colour_size: the colour
         image's (width, height); both None skip the camera check."""
         with self._lock:
+            deadline = time.monotonic() + self.wait_s
+            while (self._queue and not self._stopped
+                   and max(s for s, _ in self._queue) < stamp - self.slop_s
+                   and stamp - max(s for s, _ in self._queue) <= STOPPED_S):
+                left = deadline - time.monotonic()     # its depth may still be in flight
+                if left <= 0 or not self._arrived.wait(left):
+                    break
             items = list(self._queue)
         if not items or stamp - max(s for s, _ in items) > STOPPED_S:
             self.unmatched += 1

@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.ros import transport
+from faceverse_ros.ros.cdr import RawImage
 from faceverse_ros.ros.camera_info import FrameIdCheck, IntrinsicsFilter
 from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
     stamp_to_seconds
@@ -165,9 +166,11 @@ class _FaceVerseBehaviour:
             log = self.get_logger()
             self._depth = DepthInput(self._p["depth.slop_s"], self._p["depth.queue_size"],
                                      warn=log.warning, info=log.info)
-            self._depth_subs = [
-                transport.ImageSubscription(self, Image, "depth/image", self._depth.add,
-                                            self._p["input.reliability"]),
+            depth = self._depth
+            self._depth_subs = [   # CDR bytes: no rclpy conversion of the image in this thread
+                transport.ImageSubscription(self, Image, "depth/image",
+                                            lambda data: self._on_depth(depth, data),
+                                            self._p["input.reliability"], raw=True),
                 self.create_subscription(CameraInfo, "depth/camera_info",
                                          self._depth.set_camera_info, SENSOR_QOS)]
             log.info(f"depth input on: {self.resolve_topic_name('depth/image')} matched to the "
@@ -178,6 +181,13 @@ class _FaceVerseBehaviour:
             self.destroy_subscription(info)
             self._depth_subs, self._depth = [], None
             self.get_logger().info("depth input off: positions from the colour images alone")
+
+    @staticmethod
+    def _on_depth(depth, data):
+        try:
+            depth.add(RawImage(data))
+        except ValueError as exc:
+            depth.note("cdr", f"depth image not readable, not used: {exc}")
 
     def _depth_values(self):
         """Diagnostics of the depth input (FrameOutputs.publish_diagnostics)."""
