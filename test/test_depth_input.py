@@ -81,3 +81,18 @@ def test_raw_image_reads_the_cdr_bytes_rclpy_writes():
     assert r.data.tolist() == list(range(30))
     with pytest.raises(ValueError, match="end early|holds"):
         RawImage(serialize_message(m)[:-10])
+
+
+def test_a_depth_camera_info_of_another_camera_is_refused_once():
+    depth, said = _input()
+    depth.add(Msg(3.0))
+    colour_k = [600.0, 0, 320.0, 0, 600.0, 240.0, 0, 0, 1]
+    info = type("Info", (), {"k": [300.0, 0, 160.0, 0, 300.0, 120.0, 0, 0, 1], "width": 320,
+                             "height": 240})
+    depth.set_camera_info(info)   # the same camera at half size: accepted
+    assert depth.match(3.0, "cam", 0.0, (colour_k, (640, 480)), (640, 480)) is not None
+    info.k = [420.0, 0, 160.0, 0, 420.0, 120.0, 0, 0, 1]   # another lens
+    depth.set_camera_info(info)
+    for _ in range(2):
+        assert depth.match(3.0, "cam", 0.0, (colour_k, (640, 480)), (640, 480)) is None
+    assert sum("not the same camera" in s for s in said) == 1
