@@ -109,3 +109,26 @@ def test_faceverse_position_is_moved_to_the_measured_depth(synthetic_assets):
         assert np.all(np.isfinite(translation))
     assert not faces[3].depth_measured
     assert faces[3].pose.position[2] == pytest.approx(distance, rel=0.03)   # kept
+
+
+def test_depth_measured_positions_are_smoothed_as_before():
+    """Noisy depth (sigma 1 % of range, a new draw each frame) on a still head: the One Euro
+    smoother gives less position jitter than none, around the same true distance."""
+    from depth_scene import degrade
+
+    distance = 1.5
+    head = Head(63.0, (0.0, 0.0, distance))
+    clean = head.depth(wall_m=2.5)
+    depths = [DepthImage(degrade(clean, holes=0.2, noise=0.01, seed=k).astype(np.float32),
+                         "32FC1") for k in range(30)]
+    jitter = {}
+    for kind in ("none", "one_euro"):
+        pipe = _pipeline(head, smoothing=kind, landmark_only=True)
+        try:
+            z = np.array([r.faces[0].pose.position[2] for r in _run(pipe, depths)])[5:]
+        finally:
+            pipe.close()
+        assert np.median(z) == pytest.approx(distance, rel=0.02)
+        jitter[kind] = np.std(np.diff(z))
+    assert jitter["none"] > 0
+    assert jitter["one_euro"] < 0.7 * jitter["none"], jitter
