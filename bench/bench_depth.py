@@ -12,7 +12,7 @@ ratios colour+depth / colour-only.
 Also, in this process, the depth path's own stages per frame or face (median of --repeat
 runs on a 640x480 16UC1 image of a head at 1 m, test/depth_scene.py): decoding the message
 (io.image_msgs.depth_image), matching by stamp (io.depth_input), the per-face measurement
-and fusion (tracking.face_depth.TrackDepth.fuse, which includes core.depth.measure_face).
+and fusion (tracking.face_depth.TrackDepth.fuse, which includes core.landmark_depth.measure_face).
 
     .venv/bin/python bench/bench_depth.py [--seconds 15] [--rate 30] [--rounds 1] [--repeat 500]
         [--json FILE]

@@ -1,4 +1,5 @@
-"""Depth images make the head position measured (core.depth, tracking.face_depth, pipeline).
+"""Depth images make the head position measured (core.depth, core.landmark_depth,
+tracking.face_depth, pipeline).
 
 The truth is a head of chosen size at a chosen place (test/depth_scene.py: an ellipsoid
 skull with a face relief that is not the package's template), rendered into a registered
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 
 from depth_scene import INTRINSICS, SIZE, Head, degrade, to_16uc1
-from faceverse_ros.core.depth import (DepthDecodeError, DepthImage, depth_pixel,
-                                      depth_to_metres, measure_face)
+from faceverse_ros.core.depth import DepthDecodeError, DepthImage, depth_pixel, depth_to_metres
+from faceverse_ros.core.landmark_depth import measure_face
 from faceverse_ros.core.landmark_pose import estimate_head_pose
 from faceverse_ros.tracking.face_depth import PLAUSIBLE_SCALE, TrackDepth
 

@@ -1,7 +1,7 @@
-"""One face's metric scale from depth over its track (the fusion of core.depth with a pose).
+"""One face's metric scale from depth over its track (core.landmark_depth fused with a pose).
 
-Each frame with a registered depth image gives a measurement (core.depth.measure_face): the
-factor ``k`` between the depth seen at the face's landmarks and the depth the landmark pose
+Each frame with a registered depth image gives a measurement
+(core.landmark_depth.measure_face): the factor ``k`` between the depth seen at the face's landmarks and the depth the landmark pose
 predicts (63 mm eye distance). A valid, plausible measurement sets the frame's position to
 ``k`` times the colour-only position; the track keeps its recent factors and, on frames
 without a usable depth (none matched, holes, out of range, a rejected value), uses their
@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from faceverse_ros.core.depth import DepthMeasurement, measure_face
+from faceverse_ros.core.landmark_depth import DepthMeasurement, measure_face
 
 PLAUSIBLE_SCALE = (0.6, 1.5)
 KEPT = 60        # factors a track keeps

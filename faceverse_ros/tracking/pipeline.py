@@ -13,7 +13,7 @@ Order per frame (each stage is one module):
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_depth.TrackDepth      with a registered depth image: the metric scale of the pose
-                               measured at the face's landmarks (core.depth), kept per track
+                               measured at the face's landmarks (core.landmark_depth), kept per track
     face_mesh.face_meshes      mesh (only when asked)
 
 The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
