@@ -74,3 +74,11 @@ def test_unregistered_depth_or_a_wrong_topic_is_said_in_one_line(tmp_path):
     assert res.returncode != 0
     err = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and "is not a sensor_msgs/Image topic" in err[0], err
+
+
+def test_depth_topic_without_a_bag_is_one_line():
+    res = _cli("run", "--input", shared_path(VIDEO), "--depth-topic", DEPTH, "--landmark-only",
+               "--quiet", "--max-frames", "1")
+    assert res.returncode != 0
+    err = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and "--depth-topic need a bag input" in err[0], err
