@@ -132,3 +132,21 @@ def test_depth_measured_positions_are_smoothed_as_before():
         jitter[kind] = np.std(np.diff(z))
     assert jitter["none"] > 0
     assert jitter["one_euro"] < 0.7 * jitter["none"], jitter
+
+
+@pytest.mark.parametrize("eye_mm", [56.0, 70.0])
+@pytest.mark.parametrize("distance", [0.5, 1.0, 4.0])
+def test_published_position_with_depth_at_every_distance(eye_mm, distance):
+    head = Head(eye_mm, (-0.1 * distance, 0.05 * distance, distance), yaw=-0.25, pitch=0.1)
+    pipe = _pipeline(head, landmark_only=True)
+    depth = DepthImage(to_16uc1(head.depth(wall_m=distance + 1.0)), "16UC1")
+    try:
+        measured, colour = _run(pipe, [depth, None])
+    finally:
+        pipe.close()
+    tolerance = max(0.02 * distance, 0.015)
+    (face,) = measured.faces
+    assert face.depth_measured
+    assert np.linalg.norm(face.pose.position - head.position) <= tolerance
+    (kept,) = colour.faces   # the next frame without depth keeps this person's scale
+    assert np.linalg.norm(kept.pose.position - head.position) <= 0.03 * distance
