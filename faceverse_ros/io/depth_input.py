@@ -7,7 +7,7 @@ hands the worker the one nearest in stamp when it lies within ``slop_s`` and is 
 frame_id, decoded as a core.depth.DepthImage (io.image_msgs.depth_image). No
 message_filters: while the depth stream is live but its newest image is still older than
 the colour frame (a driver that sends the aligned depth after the colour image), the match
-waits for it at most WAIT_S; a frame without a match is processed from colour alone (each
+waits for it at most ``wait_s`` (the node's depth.wait_s); a frame without a match is processed from colour alone (each
 face keeping its depth scale, tracking/face_depth.py).
 
 What cannot be used is said once per kind (``warn``), never per frame:
@@ -33,7 +33,7 @@ from faceverse_ros.io.image_msgs import ImageConversionError, depth_image, stamp
 
 WARN_EVERY_S = 5.0
 STOPPED_S = 1.0
-WAIT_S = 0.03       # longest wait for a depth image still in flight (one frame at 30 Hz)
+WAIT_S = 0.03       # default longest wait for a depth image in flight (a frame at 30 Hz)
 INFO_TOLERANCE = 0.02
 REMAP_HINT = ("remap depth/image and depth/camera_info to a depth stream registered to the "
               "colour camera (RealSense: aligned_depth_to_color/image_raw; ZED: "
@@ -41,12 +41,12 @@ REMAP_HINT = ("remap depth/image and depth/camera_info to a depth stream registe
 
 
 class DepthInput:
-    def __init__(self, slop_s=0.02, queue_size=10, warn=print, info=print):
+    def __init__(self, slop_s=0.02, queue_size=10, warn=print, info=print, wait_s=WAIT_S):
         self.slop_s = float(slop_s)
         self._queue = collections.deque(maxlen=int(queue_size))
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
-        self.wait_s = WAIT_S
+        self.wait_s = float(wait_s)
         self.warn, self.info = warn, info
         self._said = set()
         self._frame_warned_at = None

@@ -165,7 +165,8 @@ class _FaceVerseBehaviour:
         if enabled and not self._depth_subs:
             log = self.get_logger()
             self._depth = DepthInput(self._p["depth.slop_s"], self._p["depth.queue_size"],
-                                     warn=log.warning, info=log.info)
+                                     warn=log.warning, info=log.info,
+                                     wait_s=self._p["depth.wait_s"])
             depth = self._depth
             self._depth_subs = [   # CDR bytes: no rclpy conversion of the image in this thread
                 transport.ImageSubscription(self, Image, "depth/image",
@@ -251,6 +252,8 @@ class _FaceVerseBehaviour:
                 self._set_depth(value)      # else: at activation
             elif param.name == "depth.slop_s" and self._depth is not None:
                 self._depth.slop_s = float(value)
+            elif param.name == "depth.wait_s" and self._depth is not None:
+                self._depth.wait_s = float(value)
             change = smoother_change(param.name, value)
             if change is not None and self.pipeline is not None:  # else: read at configure
                 self.pipeline.set_smoothing(**change)  # thread-safe: the tracks pick it up

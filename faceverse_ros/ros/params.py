@@ -126,6 +126,10 @@ PARAMS = [
     ParamSpec("depth.slop_s", 0.02, "Largest stamp difference (s) between a colour image and "
               "the depth image matched to it; farther ones are not used.", runtime=True,
               range=(0.0, 1.0)),
+    ParamSpec("depth.wait_s", 0.03, "Longest wait (s) of a colour frame for its depth image "
+              "while the depth stream is live but has nothing as new yet (drivers that align "
+              "depth send it after the colour image); 0 = never wait.", runtime=True,
+              range=(0.0, 0.5)),
     ParamSpec("depth.queue_size", 10, "Depth images kept for matching by stamp (the newest "
               "win).", range=(1, 100)),
     ParamSpec("camera.fx", 0.0, "Focal length x (px) used without camera_info; 0 = image width.",
