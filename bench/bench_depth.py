@@ -12,7 +12,8 @@ ratios colour+depth / colour-only.
 Also, in this process, the depth path's own stages per frame or face (median of --repeat
 runs on a 640x480 16UC1 image of a head at 1 m, test/depth_scene.py): decoding the message
 (io.image_msgs.depth_image), matching by stamp (io.depth_input), the per-face measurement
-and fusion (tracking.face_depth.TrackDepth.fuse, which includes core.landmark_depth.measure_face).
+and fusion (tracking.face_depth.TrackDepth.fuse, which includes
+landmarks.landmark_depth.measure_face).
 
     .venv/bin/python bench/bench_depth.py [--seconds 15] [--rate 30] [--rounds 1] [--repeat 500]
         [--json FILE]
@@ -45,7 +46,7 @@ def stage_costs(repeat):
     from depth_scene import INTRINSICS, Head, to_16uc1
     from sensor_msgs.msg import Image
 
-    from faceverse_ros.core.landmark_pose import estimate_head_pose
+    from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
     from faceverse_ros.io.depth_input import DepthInput
     from faceverse_ros.io.image_msgs import depth_image
     from faceverse_ros.tracking.face_depth import TrackDepth

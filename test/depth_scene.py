@@ -5,7 +5,7 @@ package estimates).
 The head: an ellipsoid skull (semi-axes 95 x 75 x 110 mm toward the face, the person's
 left and up) with a face relief in front of it, both scaled by eye_distance / 63 mm. The
 face relief is a smooth surface (Gaussian radial basis interpolation) through 46 face
-points: the landmark template of core.landmark_pose with a person-specific perturbation
+points: the landmark template of landmarks.landmark_pose with a person-specific perturbation
 (nose 25 % deeper, forehead 4 mm flatter, cheeks +-3 mm at random), so the face is NOT the
 template the package assumes. The head origin (the truth) is the sellion point of that
 face. A wall stands behind the head.
@@ -16,7 +16,7 @@ face points repeat the sellion (the package reads only the face points).
 """
 import numpy as np
 
-from faceverse_ros.core.landmark_pose import FIT_INDICES, SELLION, TEMPLATE_MM, \
+from faceverse_ros.landmarks.landmark_pose import FIT_INDICES, SELLION, TEMPLATE_MM, \
     rotation_from_yaw_pitch_roll
 
 SIZE = (640, 480)

@@ -1,4 +1,4 @@
-"""Depth images make the head position measured (core.depth, core.landmark_depth,
+"""Depth images make the head position measured (core.depth, landmarks.landmark_depth,
 tracking.face_depth, pipeline).
 
 The truth is a head of chosen size at a chosen place (test/depth_scene.py: an ellipsoid
@@ -10,8 +10,8 @@ import pytest
 
 from depth_scene import INTRINSICS, SIZE, Head, degrade, to_16uc1
 from faceverse_ros.core.depth import DepthDecodeError, DepthImage, depth_pixel, depth_to_metres
-from faceverse_ros.core.landmark_depth import measure_face
-from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.landmarks.landmark_depth import measure_face
+from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 from faceverse_ros.tracking.face_depth import PLAUSIBLE_SCALE, TrackDepth
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from depth_scene import INTRINSICS, SIZE, Head, to_16uc1
-from faceverse_ros.core.boxes import landmark_box, square_box
+from faceverse_ros.landmarks.boxes import landmark_box, square_box
 from faceverse_ros.core.depth import DepthImage
 from faceverse_ros.tracking.detector import Detection
 from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig

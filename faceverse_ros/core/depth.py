@@ -6,7 +6,7 @@ be in its optical frame (registered, e.g. a RealSense's aligned_depth_to_color);
 have another size (a binned or resized stream), in which case a colour pixel (u, v) is read
 at ((u + 0.5) * Wd / Wc - 0.5, (v + 0.5) * Hd / Hc - 0.5), the same field of view.
 :class:`DepthImage` keeps the pixels as they came and converts only those read.
-A face's depth from such an image: landmark_depth.py.
+A face's depth from such an image: landmarks/landmark_depth.py.
 """
 import numpy as np
 

@@ -1,10 +1,10 @@
 """Pipeline results -> faceverse_ros messages and TF transforms (ROS layer).
 
-The field values come from faceverse_ros.core.face_fields (shared with the
+The field values come from faceverse_ros.io.face_fields (shared with the
 bag writer); this module puts them into the rclpy message classes and holds
 the one check of the coefficient layout against the message definition.
 """
-from faceverse_ros.core.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
+from faceverse_ros.io.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
 from faceverse_ros.ros.tf import make_transform
@@ -45,6 +45,8 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     p.x, p.y, p.z = v["head_position"]
     q.x, q.y, q.z, q.w = v["head_orientation"]
     g.x, g.y, g.z = v["gaze_direction"]
+    msg.gaze_confidence, msg.gaze_target = v["gaze_confidence"], v["gaze_target"]
+    msg.gaze_target_confidence, msg.mutual_gaze = v["gaze_target_confidence"], v["mutual_gaze"]
     msg.landmarks = v["landmarks"]
     msg.blendshapes = v["blendshapes"]
     msg.depth_measured, msg.depth_confidence = v["depth_measured"], v["depth_confidence"]

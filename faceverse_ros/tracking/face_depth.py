@@ -1,12 +1,12 @@
-"""One face's metric scale from depth over its track (core.landmark_depth fused with a pose).
+"""One face's metric scale from depth over its track (landmarks.landmark_depth with a pose).
 
 Each frame with a registered depth image gives a measurement
-(core.landmark_depth.measure_face): the factor ``k`` between the depth seen at the face's
-landmarks and the depth the landmark pose predicts (63 mm eye distance). A valid, plausible
-measurement sets the frame's position to ``k`` times the colour-only position; the track
-keeps its recent factors and, on frames without a usable depth (none matched, holes, out of
-range, a rejected value), uses their median: that person's own scale instead of the 63 mm
-assumption. A track with no factor yet uses 1 (the monocular estimate).
+(landmarks.landmark_depth.measure_face): the factor ``k`` between the depth seen at the
+face's landmarks and the depth the landmark pose predicts (63 mm eye distance). A valid,
+plausible measurement sets the frame's position to ``k`` times the colour-only position; the
+track keeps its recent factors and, on frames without a usable depth (none matched, holes,
+out of range, a rejected value), uses their median: that person's own scale instead of the
+63 mm assumption. A track with no factor yet uses 1 (the monocular estimate).
 
 The factor is relative to whichever pose is published: the landmark pose itself
 (landmark-only mode), or the FaceVerse pose (its position times
@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from faceverse_ros.core.landmark_depth import DepthMeasurement, measure_face
+from faceverse_ros.landmarks.landmark_depth import DepthMeasurement, measure_face
 
 PLAUSIBLE_SCALE = (0.6, 1.5)
 KEPT = 60        # factors a track keeps
@@ -63,7 +63,7 @@ class TrackDepth:
         """The person's eye distance from depth (metres), None before any measurement."""
         if not self._scales:
             return None
-        from faceverse_ros.core.landmark_pose import INTERPUPILLARY_DISTANCE_M
+        from faceverse_ros.landmarks.landmark_pose import INTERPUPILLARY_DISTANCE_M
         return float(np.median(self._scales)) * INTERPUPILLARY_DISTANCE_M
 
     def kept_factor(self):

@@ -12,11 +12,13 @@ Order per frame (each stage is one module):
                                core.fitting): pose + expression
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
+    gaze_target.gaze_targets   what each face looks at (camera, another face, nothing)
     face_depth.TrackDepth      with a registered depth image: the metric scale of the pose
-                               measured at the face's landmarks (core.landmark_depth), kept per track
+                               measured at the face's landmarks (landmarks.landmark_depth), kept
+                               per track
     face_mesh.face_meshes      mesh (only when asked)
 
-The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
+The MediaPipe face mesh's triangles (landmarks.canonical_mesh: from the .task bundle or
 the legacy tesselation) are loaded here for the landmark-only views
 (views.face_mesh builds and renders that mesh).
 
@@ -39,9 +41,11 @@ import numpy as np
 
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.gaze_target import GazeInput, gaze_targets
 from faceverse_ros.core.headpose import head_pose
 from faceverse_ros.core.depth import DepthImage
-from faceverse_ros.core.landmark_pose import estimate_head_pose, face_pose
+from faceverse_ros.landmarks.landmark_pose import (estimate_head_pose, face_pose,
+                                                   head_axes_in_model)
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
@@ -64,7 +68,7 @@ class FaceResult:
     confidence: float
     box: np.ndarray             # (4,) smoothed squared box, image pixels
     landmarks: np.ndarray       # (478, 3) pixels of that frame
-    eyes: np.ndarray            # (4,) smoothed spec-6 eye values (radians) = coeffs' eyes block
+    eyes: np.ndarray            # (4,) smoothed eye angles (radians) = coeffs' eyes block
     coeffs: np.ndarray          # (n,) float32, smoothed
     mode: int                   # MODE_* (same values as FaceVerseParams.MODE_*)
     pose: FacePose
@@ -73,6 +77,10 @@ class FaceResult:
     mesh: Optional[object] = None             # core.face_mesh.FaceMesh (need_mesh)
     blendshapes: Optional[np.ndarray] = None  # (52,) smoothed weights in [0, 1] (tasks detector)
     keyframe: bool = False      # identity, texture and lighting of a keyframe new in this frame
+    gaze_confidence: float = 1.0              # this frame's eyes' share of the gaze (0: head only)
+    gaze_target: Optional[object] = None      # core.gaze_target.CAMERA, another face_id, or None
+    gaze_target_confidence: float = 0.0
+    mutual_gaze: bool = False                 # gaze_target is a face that looks back
     depth: DepthFusion = NO_DEPTH   # what a depth image did to the position (face_depth)
 
     @property
@@ -120,7 +128,7 @@ class FacePipeline:
     def __init__(self, config: PipelineConfig = None, log=print):
         from faceverse_ros.tracking.tracker import IdTracker
 
-        from faceverse_ros.core.threads import apply_thread_plan
+        from faceverse_ros.runtime.threads import apply_thread_plan
 
         self.config = config = config or PipelineConfig()
         self.log = log
@@ -145,7 +153,7 @@ class FacePipeline:
         from faceverse_ros.core.assets import find_checkpoint_file, find_model_file
         from faceverse_ros.core.model import FaceVerseModel
         from faceverse_ros.core.regressor import Regressor
-        from faceverse_ros.core.threads import ort_threads
+        from faceverse_ros.runtime.threads import ort_threads
         from faceverse_ros.tracking.auto_engine import choose_engine
 
         if config.landmark_only:
@@ -197,8 +205,8 @@ class FacePipeline:
     def _load_canonical_mesh(self):
         """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
         detector's face_landmarker.task, else rebuilt from the legacy tesselation
-        (core.canonical_mesh); None (said once) when neither can be read."""
-        from faceverse_ros.core.canonical_mesh import CanonicalMeshError, load_mesh
+        (landmarks.canonical_mesh); None (said once) when neither can be read."""
+        from faceverse_ros.landmarks.canonical_mesh import CanonicalMeshError, load_mesh
 
         try:
             mesh = load_mesh(self.detector.task_path)
@@ -348,10 +356,12 @@ class FacePipeline:
             by_camera.setdefault(item[1].intrinsics, []).append(item)
         for cam, items in by_camera.items():
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
-                              np.stack([f.crop_box for _, f in items]), cam)
+                              np.stack([f.crop_box for _, f in items]), cam,
+                              face_axes=head_axes_in_model(self.model))
             for (track, f), pose in zip(items, poses):
                 f.depth_fusion = self._depth_for_faceverse(track, f, pose)
                 out.append(self._face(track, f, f.coeffs, pose))
+        _add_gaze_targets(out)   # from the fused positions
         return sorted(out, key=lambda face: (face.stamp, face.face_id))
 
     @staticmethod
@@ -383,6 +393,7 @@ class FacePipeline:
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
                           blendshapes=f.blendshapes, keyframe=f.keyframe,
+                          gaze_confidence=float(getattr(f.detection, "gaze_confidence", 1.0)),
                           depth=f.depth_fusion if f.depth_fusion is not None else NO_DEPTH)
 
     def _add_mesh(self, faces, timings):
@@ -402,6 +413,20 @@ class FacePipeline:
         for face, mesh in zip(full, meshes):
             face.mesh = mesh
         _lap(timings, "reconstruct", t)
+
+
+def _add_gaze_targets(faces: List[FaceResult]):
+    """Fill each face's gaze target from the faces of the same frame (same stamp and so
+    the same camera)."""
+    by_stamp: Dict[float, List[FaceResult]] = {}
+    for face in faces:
+        by_stamp.setdefault(face.stamp, []).append(face)
+    for group in by_stamp.values():
+        targets = gaze_targets([GazeInput(f.face_id, f.pose.position, f.pose.gaze_direction,
+                                          f.gaze_confidence) for f in group])
+        for face, t in zip(group, targets):
+            face.gaze_target, face.gaze_target_confidence = t.target, t.confidence
+            face.mutual_gaze = t.mutual
 
 
 def _lap(timings, name, start):

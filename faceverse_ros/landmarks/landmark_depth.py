@@ -3,7 +3,7 @@
 The depth image (core.depth.DepthImage, REP-118) is read at the face's own landmark pixels.
 
 Why a ratio: one colour image cannot tell a small face near from a large face far. The
-landmark head pose (core.landmark_pose) resolves this with a 63 mm eye distance; a face
+landmark head pose (landmarks.landmark_pose) resolves this with a 63 mm eye distance; a face
 whose eyes are really ``k`` times that distance apart sits ``k`` times as far along the
 same rays, with every other pose value unchanged. So each depth sample taken at a
 landmark's pixel, divided by the depth the pose predicts for that landmark, measures the
@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from faceverse_ros.core.depth import DepthImage, depth_pixel
-from faceverse_ros.core.landmark_pose import FIT_INDICES, SELLION, TEMPLATE_MM
+from faceverse_ros.landmarks.landmark_pose import FIT_INDICES, SELLION, TEMPLATE_MM
 
 MIN_RANGE_M = 0.1           # nearer values are noise of every depth camera
 MAX_RANGE_M = 20.0          # farther ones are no face measurement
