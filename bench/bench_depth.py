@@ -76,7 +76,7 @@ def stage_costs(repeat):
         times["decode (per frame)"].append(t1 - t0)
         times["match (per frame)"].append(t2 - t1)
         times["measure + fuse (per face)"].append(t3 - t2)
-        track = TrackDepth() if len(track._factors) > 50 else track
+        track = TrackDepth() if len(track._scales) > 50 else track
     assert fusion.measured
     return {k: float(np.median(v) * 1000.0) for k, v in times.items()}
 

@@ -10,7 +10,8 @@ out of range, a rejected value), uses their median: that person's own scale inst
 
 The factor is relative to whichever pose is published: the landmark pose itself
 (landmark-only mode), or the FaceVerse pose (its position times
-``k * z_landmark / z_faceverse``: the measured depth over the FaceVerse depth).
+``k * z_landmark / z_faceverse``: the measured depth over the FaceVerse depth). The kept
+``k`` is relative to the landmark pose in both modes.
 
 Rejections (the frame falls back to the kept factor), each a note with a key:
 
@@ -55,8 +56,7 @@ class TrackDepth:
     """One face track's depth factors (see module doc)."""
 
     def __init__(self):
-        self._factors = collections.deque(maxlen=KEPT)
-        self._scales = collections.deque(maxlen=KEPT)
+        self._scales = collections.deque(maxlen=KEPT)   # measured / landmark-pose depth
 
     @property
     def eye_distance_m(self):
@@ -66,40 +66,47 @@ class TrackDepth:
         from faceverse_ros.landmarks.landmark_pose import INTERPUPILLARY_DISTANCE_M
         return float(np.median(self._scales)) * INTERPUPILLARY_DISTANCE_M
 
-    def kept_factor(self):
-        return float(np.median(self._factors)) if self._factors else None
+    def kept_scale(self):
+        """The median of the track's measured scales (relative to the landmark pose), or None."""
+        return float(np.median(self._scales)) if self._scales else None
 
-    def _fallback(self, measurement=None, note=None):
-        kept = self.kept_factor()
+    def kept_factor(self, to_published=1.0):
+        kept = self.kept_scale()
+        return None if kept is None else kept * float(to_published)
+
+    def _fallback(self, to_published, measurement=None, note=None):
+        kept = self.kept_factor(to_published)
         return DepthFusion(1.0 if kept is None else kept, False, 0.0, kept is not None,
                            measurement, note)
 
     def fuse(self, depth, colour_size, landmarks, landmark_pose, to_published=1.0) -> DepthFusion:
         """The factor for this frame. depth: a core.depth.DepthImage matched to the frame, or
         None. landmark_pose: the frame's colour-only landmark FacePose (the measurement's
-        reference); to_published: z of that pose over z of the published pose."""
+        reference); to_published: z of that pose over z of the published pose (the kept
+        scale is relative to the landmark pose, so a published pose whose own scale changes,
+        as FaceVerse's with a new keyframe identity, still gets the person's distance)."""
         if depth is None:
-            return self._fallback()
+            return self._fallback(to_published)
         m = measure_face(depth, colour_size, landmarks, landmark_pose.position,
                          landmark_pose.rotation)
         if not m.valid:
-            return self._fallback(m, ("no_face_depth", f"no depth at the face: {m.problem}"))
+            return self._fallback(to_published, m,
+                                  ("no_face_depth", f"no depth at the face: {m.problem}"))
         lo, hi = PLAUSIBLE_SCALE
         if not lo <= m.scale <= hi:
             z = float(landmark_pose.position[2])
-            return self._fallback(m, ("implausible", (
+            return self._fallback(to_published, m, ("implausible", (
                 f"depth puts the face at {m.scale * z:.2f} m, the colour image at {z:.2f} m "
                 f"(ratio {m.scale:.2f} outside {lo}-{hi}): depth ignored for it")))
-        factor = m.scale * float(to_published)
-        kept = self.kept_factor()
-        if kept is not None and len(self._factors) >= MIN_KEPT and \
-                abs(factor / kept - 1.0) > MAX_JUMP:
-            return self._fallback(m, ("jump", (
-                f"depth differs by {100 * (factor / kept - 1):+.0f} % from this face's scale "
+        kept = self.kept_scale()
+        if kept is not None and len(self._scales) >= MIN_KEPT and \
+                abs(m.scale / kept - 1.0) > MAX_JUMP:
+            return self._fallback(to_published, m, ("jump", (
+                f"depth differs by {100 * (m.scale / kept - 1):+.0f} % from this face's scale "
                 f"(more than {100 * MAX_JUMP:.0f} %): something in front of it? depth ignored")))
+        factor = m.scale * float(to_published)
         if not math.isfinite(factor) or factor <= 0:
-            return self._fallback(m)
-        self._factors.append(factor)
+            return self._fallback(to_published, m)
         self._scales.append(m.scale)
         return DepthFusion(factor, True, m.confidence, False, m)
 

@@ -369,7 +369,7 @@ class FacePipeline:
         """The FaceVerse pose moved along its rays to the depth measured at the landmarks
         (this frame's, else the person's kept scale); the landmark pose is the reference of
         the measurement (tracking.face_depth)."""
-        if f.depth is None and track.depth.kept_factor() is None:
+        if f.depth is None and track.depth.kept_scale() is None:
             return NO_DEPTH
         try:
             ref = estimate_head_pose(f.detection.landmarks, f.intrinsics)
