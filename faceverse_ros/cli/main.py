@@ -141,7 +141,7 @@ def cmd_run(args):
     triangles = None if args.no_render else builder.triangles
     writer = error = None
     completed = False
-    frames = faces_total = 0
+    frames = faces_total = faces_depth = 0
     last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     bag = open_output_bag(args) if args.output_bag else None
@@ -151,7 +151,8 @@ def cmd_run(args):
     # the outputs below are made here, in order, while the next frames are worked on
     runner = InOrderRunner(
         lambda frame: (frame, pipeline.detect_stage(frame.rgb, frame.stamp,
-                                                    getattr(frame, "intrinsics", None))),
+                                                    getattr(frame, "intrinsics", None),
+                                                    getattr(frame, "depth", None))),
         lambda item: (item[0], pipeline.face_stage(item[1], need_mesh=need_mesh)))
 
     def outputs(done):
@@ -164,11 +165,16 @@ def cmd_run(args):
             _write_outputs(frame, result)
 
     def _write_outputs(frame, result):
-        nonlocal faces_total, writer, last_intrinsics
+        nonlocal faces_total, faces_depth, writer, last_intrinsics
         last_intrinsics = result.intrinsics
         for problem in result.problems:
             print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+        depth = getattr(source, "depth_input", None)
+        for key, text in result.notes:   # depth not used for a face or frame: once each
+            if depth is not None:
+                depth.note(key, f"{text} (from frame {frame.index})")
         faces_total += len(result.faces)
+        faces_depth += sum(f.depth_measured for f in result.faces)
         shown, shown_faces = frame, []
         for stamp, faces in result.groups():
             shown, shown_faces = recent.get(stamp, frame), faces
@@ -253,6 +259,13 @@ def cmd_run(args):
     mode = "landmark-only" if pipeline.landmark_only else "faceverse"
     for reason, count in sorted(getattr(source, "skipped", {}).items()):
         print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)
+    depth = getattr(source, "depth_input", None)
+    if depth is not None:
+        median, worst = depth.slop_ms()
+        print(f"[run] depth: {depth.matched} frames matched on {source.depth_topic}, "
+              f"{depth.unmatched} not (stamp difference median {median:.1f} ms, max "
+              f"{worst:.1f} ms); {faces_depth} of {faces_total} faces depth-measured",
+              file=sys.stderr)
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
           f"results in {out_dir}" + (f", bag {bag.path} ({bag.params_written} params messages)"
                                      if bag is not None
@@ -499,6 +512,12 @@ def build_parser():
                      "CompressedImage topic (default: the bag's only image topic)")
     bag.add_argument("--camera-info-topic", default=None, help="bag input: the CameraInfo "
                      "topic (default: the only one, or the one beside the image topic)")
+    bag.add_argument("--depth-topic", default=None, help="bag input: a depth image registered "
+                     "to the colour camera (REP-118 16UC1 mm or 32FC1 m, the colour images' "
+                     "frame_id, e.g. /camera/aligned_depth_to_color/image_raw): face positions "
+                     "measured from it (FaceVerseParams.depth_measured; doc/depth.md)")
+    bag.add_argument("--depth-slop", type=float, default=0.02, metavar="S", help="--depth-topic: "
+                     "largest stamp difference (s) between a colour and its depth image")
     bag.add_argument("--output-bag", default=None, metavar="OUT_DIR", help="also write the "
                      "results as a rosbag2 bag: /faceverse/params and /tf (a new folder)")
     bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",

@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.ros import transport
+from faceverse_ros.ros.cdr import RawImage
 from faceverse_ros.ros.camera_info import FrameIdCheck, IntrinsicsFilter
 from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
     stamp_to_seconds
@@ -35,6 +36,7 @@ from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
 from faceverse_ros.ros import spin
 from faceverse_ros.ros.compat import add_parameter_callbacks
+from faceverse_ros.io.depth_input import DepthInput
 from faceverse_ros.io.face_ids import resolve_prefix
 from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
@@ -108,6 +110,8 @@ class _FaceVerseBehaviour:
         self.frame_ids = FrameIdCheck()
         self._active = []   # subscriptions and the timer of the active state
         self._worker = None
+        self._depth = None        # ros.depth_input.DepthInput while depth.enabled and active
+        self._depth_subs = []
 
     @property
     def counts(self):
@@ -130,6 +134,7 @@ class _FaceVerseBehaviour:
                 "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.outputs = FrameOutputs(self, self._p, self.pipeline.model,
                                     self.pipeline.canonical_mesh, prefix=self.face_id_prefix)
+        self.outputs.depth_values = self._depth_values
         if self.pipeline.identity is not None:
             self.outputs.attach_identity(self.pipeline.identity)
             self._identity_services = identity_services(self, self.pipeline)
@@ -155,13 +160,56 @@ class _FaceVerseBehaviour:
             self.create_timer(float(self._p["diagnostics.period_s"]),
                               self.outputs.publish_diagnostics),
         ]
+        self._set_depth(self._p["depth.enabled"])
         self.get_logger().info(
             f"faceverse_node active: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
             f"{self._p['detector']}, smoother {self._p['smoother.kind']}, {image.reliability} "
             f"image subscription (input.reliability {self._p['input.reliability']})")
 
+    def _set_depth(self, enabled):
+        """Subscribe to depth/image and depth/camera_info (enabled) or stop (executor thread:
+        start-up and `ros2 param set ... depth.enabled`)."""
+        if enabled and not self._depth_subs:
+            log = self.get_logger()
+            self._depth = DepthInput(self._p["depth.slop_s"], self._p["depth.queue_size"],
+                                     warn=log.warning, info=log.info,
+                                     wait_s=self._p["depth.wait_s"])
+            depth = self._depth
+            self._depth_subs = [   # CDR bytes: no rclpy conversion of the image in this thread
+                transport.ImageSubscription(self, Image, "depth/image",
+                                            lambda data: self._on_depth(depth, data),
+                                            self._p["input.reliability"], raw=True),
+                self.create_subscription(CameraInfo, "depth/camera_info",
+                                         self._depth.set_camera_info, SENSOR_QOS)]
+            log.info(f"depth input on: {self.resolve_topic_name('depth/image')} matched to the "
+                     f"colour images within {self._p['depth.slop_s']:g} s")
+        elif not enabled and self._depth_subs:
+            image, info = self._depth_subs
+            image.destroy()
+            self.destroy_subscription(info)
+            self._depth_subs, self._depth = [], None
+            self.get_logger().info("depth input off: positions from the colour images alone")
+
+    @staticmethod
+    def _on_depth(depth, data):
+        try:
+            depth.add(RawImage(data))
+        except ValueError as exc:
+            depth.note("cdr", f"depth image not readable, not used: {exc}")
+
+    def _depth_values(self):
+        """Diagnostics of the depth input (FrameOutputs.publish_diagnostics)."""
+        depth = self._depth
+        if depth is None:
+            return {"depth": "off"}
+        median, worst = depth.slop_ms()
+        return {"depth": "on", "depth_matched_frames": str(depth.matched),
+                "depth_unmatched_frames": str(depth.unmatched),
+                "depth_slop_median_ms": f"{median:.1f}", "depth_slop_max_ms": f"{worst:.1f}"}
+
     def _deactivate(self):
+        self._set_depth(False)
         for entity in self._active:
             if isinstance(entity, transport.ImageSubscription):
                 entity.destroy()
@@ -211,6 +259,12 @@ class _FaceVerseBehaviour:
                 continue
             value = checked_value(spec, param.value)   # an integer for a double: a double
             self._p[param.name] = value
+            if param.name == "depth.enabled" and self._worker is not None:
+                self._set_depth(value)      # else: at activation
+            elif param.name == "depth.slop_s" and self._depth is not None:
+                self._depth.slop_s = float(value)
+            elif param.name == "depth.wait_s" and self._depth is not None:
+                self._depth.wait_s = float(value)
             change = smoother_change(param.name, value)
             if change is not None and self.pipeline is not None:  # else: read at configure
                 self.pipeline.set_smoothing(**change)  # thread-safe: the tracks pick it up
@@ -227,9 +281,19 @@ class _FaceVerseBehaviour:
             return
         outputs.counts.add("received")
         outputs.in_rate.tick(now)
-        worker.submit(FrameJob(stamp_to_seconds(msg.header.stamp), lambda: self._decode(msg, convert),
-                               self.choose_intrinsics, tag=msg.header, received=now))
+        stamp, depth = stamp_to_seconds(msg.header.stamp), self._depth
+        worker.submit(FrameJob(stamp, lambda: self._decode(msg, convert),
+                               self.choose_intrinsics, tag=msg.header, received=now,
+                               depth=None if depth is None else
+                               lambda: self._match_depth(depth, stamp, msg.header.frame_id)))
         outputs.counts.set("dropped", worker.dropped)
+
+    def _match_depth(self, depth, stamp, frame_id):
+        """The depth image matched to one colour frame (worker thread), or None."""
+        info = self._camera_info
+        colour = None if info is None else (info.k, (info.width, info.height))
+        return depth.match(stamp, frame_id, time.monotonic(), colour,
+                           None if info is None else (info.width, info.height))
 
     def _decode(self, msg, convert):
         try:
@@ -270,6 +334,10 @@ class _FaceVerseBehaviour:
         for problem in output.result.problems:
             self.outputs.counts.add("bad")
             self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
+        depth = self._depth
+        for key, text in output.result.notes:   # depth not used for a face or frame: once each
+            if depth is not None:
+                depth.note(key, text)
         ok, warning = self.frame_ids.check(output.job.tag.frame_id)
         if warning:
             self.get_logger().warning(warning)  # once per bad frame_id

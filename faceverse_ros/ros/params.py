@@ -117,6 +117,21 @@ PARAMS = [
               "compressed; compressed sizes are read from the JPEG/PNG header before decoding); "
               "larger ones are refused with a warning. Default: 4K (4096x2160).",
               range=(1, 1 << 31)),
+    # depth (doc/depth.md)
+    ParamSpec("depth.enabled", False, "Subscribe to depth/image (sensor_msgs/Image, REP-118 "
+              "16UC1 mm or 32FC1 m) and depth/camera_info: a depth image REGISTERED to the colour "
+              "camera (same frame_id, e.g. a RealSense's aligned_depth_to_color/image_raw) makes "
+              "each face's position measured (FaceVerseParams.depth_measured); off = colour only.",
+              runtime=True),
+    ParamSpec("depth.slop_s", 0.02, "Largest stamp difference (s) between a colour image and "
+              "the depth image matched to it; farther ones are not used.", runtime=True,
+              range=(0.0, 1.0)),
+    ParamSpec("depth.wait_s", 0.03, "Longest wait (s) of a colour frame for its depth image "
+              "while the depth stream is live but has nothing as new yet (drivers that align "
+              "depth send it after the colour image); 0 = never wait.", runtime=True,
+              range=(0.0, 0.5)),
+    ParamSpec("depth.queue_size", 10, "Depth images kept for matching by stamp (the newest "
+              "win).", range=(1, 100)),
     ParamSpec("camera.fx", 0.0, "Focal length x (px) used without camera_info; 0 = image width.",
               range=(0.0, 100000.0)),
     ParamSpec("camera.fy", 0.0, "Focal length y (px) used without camera_info; 0 = fx.",

@@ -170,11 +170,12 @@ class ImageSubscription:
     """
 
     def __init__(self, node, msg_type, topic, callback, setting="auto", log=None,
-                 recheck_period_s=RECHECK_PERIOD_S):
+                 recheck_period_s=RECHECK_PERIOD_S, raw=False):
         if setting not in RELIABILITY_CHOICES:
             raise ValueError(f"image reliability must be one of {', '.join(RELIABILITY_CHOICES)}, "
                              f"got {setting!r}")
         self._node, self._type, self._callback = node, msg_type, callback
+        self._raw = raw   # the callback takes the message's CDR bytes (ros/cdr.py RawImage)
         self._topic = node.resolve_topic_name(topic)
         self._log = log or node.get_logger().info
         self.setting = setting
@@ -201,7 +202,8 @@ class ImageSubscription:
 
     def _create(self, reliability):
         self.subscription = self._node.create_subscription(
-            self._type, self._topic, self._callback, image_qos(reliability))
+            self._type, self._topic, self._callback, image_qos(reliability),
+            **({"raw": True} if self._raw else {}))
         if isinstance(reliability, str):
             self.reliability = reliability
 
