@@ -177,6 +177,14 @@ class _FaceVerseBehaviour:
             self.pipeline = None
 
     # -- parameters -----------------------------------------------------------------------------
+    def set_parameters(self, parameter_list):
+        # every way to set parameters at run time (`ros2 param set`, the parameter services,
+        # code) comes through these two: see _as_declared
+        return super().set_parameters(_as_declared(parameter_list))
+
+    def set_parameters_atomically(self, parameter_list):
+        return super().set_parameters_atomically(_as_declared(parameter_list))
+
     def _check_params(self, params):
         """Run-time changes: refused with the reason (read-only, type, range, choices)."""
         for param in params:
@@ -288,6 +296,20 @@ class _FaceVerseBehaviour:
         return super().destroy_node()
 
 
+def _as_declared(params):
+    """An integer for a double parameter as that double (`ros2 param set ... beta 5` sends an
+    integer): the parameter keeps its declared type instead of becoming an integer (the
+    descriptors allow dynamic typing so that such a value is not refused). Other values are
+    passed on as given and checked by _check_params."""
+    out = []
+    for param in params:
+        spec = BY_NAME.get(param.name)
+        if spec is not None and isinstance(spec.default, float) and type(param.value) is int:
+            param = Parameter(param.name, value=float(param.value))
+        out.append(param)
+    return out
+
+
 def _one_line(exc):
     return " ".join(str(exc).split())
 
@@ -340,8 +362,11 @@ class FaceVerseLifecycleNode(_FaceVerseBehaviour, LifecycleNode):
 
 def main(argv=None, lifecycle=False):
     """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
+    from faceverse_ros.runtime.native_logs import quiet_native_logs
+
+    quiet_native_logs()   # MediaPipe's and TF Lite's INFO/WARNING lines; FACEVERSE_VERBOSE=1 keeps them
     try:  # the Fast DDS profile for large frames, before rclpy starts (ros/transport.py)
-        transport.apply_profile()
+        dds_profile = transport.apply_profile()
     except transport.ProfileError as exc:
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         return 1
@@ -352,7 +377,8 @@ def main(argv=None, lifecycle=False):
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    spin.spin_until_signal([node])   # SIGINT / SIGTERM: workers stop, then the context
+    node.get_logger().info(dds_profile)   # what this process's Fast DDS was given
+    spin.spin_until_signal([node])   # SIGINT / SIGTERM / SIGHUP: workers stop, then the context
     return 0
 
 

@@ -82,7 +82,7 @@ class FrameOutputs:
         self._views_next = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
-        self._builder = ViewBuilder(model, canonical)
+        self._builder = ViewBuilder(model, canonical, id_prefix=self.id_prefix)
         self._views = None
         # no publish after destroy(): a worker still finishing a frame checks this under the lock
         self._publish_lock = threading.Lock()

@@ -75,6 +75,14 @@ def profile_variables(environ=None):
     return (FASTDDS_VAR, FASTRTPS_VAR)
 
 
+def _is_shipped(path, environ):
+    shipped = shipped_profile(environ)
+    try:
+        return shipped is not None and Path(path).resolve() == shipped.resolve()
+    except OSError:
+        return False
+
+
 class ProfileError(ValueError):
     """FACEVERSE_DDS_PROFILE names a file that does not exist."""
 
@@ -85,9 +93,18 @@ def profile_plan(environ=None):
     rmw = environ.get("RMW_IMPLEMENTATION", "")
     if rmw and not rmw.startswith("rmw_fastrtps"):
         return {}, f"DDS profile: not used with RMW_IMPLEMENTATION={rmw}"
-    for var in (FASTDDS_VAR, FASTRTPS_VAR):
+    read = profile_variables(environ)
+    if FASTDDS_VAR in read:   # Fast DDS 3 still reads the old name (with a deprecation warning)
+        read = (FASTDDS_VAR, FASTRTPS_VAR)
+    for var in read:
         if environ.get(var):
-            return {}, f"DDS profile: yours ({var}={environ[var]})"
+            whose = "the shipped one" if _is_shipped(environ[var], environ) else "yours"
+            return {}, f"DDS profile: {whose} ({var}={environ[var]})"
+    for var in (FASTDDS_VAR, FASTRTPS_VAR):
+        if environ.get(var):  # the name the other Fast DDS major version reads: pass it on
+            return {read[0]: environ[var]}, (
+                f"DDS profile: yours ({environ[var]}); {var} is not read by this Fast DDS, so it "
+                f"is set as {read[0]} for this process")
     switch = environ.get(SWITCH_VAR, "").strip()
     if switch.lower() in OFF_VALUES:
         return {}, f"DDS profile: off ({SWITCH_VAR}={switch}); Fast DDS defaults"
