@@ -131,21 +131,25 @@ class _FaceVerseBehaviour:
         self._worker = PipelineWorker(self.pipeline, self.publish_frame, self._stage_failed)
         self.outputs.start(self._view_failed)
         max_pixels, warn = self._p["input.max_pixels"], self._input_warning
+        topic = "image/compressed" if self._p["input.compressed"] else "image"
+        self._loss = transport.FrameLossMonitor(self.resolve_topic_name(topic))
         if self._p["input.compressed"]:
             convert = functools.partial(compressed_to_rgb, max_pixels=max_pixels, on_warning=warn)
             image = transport.ImageSubscription(
-                self, CompressedImage, "image/compressed", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, CompressedImage, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
         else:
             convert = functools.partial(image_to_rgb, max_pixels=max_pixels)
             image = transport.ImageSubscription(
-                self, Image, "image", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, Image, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
+        self._image_subscription = image
         self._active = [
             image,
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS),
             self.create_timer(float(self._p["diagnostics.period_s"]),
                               self.outputs.publish_diagnostics),
+            self.create_timer(1.0, self._check_frame_loss),
         ]
         self.get_logger().info(
             f"faceverse_node active: {'compressed ' if self._p['input.compressed'] else ''}images "
@@ -215,6 +219,22 @@ class _FaceVerseBehaviour:
     # -- input ----------------------------------------------------------------------------------
     def _on_camera_info(self, msg):
         self._camera_info = msg
+        self._loss.add("camera_info")
+
+    def _on_frames_lost(self, count):  # DDS: frames of a best-effort publisher that never came
+        self._loss.add("lost", count)
+
+    def _check_frame_loss(self):
+        """Say once when the camera's frames are lost on the way (ros/transport.py)."""
+        if self._loss.said is not None:
+            return
+        topic = self._image_subscription.topic
+        best_effort = [i for i in self.get_publishers_info_by_topic(topic)
+                       if transport.reliability_for_publishers([i.qos_profile.reliability])
+                       == "best_effort"]
+        warning = self._loss.check(publishers=len(best_effort))
+        if warning:
+            self.get_logger().warning(warning)
 
     def image_callback(self, msg, convert):
         """Hook: one image message in (executor thread): hand it to the worker."""
@@ -223,6 +243,7 @@ class _FaceVerseBehaviour:
         if worker is None:  # deactivating
             return
         outputs.counts.add("received")
+        self._loss.add("received")
         outputs.in_rate.tick(now)
         worker.submit(FrameJob(stamp_to_seconds(msg.header.stamp), lambda: self._decode(msg, convert),
                                self.choose_intrinsics, tag=msg.header, received=now))
