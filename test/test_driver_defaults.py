@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from launch_tools import Proc
 
 rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts/setup.sh)")
 

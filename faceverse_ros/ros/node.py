@@ -392,13 +392,13 @@ def main(argv=None, lifecycle=False):
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         return 1
     spin.init(sys.argv if argv is None else argv)
+    rclpy.logging.get_logger("faceverse_node").info(dds_profile)  # what this process's Fast DDS got
     try:
         node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()
     except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    node.get_logger().info(dds_profile)   # what this process's Fast DDS was given
     spin.spin_until_signal([node])   # SIGINT / SIGTERM / SIGHUP: workers stop, then the context
     return 0
 

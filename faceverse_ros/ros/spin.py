@@ -22,11 +22,15 @@ def init(args):
     rclpy.init(args=args, signal_handler_options=rclpy.SignalHandlerOptions.NO)
 
 
-def spin_until_signal(nodes, poll_s=0.1):
+def spin_until_signal(nodes, poll_s=0.1, ready=None):
     """Spin `nodes` in one executor thread until SIGINT/SIGTERM/SIGHUP (or an external shutdown),
-    destroy them in reverse order, shut the context down. Returns the signal number or None."""
+    destroy them in reverse order, shut the context down. Returns the signal number or None.
+    `ready()` runs once the signals are caught here (e.g. to say "running": a Ctrl-C after
+    that line then stops in order)."""
     received = []
     previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
+    if ready is not None:
+        ready()
     executor = SingleThreadedExecutor()
     try:
         for node in nodes:

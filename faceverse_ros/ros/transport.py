@@ -33,8 +33,9 @@ Frames lost on the way (FrameLossMonitor). A camera driver started on its own, w
 DDS's defaults, sends each frame through its own 512 KiB shared-memory segment; a best-effort
 frame larger than that mostly never arrives. The segment is the sender's, so the receiving
 side cannot enlarge it, and a reader without shared memory only moves the frames to UDP,
-which loses large best-effort frames as well (doc/dds.md). So the node watches for it: DDS reports the frames a best-effort reader never got
-(the message_lost event), and most drivers send one camera_info per frame. When 5 % or more
+which loses large best-effort frames as well. So the node watches for it: DDS reports the
+frames a best-effort reader never got (the message_lost event), and most drivers send one
+camera_info per frame. When 5 % or more
 of the frames of the last 5 s were lost, the node says so once, with the fix for this
 installation (which variable the driver's process needs, and the file).
 """
