@@ -23,7 +23,6 @@ from conftest import ROOT
 rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts/setup.sh)")
 
 from faceverse_ros.ros import transport  # noqa: E402
-from faceverse_ros.ros.transport import FrameLossMonitor  # noqa: E402
 
 CLI = Path(sys.prefix) / "bin" / "faceverse-ros"
 PROFILE_VARS = (transport.FASTDDS_VAR, transport.FASTRTPS_VAR, transport.QOS_FROM_XML_VAR,
@@ -134,7 +133,7 @@ class _Clock:
 
 def _monitor():
     clock = _Clock()
-    return FrameLossMonitor("/camera/image_raw", fix="FIX.", clock=clock), clock
+    return transport.FrameLossMonitor("/camera/image_raw", fix="FIX.", clock=clock), clock
 
 
 def test_loss_rule_from_lost_events():
