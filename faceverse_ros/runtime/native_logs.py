@@ -54,6 +54,8 @@ def quiet_native_logs():
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return False
     sys.stderr.flush()
+    if os.isatty(2):  # ROS colours its log lines only on a terminal: descriptor 2 is a pipe now
+        os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "1")
     real = os.dup(2)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
