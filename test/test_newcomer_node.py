@@ -186,3 +186,13 @@ def test_node_log_names_settings_that_exist(tmp_path):
                                   "names")
     line = next((ln for ln in out.splitlines() if "no face_landmarker.task found" in ln), "")
     assert "task_path" in line and "--task" not in line, out[-3000:]
+
+
+def test_unknown_ros_argument_is_one_line():
+    env = _env()
+    out = subprocess.run([str(CLI), "node", "--localhost", "--set", "landmark_only=true",
+                          "--ros-args", "--bogus"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    lines = [ln for ln in out.stderr.splitlines() if "error" in ln.lower()]
+    assert lines == ["faceverse-ros: error: --ros-args: unknown ROS arguments: --bogus"], out.stderr

@@ -389,7 +389,10 @@ def cmd_node(args):
     try:
         spin.init(ros_args)   # rclpy without its signal handlers: spin_until_signal stops in order
     except Exception as exc:  # noqa: BLE001 - rcl refuses a malformed --ros-args: one line
-        raise CliError(f"--ros-args: {' '.join(str(exc).split())}") from None
+        detail = " ".join(str(exc).split())
+        if type(exc).__name__ == "UnknownROSArgsError":   # str() is the list of them
+            detail = "unknown ROS arguments: " + detail.strip("[]").replace("'", "")
+        raise CliError(f"--ros-args: {detail}") from None
     nodes = []
     try:
         if args.lifecycle:
