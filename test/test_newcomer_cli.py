@@ -127,31 +127,27 @@ def test_a_folder_of_numbered_frames_is_a_video(tmp_path):
     assert np.abs(boxes["auto"][1:] - boxes["stills"][1:]).max() > 0.01
 
 
-def test_overlay_label_is_the_face_id_string(monkeypatch):
-    from faceverse_ros.tracking.config import config_from_params
-    from faceverse_ros.tracking.pipeline import FacePipeline
+def test_overlay_label_is_the_face_id_string(monkeypatch, tmp_path):
     from faceverse_ros.views import overlay
 
-    rgb = cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg")))[:, :, ::-1].copy()
-    pipeline = FacePipeline(config_from_params({"landmark_only": True}, stream=False),
-                            log=lambda m: None)
-    try:
-        result = pipeline.process(rgb, 0.0)
-    finally:
-        pipeline.close()
-    assert [f.face_id for f in result.faces] == [0]
     texts = []
     monkeypatch.setattr(overlay.cv2, "putText", lambda img, text, *a, **k: texts.append(text))
-    overlay.draw_overlay(rgb, result.faces, result.intrinsics)
-    assert texts[0].split()[0] == "f0"          # FaceVerseParams.id at the root namespace
+    # the run command's overlay: the id strings of its output bag, "f0" at the root namespace
+    res_dir = tmp_path / "out"
+    from faceverse_ros.cli.main import main
+
+    assert main(["run", "--input", str(shared_path("testdata/faces/portrait_small.jpg")),
+                 "--output", str(res_dir), "--landmark-only", "--quiet"]) == 0
+    assert [t.split()[0] for t in texts] == ["f0"]   # FaceVerseParams.id at the root namespace
     texts.clear()
-    overlay.ViewBuilder(None, None, id_prefix="robot1_f").overlay(rgb, result.faces,
-                                                                 result.intrinsics)
-    assert texts[0].split()[0] == "robot1_f0"   # under /robot1
+    assert main(["run", "--input", str(shared_path("testdata/faces/portrait_small.jpg")),
+                 "--output", str(res_dir), "--landmark-only", "--quiet",
+                 "--face-id-prefix", "robot1_f"]) == 0
+    assert [t.split()[0] for t in texts] == ["robot1_f0"]
 
 
 def test_node_overlay_uses_the_node_prefix(rclpy_context):
-    """The node's debug image labels faces with its own prefix (namespace rule)."""
+    """The node's debug image labels faces with its own id strings (namespace rule)."""
     from rclpy.parameter import Parameter
 
     from faceverse_ros.ros.node import FaceVerseLifecycleNode
@@ -161,7 +157,7 @@ def test_node_overlay_uses_the_node_prefix(rclpy_context):
     try:
         node.trigger_configure()
         assert node.outputs.id_prefix == "robot1_f"
-        assert node.outputs._builder.id_prefix == "robot1_f"
+        assert node.outputs._builder.face_label(3) == "robot1_f3"
     finally:
         node.destroy_node()
 

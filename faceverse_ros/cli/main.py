@@ -140,11 +140,12 @@ def cmd_run(args):
     if pipeline.landmark_only:
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
     meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
-    from faceverse_ros.core.ids import resolve_prefix
+    from faceverse_ros.core.ids import face_id_string, resolve_prefix
 
     # the overlay labels faces with the id strings of the output bag (and of the node)
+    prefix = resolve_prefix(args.face_id_prefix, "/")
     builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh,
-                          id_prefix=resolve_prefix(args.face_id_prefix, "/"))
+                          face_label=lambda face_id: face_id_string(prefix, face_id))
     if meshes and builder.triangles is None:
         raise CliError("--save-ply/--save-obj: no mesh (the FaceVerse files are missing and the "
                        "MediaPipe face mesh could not be read)")

@@ -21,8 +21,6 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from faceverse_ros.core.face_fields import ROOT_PREFIX
-from faceverse_ros.core.ids import face_id_string
 from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
 
 BOX_COLOUR = (0, 255, 0)
@@ -35,9 +33,10 @@ RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scal
 
 
 def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, max_px=None,
-                 id_prefix=ROOT_PREFIX):
-    """A copy of ``rgb`` with the faces drawn (see module doc), each labelled with its id
-    string (``<id_prefix><face_id>``, as FaceVerseParams.id and the TF frames name it). ``triangles``: the model's
+                 face_label=str):
+    """A copy of ``rgb`` with the faces drawn (see module doc), each labelled with
+    ``face_label(face_id)``: the callers give the id string of their messages (FaceVerseParams.id,
+    the TF frames: "f0"), so that the picture and the topics name a face alike. ``triangles``: the model's
     (T, 3) triangles to render the faces' meshes; None draws no mesh. ``meshes``: the
     meshes to render instead of the faces' own (a list, None entries skipped); a mesh
     with its own ``triangles`` (a decimated FaceMesh) is drawn with those. ``max_px``:
@@ -72,7 +71,7 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
             (pts[:, 1] < out.shape[0])
         out[pts[ok, 1], pts[ok, 0]] = LANDMARK_COLOUR
         draw_axes(out, face.pose, intrinsics)
-        label = face_id_string(id_prefix, face.face_id) + (
+        label = face_label(face.face_id) + (
             " landmark-only" if face.mode == MODE_LANDMARK_ONLY else "")
         cv2.putText(out, label, (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     BOX_COLOUR, 1, cv2.LINE_AA)
@@ -220,9 +219,9 @@ class ViewBuilder:
     decimation's vertices of it and their markers decimated from it."""
 
     def __init__(self, model=None, canonical=None, render_decimation=RENDER_DECIMATION,
-                 render_rest_cells=RENDER_REST_CELLS, id_prefix=ROOT_PREFIX):
+                 render_rest_cells=RENDER_REST_CELLS, face_label=str):
         self.model = model
-        self.id_prefix = id_prefix   # the faces' labels: the id strings of the published faces
+        self.face_label = face_label   # face id -> its label: the id string of the messages
         self.canonical = canonical
         self.render_decimation = int(render_decimation)
         self.render_rest_cells = float(render_rest_cells)
@@ -248,7 +247,7 @@ class ViewBuilder:
                 self.add_meshes(req.faces, req.intrinsics)
             debug = draw_overlay(req.rgb, req.faces, req.intrinsics,
                                  self.triangles if req.render else None,
-                                 req.fps, id_prefix=self.id_prefix) if req.debug else None
+                                 req.fps, face_label=self.face_label) if req.debug else None
             meshes = self.marker_meshes(req.faces, req.decimation) if req.mesh else None
             return Views(req.tag, debug, meshes)
         done = {}   # decimation -> meshes of this request (render and markers may share one)
@@ -261,15 +260,15 @@ class ViewBuilder:
         """The debug image of ``faces`` (draw_overlay); FaceVerse faces rendered from their
         meshes at ``decimation`` (None: the builder's render decimation)."""
         if not render or self.triangles is None:
-            return draw_overlay(rgb, faces, intrinsics, None, fps, id_prefix=self.id_prefix)
+            return draw_overlay(rgb, faces, intrinsics, None, fps, face_label=self.face_label)
         if self.model is None:
             self.add_meshes(faces, intrinsics)
             return draw_overlay(rgb, faces, intrinsics, self.triangles, fps,
-                                id_prefix=self.id_prefix)
+                                face_label=self.face_label)
         d = self.render_decimation if decimation is None else int(decimation)
         meshes = self.decimated_meshes(faces, d, done, rest_cells=self.render_rest_cells)
         return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes,
-                            max_px=self.render_max_px, id_prefix=self.id_prefix)
+                            max_px=self.render_max_px, face_label=self.face_label)
 
     def decimator(self, decimation, rest_cells=1.0):
         """The MeshDecimator of the FaceVerse mesh at ``decimation`` (cached): the parts
