@@ -29,7 +29,8 @@ setup(
     version="0.1.0",
     description="Real-time FaceVerse V4 face tracking for ROS 2 (core, CLI, Sim3DR)",
     packages=["faceverse_ros"] + ["faceverse_ros." + p
-                                  for p in ("core", "tracking", "runtime", "views", "io", "ros", "cli")],
+                                  for p in ("core", "landmarks", "tracking", "runtime", "views", "io",
+                                            "ros", "cli")],
     ext_modules=cythonize([sim3dr], language_level=3, quiet=True),
     python_requires=">=3.10",
     install_requires=["numpy"],

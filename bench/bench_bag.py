@@ -94,7 +94,7 @@ def main(argv=None):
         if args.landmark_only:
             common = ["--landmark-only"]
         else:
-            from synthetic import synthetic_assets
+            from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
             assets = synthetic_assets()
             common = ["--model", assets.model_path, "--checkpoint", assets.checkpoint_path]

@@ -31,10 +31,12 @@ sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only c
 from faceverse_ros.core.camera import CameraIntrinsics  # noqa: E402
 from faceverse_ros.core.headpose import head_pose  # noqa: E402
 from faceverse_ros.core.model import FaceVerseModel  # noqa: E402
-from faceverse_ros.core.paths import cache_root  # noqa: E402
-from faceverse_ros.core.onnx_export import export_onnx, face_crops_mediapipe  # noqa: E402
-from faceverse_ros.core.regressor import Regressor, file_sha256  # noqa: E402
-from synthetic import _calibration_images, synthetic_assets  # noqa: E402
+from faceverse_ros.paths import cache_root  # noqa: E402
+from faceverse_ros.cli.export_onnx import face_crops_mediapipe  # noqa: E402
+from faceverse_ros.core.network import file_sha256  # noqa: E402
+from faceverse_ros.core.onnx_export import export_onnx  # noqa: E402
+from faceverse_ros.core.regressor import Regressor  # noqa: E402
+from faceverse_ros.cli.synthetic_assets import _calibration_images, synthetic_assets  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

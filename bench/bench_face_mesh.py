@@ -33,11 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceverse_ros.core.canonical_mesh import load_mesh  # noqa: E402
-from faceverse_ros.core.landmark_pose import estimate_head_pose  # noqa: E402
+from faceverse_ros.landmarks.canonical_mesh import load_mesh  # noqa: E402
+from faceverse_ros.landmarks.landmark_pose import estimate_head_pose  # noqa: E402
 from faceverse_ros.io.sources import FrameSource  # noqa: E402
 from faceverse_ros.tracking.detector import FaceDetector  # noqa: E402
-from faceverse_ros.views.face_mesh import landmark_mesh, render_meshes  # noqa: E402
+from faceverse_ros.views.landmark_mesh import landmark_mesh, render_meshes  # noqa: E402
 
 DEFAULT_VIDEO = ROOT.parent / "shared" / "testdata" / "video" / "talking_256.mp4"
 DEFAULT_TASK = ROOT.parent / "shared" / "models" / "face_landmarker.task"

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only c
 from faceverse_ros.core.fitting import LandmarkFitter  # noqa: E402
 from faceverse_ros.core.model import FaceVerseModel  # noqa: E402
 from faceverse_ros.core.projection import to_image  # noqa: E402
-from synthetic import localised_expression_basis, synthetic_assets  # noqa: E402
+from faceverse_ros.cli.synthetic_assets import localised_expression_basis, synthetic_assets  # noqa: E402
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 SCENARIOS = {"keyframe": (0.03, 0.01, 0.1), "warm": (0.01, 0.003, 0.03)}

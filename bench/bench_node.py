@@ -46,9 +46,9 @@ def node_command(args, config="fast"):
            "--set", "publish.mesh=true"]
     if args.landmark_only:
         return exe + ["--set", "landmark_only=true"]
-    from bench_pipeline import int8_model, load_frames
-    from faceverse_ros.core.paths import cache_root
-    from synthetic import synthetic_assets
+    from faceverse_ros.cli.bench import int8_model, load_frames
+    from faceverse_ros.paths import cache_root
+    from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
     a = synthetic_assets()
     if config == "default":  # only where the files are: every other parameter the node's own

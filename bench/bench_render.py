@@ -132,7 +132,7 @@ class _Face:
 
 
 def faceverse_views(runs: int) -> None:
-    from synthetic import synthetic_assets
+    from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
     from faceverse_ros.core.model import FaceVerseModel
     from faceverse_ros.views.overlay import RENDER_REST_CELLS, ViewBuilder, ViewRequest

@@ -7,7 +7,7 @@ Printed, in one run:
 
 - frames, faces found, the range of all 52 weights (they must lie in [0, 1]);
 - the Pearson r between jawOpen and the mouth opening measured from the inner
-  lip landmarks (faceverse_ros.core.blendshapes.mouth_opening);
+  lip landmarks (faceverse_ros.landmarks.blendshapes.mouth_opening);
 - the blink check: the mean of (eyeBlinkLeft + eyeBlinkRight) / 2 over the frames
   whose eye-aspect ratio (eyelid landmarks, both eyes) is in the lowest 5 %,
   against the frames in the highest 50 %;
@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceverse_ros.core.blendshapes import INDEX, eye_aspect_ratio, mouth_opening  # noqa: E402
+from faceverse_ros.landmarks.blendshapes import INDEX, eye_aspect_ratio, mouth_opening  # noqa: E402
 
 DEFAULT_VIDEO = ROOT.parent / "shared" / "testdata" / "video" / "talking_256.mp4"
 DEFAULT_TASK = ROOT.parent / "shared" / "models" / "face_landmarker.task"

@@ -48,14 +48,14 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--sync", action="store_true", help="inline keyframes (keyframe.background false)")
     args = ap.parse_args()
-    from bench_pipeline import int8_model, load_frames
-    from faceverse_ros.core.paths import cache_root
+    from faceverse_ros.cli.bench import int8_model, load_frames
+    from faceverse_ros.paths import cache_root
     from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
     if args.model and args.checkpoint:
         model, ckpt = args.model, args.checkpoint
     else:
-        from synthetic import synthetic_assets
+        from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
         a = synthetic_assets()
         model, ckpt = str(a.model_path), str(a.checkpoint_path)

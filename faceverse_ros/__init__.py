@@ -1,5 +1,11 @@
 """faceverse_ros: real-time FaceVerse V4 face tracking for ROS 2.
 
+Layers (subpackages; each __init__ says what it owns and may import), bottom up:
+core (the FaceVerse model), landmarks (MediaPipe landmark geometry), runtime
+(threads), io (sources, bags, message fields), tracking, views, cli, ros. One
+module sits at the package root: paths.py (where data and caches live, the ROS
+share folder included), which every layer may import.
+
 The core modules of this package import no ROS code; the ROS layer
 (``faceverse_ros.ros.node`` and friends) imports rclpy only when it is used.
 

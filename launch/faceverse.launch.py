@@ -11,7 +11,7 @@ config/faceverse.yaml) and the face id prefix. A failed check ends the launch wi
 and nothing left running.
 
 Under a namespace (namespace:=robot1) the node's outputs become /robot1/faceverse/..., its
-TF frames /robot1's face_robot1_f<id> (the face_id_prefix rule, faceverse_ros/ros/ids.py),
+TF frames /robot1's face_robot1_f<id> (the face_id_prefix rule, faceverse_ros/io/face_ids.py),
 and RViz gets a copy of rviz/faceverse.rviz with the topics under the namespace and the
 chosen fixed frame.
 """
@@ -134,7 +134,7 @@ def rviz_view_for(source, namespace, fixed_frame):
 def _setup(context):
     from launch_ros.actions import Node
 
-    from faceverse_ros.ros.ids import resolve_prefix
+    from faceverse_ros.io.face_ids import resolve_prefix
 
     get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     namespace = normalize_namespace(get("namespace"))

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 
-from synthetic import SYNTHETIC_NOTE, write_synthetic_assets  # noqa: E402
+from faceverse_ros.cli.synthetic_assets import SYNTHETIC_NOTE, write_synthetic_assets  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ def main():
     ap.add_argument("--frame-id", default="camera_optical_frame")
     args = ap.parse_args(argv[:len(argv) - len(ros_args)])
     from faceverse_ros.ros import spin
-    from faceverse_ros.ros.camera import CameraSourceNode
+    from faceverse_ros.ros.camera_source import CameraSourceNode
 
     spin.init(["camera_pub"] + ros_args)
     node = CameraSourceNode(args.video, frame_id=args.frame_id, rate_hz=args.rate, loop=True)

@@ -3,7 +3,7 @@
 Registered as a plugin by ``test/conftest.py`` (``pytest_plugins = ["fixtures_assets"]``),
 so every test can request these fixtures by name.
 
-The files are cached under ``<cache_root>/synthetic/`` (faceverse_ros.core.paths) (first use: ~10 s). Their
+The files are cached under ``<cache_root>/synthetic/`` (faceverse_ros.paths) (first use: ~10 s). Their
 contents are random: tests may check formats and arithmetic with them, never
 face accuracy.
 """
@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture(scope="session")
 def synthetic_assets():
     """``SyntheticAssets(model_path, checkpoint_path)`` of the cached synthetic files."""
-    from synthetic import synthetic_assets as make
+    from faceverse_ros.cli.synthetic_assets import synthetic_assets as make
 
     return make()
 

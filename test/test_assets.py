@@ -246,7 +246,7 @@ def test_model_found_in_a_ros_install_share_directory(tmp_path, monkeypatch):
 def test_data_and_cache_paths_do_not_depend_on_the_install_location(tmp_path, monkeypatch):
     """Data: $FACEVERSE_DATA, ./data, the ROS share folder; caches: $FACEVERSE_CACHE, else
     $XDG_CACHE_HOME/faceverse_ros: never a folder derived from the package's own files."""
-    from faceverse_ros.core import paths
+    from faceverse_ros import paths
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("FACEVERSE_DATA", raising=False)

@@ -288,7 +288,7 @@ def test_message_definitions_come_from_msg_and_match_the_ros_build():
 
 
 def test_roi_clipping_hand_worked():
-    from faceverse_ros.core.face_fields import clipped_roi
+    from faceverse_ros.io.face_fields import clipped_roi
 
     # box (-3.2, 10.5)-(100.2, 300.0) in a 256x256 image: floor/ceil, then cut at the border
     assert clipped_roi((-3.2, 10.5, 100.2, 300.0), (256, 256)) == (0, 10, 101, 246)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, shared_path
-from faceverse_ros.core.blendshapes import (BLENDSHAPE_NAMES, NUM_BLENDSHAPES, as_dict,
+from faceverse_ros.landmarks.blendshapes import (BLENDSHAPE_NAMES, NUM_BLENDSHAPES, as_dict,
                                                 eye_aspect_ratio, from_categories, from_dict,
                                                 mouth_opening, strongest)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.core.canonical_mesh import (NUM_MESH_VERTICES, CanonicalMeshError, metric_vertices,
+from faceverse_ros.landmarks.canonical_mesh import (NUM_MESH_VERTICES, CanonicalMeshError, metric_vertices,
                                                mesh_from_task, mesh_from_tesselation, project,
                                                triangles_from_edges, vertex_normals)
-from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 
 
 def _cycle(t):

@@ -179,7 +179,7 @@ def test_tasks_backend_gives_blendshapes_legacy_none():
 
 def _no_data_dirs(monkeypatch, tmp_path):
     """Every data folder the search looks in points into an empty tmp folder."""
-    import faceverse_ros.core.paths as paths
+    import faceverse_ros.paths as paths
 
     monkeypatch.delenv("FACEVERSE_DATA", raising=False)
     monkeypatch.setattr(paths, "ros_share_data", lambda: tmp_path / "share" / "data")

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from faceverse_ros.tracking.eyes import eye_values
+from faceverse_ros.landmarks.eyes import eye_values
 
 
 def flat_eyes(right_iris=(120.0, 200.0), left_iris=(200.0, 200.0)):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.core.canonical_mesh import load_mesh
-from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.landmarks.canonical_mesh import load_mesh
+from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 from faceverse_ros.views.export import save_mesh
-from faceverse_ros.views.face_mesh import landmark_mesh, render_meshes
+from faceverse_ros.views.landmark_mesh import landmark_mesh, render_meshes
 
 PHOTOS = ["emma.jpg", "frontal_1080p.jpg", "portrait_small.jpg"]
 

@@ -33,7 +33,7 @@ from faceverse_ros.core.assets import MOUTH_VERTEX_JAW, MOUTH_VERTEX_REF
 from faceverse_ros.core.model import FaceVerseModel
 from faceverse_ros.core.projection import to_image
 from faceverse_ros.core.rotations import rotation_matrix
-from synthetic import localised_expression_basis
+from faceverse_ros.cli.synthetic_assets import localised_expression_basis
 
 BOX = np.array([100.0, 80.0, 400.0, 380.0])
 

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from faceverse_ros.ros.ids import default_prefix, face_id_string, resolve_prefix
+from faceverse_ros.io.face_ids import default_prefix, face_id_string, resolve_prefix
 
 # A ROS 2 topic-name token: starts with a letter, then letters, digits, underscores.
 TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

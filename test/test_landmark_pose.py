@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from faceverse_ros.core import landmark_pose as lp
+from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
 
 K = (800.0, 800.0, 320.0, 240.0)  # fx, fy, cx, cy of a 640x480 camera

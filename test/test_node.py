@@ -205,7 +205,7 @@ def test_frontal_face_tf_axes(landmark_node):
     """face_<id>: parent = image frame; x toward the camera, z up (REP-155)."""
     landmark_node.got["tf"].clear()
     msg = landmark_node.send_settled(_image("frontal_1080p.jpg"))
-    # the REP-155 id string: prefix from the harness namespace /hN -> "hN_f" (ros/ids.py)
+    # the REP-155 id string: prefix from the harness namespace /hN -> "hN_f" ((io/face_ids.py))
     face_id = msg.faces[0].id
     assert face_id == f"{landmark_node.node.get_namespace().strip('/')}_f{msg.faces[0].face_id}"
     assert wait_for(lambda: landmark_node.got["tf"], 10)

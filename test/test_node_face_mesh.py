@@ -11,7 +11,7 @@ rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts
 from rclpy.parameter import Parameter  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
-from faceverse_ros.core.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
+from faceverse_ros.landmarks.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
 from faceverse_ros.msg import FaceVerseParams  # noqa: E402
 from test_node import FRAME, Harness, _image, _key, wait_for  # noqa: E402
 

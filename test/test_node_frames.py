@@ -46,7 +46,7 @@ def _reference(images):
     """The detector's own detections of the frames (a detector of the test's own, fed the
     same frames in the same order as the node's) and each frame's landmark head position."""
     from faceverse_ros.core.camera import CameraIntrinsics
-    from faceverse_ros.core.landmark_pose import estimate_head_pose
+    from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
     from faceverse_ros.tracking.detector import FaceDetector
 
     det = FaceDetector(mode="video")

@@ -49,7 +49,7 @@ def test_pip_install_editable_without_ros(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     out = run("--no-build-isolation", "-e", ".")
     assert out.returncode == 0, out.stderr[-2000:]
-    code = ("import sys, faceverse_ros.views.render, faceverse_ros.core.boxes;"
+    code = ("import sys, faceverse_ros.views.render, faceverse_ros.landmarks.boxes;"
             "import importlib.util as u; print(u.find_spec('rclpy') is None)")
     check = subprocess.run([py, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]

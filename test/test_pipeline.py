@@ -680,7 +680,7 @@ def test_others_cpu_share_leaves_out_the_job_own_cpu_time():
     it the job's own: the rest used 0.4 s of 1 s x the CPUs."""
     import time as _time
 
-    from faceverse_ros.core.threads import cpu_count
+    from faceverse_ros.runtime.threads import cpu_count
     from faceverse_ros.tracking.keyframe_worker import KeyframeJob, others_cpu_share
 
     job = KeyframeJob(0.0, np.zeros((256, 256, 3), np.uint8), np.zeros(4), np.zeros((478, 3)))

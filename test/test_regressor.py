@@ -10,10 +10,12 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from faceverse_ros.core.assets import AssetError, FaceVerseError
-from faceverse_ros.core.onnx_export import (build_onnx_model, count_quantized_convs, export_onnx, main,
+from faceverse_ros.cli.export_onnx import main
+from faceverse_ros.cli.synthetic_assets import _calibration_images
+from faceverse_ros.core.network import crops_to_input, fold_batchnorm
+from faceverse_ros.core.onnx_export import (build_onnx_model, count_quantized_convs, export_onnx,
                                             quantize_onnx_file)
-from faceverse_ros.core.regressor import Regressor, build_reconnet, crops_to_input, fold_batchnorm
-from synthetic import _calibration_images
+from faceverse_ros.core.regressor import Regressor, build_reconnet
 
 SLOW = os.environ.get("FACEVERSE_SLOW_TESTS") == "1"
 

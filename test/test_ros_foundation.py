@@ -77,17 +77,17 @@ def test_tf_message_on_slash_tf_has_the_frames(rclpy_context):
 def test_generated_messages_import_next_to_the_source_package():
     """faceverse_ros.msg (generated, installed) and the source modules in one package."""
     import faceverse_ros
-    import faceverse_ros.core.boxes
+    import faceverse_ros.landmarks.boxes
     from faceverse_ros.msg import FaceVerseParams
 
-    assert Path(faceverse_ros.core.boxes.__file__).resolve().parent == ROOT / "faceverse_ros" / "core"
+    assert Path(faceverse_ros.landmarks.boxes.__file__).resolve().parent == ROOT / "faceverse_ros" / "landmarks"
     assert FaceVerseParams.SHAPE_SIZE == 156
 
 
 def test_installed_copy_imports_messages_and_sources(tmp_path):
     """The colcon-installed package alone (no source tree on sys.path) is complete."""
     code = (
-        "import faceverse_ros, faceverse_ros.core.boxes, faceverse_ros.msg as m, sys;"
+        "import faceverse_ros, faceverse_ros.landmarks.boxes, faceverse_ros.msg as m, sys;"
         "print(faceverse_ros.__file__); print(m.FaceVerseParamsArray.__name__)"
     )
     env = dict(os.environ, FACEVERSE_ROS_INSTALLED="1")
@@ -97,6 +97,11 @@ def test_installed_copy_imports_messages_and_sources(tmp_path):
     first, second = out.stdout.split()
     assert "site-packages" in first and str(ROOT / "faceverse_ros") not in first
     assert second == "FaceVerseParamsArray"
+    # every source module is installed (new layers included), e.g. the shipped bench command
+    installed = Path(first).parent
+    missing = [str(p.relative_to(ROOT / "faceverse_ros")) for p in (ROOT / "faceverse_ros").rglob("*.py")
+               if not (installed / p.relative_to(ROOT / "faceverse_ros")).is_file()]
+    assert missing == []
 
 
 LAYER_IMPORT_CHECK = r"""
@@ -120,15 +125,21 @@ print(' '.join(names))
 print(' '.join(loaded))
 """
 
-# Which layers each layer may import (the architecture in README.md); ROS is blocked for all.
+# Which layers each layer may import (doc: each package's __init__ docstring); ROS is blocked
+# for all but ros. "paths" is the package-root module saying where data and caches live.
 ALLOWED_IMPORTS = {
-    "core": {"core"},
+    "core": {"core", "paths"},
+    "landmarks": {"landmarks", "core", "paths"},
     "runtime": {"runtime"},
-    "io": {"io", "core"},
-    "views": {"views", "core"},
-    "tracking": {"tracking", "core", "runtime"},
-    "cli": {"cli", "core", "tracking", "runtime", "views", "io"},
+    "io": {"io", "core", "paths"},
+    "views": {"views", "landmarks", "core", "paths"},
+    "tracking": {"tracking", "landmarks", "core", "runtime", "paths"},
+    "cli": {"cli", "tracking", "views", "io", "landmarks", "core", "runtime", "paths"},
 }
+# Imports inside functions, named: the command line starts the ROS node (`faceverse-ros
+# node`), and the bench times the message build when rclpy is there.
+LAZY_EXCEPTIONS = {("faceverse_ros.cli.main", "ros"), ("faceverse_ros.cli.bench", "ros")}
+PACKAGE = ROOT / "faceverse_ros"
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED_IMPORTS))
@@ -142,6 +153,116 @@ def test_layers_import_without_ros_in_one_direction(layer):
     assert modules, f"layer {layer} has no modules"
     loaded = set(loaded) - {"msg", "_sim3dr"}  # the generated messages and the C++ extension
     assert loaded <= ALLOWED_IMPORTS[layer], f"{layer} imports {sorted(loaded - ALLOWED_IMPORTS[layer])}"
+
+
+def _module_files():
+    """{dotted module name: path} of every source module of the package."""
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts): p
+            for p in sorted(PACKAGE.rglob("*.py")) if p.name != "__init__.py"}
+
+
+def _imports(path, modules):
+    """The package modules `path` imports anywhere in its text (top level and inside
+    functions): `import a.b`, `from a.b import c` (c a module or a name in a.b)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        for name in names:
+            if name in modules:
+                found.add(name)
+    return found
+
+
+def _graph():
+    modules = _module_files()
+    return {name: _imports(path, modules) for name, path in modules.items()}
+
+
+def _layer(module):
+    return module.split(".")[1]   # faceverse_ros.<layer>.x, or a package-root module
+
+
+def upward_imports(graph):
+    """(module, imported module) pairs that break ALLOWED_IMPORTS, lazy imports included."""
+    bad = []
+    for module, targets in sorted(graph.items()):
+        layer = _layer(module)
+        if layer not in ALLOWED_IMPORTS:
+            continue   # ros (may import every layer) and the package-root modules
+        for target in sorted(targets):
+            other = _layer(target)
+            if other not in ALLOWED_IMPORTS[layer] and (module, other) not in LAZY_EXCEPTIONS:
+                bad.append((module, target))
+    return bad
+
+
+def import_cycles(graph):
+    """Strongly connected groups of more than one module (Tarjan), and self-imports."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1 or v in graph.get(v, ()):
+                groups.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return groups
+
+
+def test_no_module_imports_upward_even_inside_functions():
+    """The static counterpart of the check above: also the imports a function makes when
+    it runs (which the import check never triggers)."""
+    assert upward_imports(_graph()) == []
+
+
+def test_the_layer_checks_find_an_upward_import_and_a_cycle():
+    """The two graph checks on a made-up graph: core importing tracking is upward; a -> b
+    -> a is a cycle."""
+    graph = {"faceverse_ros.core.a": {"faceverse_ros.tracking.b"},
+             "faceverse_ros.tracking.b": {"faceverse_ros.core.a"},
+             "faceverse_ros.landmarks.c": {"faceverse_ros.core.a"}}
+    assert upward_imports(graph) == [("faceverse_ros.core.a", "faceverse_ros.tracking.b")]
+    assert import_cycles(graph) == [["faceverse_ros.core.a", "faceverse_ros.tracking.b"]]
+
+
+def test_no_import_cycle_between_modules():
+    assert import_cycles(_graph()) == []
+
+
+def test_every_layer_is_checked_and_module_names_are_unique():
+    """Each package under faceverse_ros/ is a layer with rules (ros may import all), and no
+    two modules share a file name, so a name says which module is meant."""
+    layers = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert layers - {"msg"} == set(ALLOWED_IMPORTS) | {"ros"}
+    names = {}
+    for path in _module_files().values():
+        names.setdefault(path.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
 
 
 def test_ros_layer_needs_rclpy():

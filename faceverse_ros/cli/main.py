@@ -328,7 +328,7 @@ def _save_face_params(stem, face):
     """Full mode: the original's parameter file; landmark-only: a JSON of what is known.
     Both carry the blendshapes by name ("blendshapes": {"jawOpen": 0.31, ...}) when the
     detector gave them."""
-    from faceverse_ros.core.blendshapes import as_dict
+    from faceverse_ros.landmarks.blendshapes import as_dict
     from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
     from faceverse_ros.views.export import save_params
 
@@ -405,7 +405,7 @@ def cmd_node(args):
         else:
             nodes.append(FaceVerseNode(parameter_overrides=overrides))
         if args.camera:
-            from faceverse_ros.ros.camera import CameraSourceNode
+            from faceverse_ros.ros.camera_source import CameraSourceNode
 
             nodes.append(CameraSourceNode(args.camera, frame_id=args.frame_id, rate_hz=args.rate,
                                           loop=args.loop))
@@ -459,22 +459,11 @@ def _parse_value(text):
 
 # ------------------------------------------------------------------------------------ main
 def _bench(argv):
-    """`faceverse-ros bench`: the whole-pipeline benchmark, which lives in the source
-    checkout's bench/ folder (with the test-only synthetic FaceVerse files), not in the
-    installed package. Found from the current directory or FACEVERSE_ROOT."""
-    candidates = [os.environ.get("FACEVERSE_ROOT", ""), os.getcwd()]
-    for root in filter(None, candidates):
-        bench_dir = Path(root) / "bench"
-        if (bench_dir / "bench_pipeline.py").is_file():
-            for extra in (bench_dir, Path(root) / "test"):
-                if str(extra) not in sys.path:
-                    sys.path.insert(0, str(extra))
-            from bench_pipeline import main as bench_main
+    """`faceverse-ros bench`: the whole-pipeline benchmark (faceverse_ros.cli.bench), with
+    SYNTHETIC FaceVerse files unless real ones are given."""
+    from faceverse_ros.cli.bench import main as bench_main
 
-            return bench_main(argv)
-    print("faceverse-ros: error: bench needs a source checkout: run it from the repository root "
-          "(or set FACEVERSE_ROOT)", file=sys.stderr)
-    return 2
+    return bench_main(argv)
 
 
 def _positive_int(text):
@@ -603,7 +592,7 @@ def main(argv=None):
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export-onnx":
-        from faceverse_ros.core.onnx_export import main as export_main
+        from faceverse_ros.cli.export_onnx import main as export_main
 
         return export_main(argv[1:])
     if argv and argv[0] == "bench":

@@ -20,7 +20,7 @@ def open_source(args):
 
 
 def open_output_bag(args):
-    from faceverse_ros.core.ids import resolve_prefix
+    from faceverse_ros.io.face_ids import resolve_prefix
     from faceverse_ros.io.bag_writer import BagWriter
 
     prefix = resolve_prefix(args.face_id_prefix, "/")  # ValueError: one line from main()

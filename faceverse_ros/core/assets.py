@@ -28,7 +28,7 @@ from typing import Mapping, Tuple
 import numpy as np
 
 from faceverse_ros.core.layout import V4, CoefficientLayout, layout_for
-from faceverse_ros.core.paths import data_dirs
+from faceverse_ros.paths import data_dirs
 
 MODEL_FILENAME = "faceverse_v4_2.npy"
 CHECKPOINT_FILENAME = "faceverse_resnet50.pth"

@@ -1,6 +1,6 @@
 """The regressor's input crop (spec ``faceverse_v4.md`` section 5).
 
-From the squared landmark box (:func:`faceverse_ros.core.boxes.square_box`, image
+From the squared landmark box (:func:`faceverse_ros.landmarks.boxes.square_box`, image
 pixels) to a 256x256 uint8 RGB crop:
 
 * crop box: with the square's side L and centre (cx, cy),

@@ -6,15 +6,13 @@ also makes int8 variants: ``"static"`` (QDQ, per-channel int8 weights, uint8
 activations calibrated on real face crops: the variant that pays on x86 CPUs
 with VNNI) and ``"dynamic"`` (usually slower than fp32 on a convolutional
 network, see ``spec/performance_facts.md``). :func:`cached_onnx` exports a
-checkpoint once into the cache (faceverse_ros.core.paths) for the ONNX engine.
-``faceverse-ros export-onnx`` is :func:`main`.
+checkpoint once into the cache (faceverse_ros.paths) for the ONNX engine.
+The command line ``faceverse-ros export-onnx`` is faceverse_ros.cli.export_onnx.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,12 +21,12 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-from faceverse_ros.core.assets import V4_HEAD_SIZES, AssetError, load_model_dict, validate_model_dict
+from faceverse_ros.core.assets import V4_HEAD_SIZES
 from faceverse_ros.core.checkpoint import load_checkpoint, validate_state_dict
-from faceverse_ros.core.paths import cache_root
-from faceverse_ros.core.regressor import (CROP_SIZE, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT,
-                                          _check_crops, _conv_plan, _ort_session, crops_to_input,
-                                          default_threads, file_sha256, fold_batchnorm)
+from faceverse_ros.paths import cache_root
+from faceverse_ros.core.network import (CROP_SIZE, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, check_crops,
+                                        conv_plan, crops_to_input, default_threads, file_sha256,
+                                        fold_batchnorm, ort_session)
 
 
 def build_onnx_model(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SIZES,
@@ -62,7 +60,7 @@ def build_onnx_model(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SI
     nodes.append(helper.make_node("MaxPool", [x], ["backbone.maxpool"], name="backbone.maxpool",
                                   kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
     x = "backbone.maxpool"
-    for p, stride, has_ds in _conv_plan(head_sizes)["blocks"]:
+    for p, stride, has_ds in conv_plan(head_sizes)["blocks"]:
         idt = conv(x, f"{p}.downsample", stride, 0, relu=False) if has_ds else x
         out = conv(x, f"{p}.conv1")
         out = conv(out, f"{p}.conv2", stride, 1)
@@ -180,7 +178,7 @@ def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibratio
     sd, ckpt_path = load_checkpoint(checkpoint, head_sizes)
     head_sizes = validate_state_dict(sd, ckpt_path, head_sizes)
     model = build_onnx_model(sd, head_sizes)
-    crops = None if calibration_crops is None else _check_crops(calibration_crops)
+    crops = None if calibration_crops is None else check_crops(calibration_crops)
 
     with tempfile.TemporaryDirectory(prefix="faceverse_onnx_") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
@@ -202,7 +200,7 @@ def quantize_onnx_file(src, out_path, quantize: Optional[str] = None, calibratio
 
     if quantize not in (None, "dynamic", "static"):
         raise ValueError(f"quantize must be None, 'dynamic' or 'static', got {quantize!r}")
-    crops = None if calibration_crops is None else _check_crops(calibration_crops)
+    crops = None if calibration_crops is None else check_crops(calibration_crops)
     if quantize == "static" and crops is None:
         raise ValueError("static quantisation needs calibration crops")
     threads = threads or default_threads()
@@ -236,8 +234,8 @@ def quantize_onnx_file(src, out_path, quantize: Optional[str] = None, calibratio
                               n_conv=n_conv, n_conv_quantized=n_q, op_counts=ops)
         if crops is not None:
             x = crops_to_input(crops)
-            ref = _ort_session(src, threads).run(None, {ONNX_INPUT: x})[0]
-            got = ref if quantize is None else _ort_session(tmp_out, threads).run(None, {ONNX_INPUT: x})[0]
+            ref = ort_session(src, threads).run(None, {ONNX_INPUT: x})[0]
+            got = ref if quantize is None else ort_session(tmp_out, threads).run(None, {ONNX_INPUT: x})[0]
             d = np.abs(got - ref)
             report.calibration_images = int(x.shape[0])
             report.max_abs_diff = float(d.max())
@@ -265,129 +263,3 @@ def cached_onnx(checkpoint, head_sizes: Optional[Sequence[int]] = None) -> Path:
     if not out.is_file():
         export_onnx(ckpt, out, None, head_sizes=head_sizes)
     return out
-
-
-# =========================================================================== command line
-def _read_calibration(source: str, count: int, landmarker: Optional[str]) -> np.ndarray:
-    """uint8 (K, 256, 256, 3) crops from a .npy of crops, a folder of images or a video.
-
-    Images/frames are face-cropped with MediaPipe when ``landmarker`` (a Face
-    Landmarker .task file) is given; otherwise they must already be face
-    crops and are only resized to 256x256.
-    """
-    import cv2
-
-    p = Path(source)
-    if p.suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
-        return _check_crops(arr)[:count]
-    frames = []
-    if p.is_dir():
-        for f in sorted(p.iterdir()):
-            if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"):
-                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-                if img is not None:
-                    frames.append(img[:, :, ::-1].copy())
-    elif p.is_file():
-        cap = cv2.VideoCapture(str(p))
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or count
-        step = max(1, total // max(count, 1))
-        i = 0
-        while len(frames) < count:
-            ok, img = cap.read()
-            if not ok:
-                break
-            if i % step == 0:
-                frames.append(img[:, :, ::-1].copy())
-            i += 1
-        cap.release()
-    else:
-        raise ValueError(f"calibration source {source} not found")
-    if not frames:
-        raise ValueError(f"no images found in {source}")
-    if landmarker:
-        crops = face_crops_mediapipe(frames, landmarker)
-    else:
-        crops = np.stack([cv2.resize(f, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-                          for f in frames])
-    if len(crops) == 0:
-        raise ValueError(f"no faces found in {source}")
-    return crops[:count]
-
-
-def face_crops_mediapipe(frames, landmarker_task) -> np.ndarray:
-    """Face crops like the tracker's (MediaPipe landmark box, squared, spec-5
-    crop) from RGB frames; frames without a face are skipped. A private helper
-    for calibration and benchmarks; the pipeline has its own detector."""
-    import mediapipe as mp
-
-    from faceverse_ros.core.boxes import landmark_box, square_box
-    from faceverse_ros.core.crop import crop_face
-
-    opts = mp.tasks.vision.FaceLandmarkerOptions(
-        base_options=mp.tasks.BaseOptions(model_asset_path=str(landmarker_task)),
-        running_mode=mp.tasks.vision.RunningMode.IMAGE, num_faces=1)
-    crops = []
-    with mp.tasks.vision.FaceLandmarker.create_from_options(opts) as lm:
-        for f in frames:
-            f = np.ascontiguousarray(f, dtype=np.uint8)
-            res = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=f))
-            if not res.face_landmarks:
-                continue
-            pts = np.array([(p.x * f.shape[1], p.y * f.shape[0]) for p in res.face_landmarks[0]])
-            crop, _ = crop_face(f, square_box(landmark_box(pts)))
-            crops.append(crop)
-    return np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
-
-
-def main(argv=None) -> int:
-    """``faceverse-ros export-onnx``: write the regressor as ONNX (fp32 or int8)."""
-    ap = argparse.ArgumentParser(
-        prog="faceverse-ros export-onnx",
-        description="Export the FaceVerse V4 ResNet-50 regressor to ONNX for ONNX Runtime "
-                    "(fp32, or int8 with --quantize static/dynamic).")
-    ap.add_argument("--checkpoint", default=None, help="faceverse_resnet50.pth (default: data/)")
-    ap.add_argument("--model", default=None,
-                    help="faceverse_v4_2.npy, to check the heads against the model's basis sizes "
-                         "(default: data/ when present)")
-    ap.add_argument("--out", required=True, help="output .onnx path")
-    ap.add_argument("--quantize", choices=("none", "static", "dynamic"), default="none",
-                    help="static: QDQ int8 calibrated on --calibration face crops (fastest on CPU); "
-                         "dynamic: int8 weights only (usually slower than fp32 for a CNN)")
-    ap.add_argument("--calibration", default=None,
-                    help="face crops for static calibration: a .npy of uint8 (K,256,256,3), a folder "
-                         "of images or a video (face crops, or whole frames with --landmarker)")
-    ap.add_argument("--calibration-count", type=int, default=32, help="crops used for calibration")
-    ap.add_argument("--landmarker", default=None,
-                    help="MediaPipe face_landmarker.task: crop faces from the calibration images")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
-    args = ap.parse_args(argv)
-    quant = None if args.quantize == "none" else args.quantize
-    try:
-        head_sizes = None
-        try:
-            d, model_path = load_model_dict(args.model, validate=False)
-            head_sizes = validate_model_dict(d, model_path).head_sizes
-        except AssetError as exc:
-            if args.model is not None:
-                raise
-            print(f"[export-onnx] note: no model file to check the heads against ({exc.problem})",
-                  file=sys.stderr)
-        crops = None
-        if args.calibration:
-            crops = _read_calibration(args.calibration, args.calibration_count, args.landmarker)
-        elif quant == "static":
-            print("[export-onnx] error: --quantize static needs --calibration (real face crops)",
-                  file=sys.stderr)
-            return 2
-        report = export_onnx(args.checkpoint, args.out, quant, crops, head_sizes=head_sizes,
-                             threads=args.threads)
-    except (AssetError, ValueError) as exc:
-        print(f"[export-onnx] error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 Both head-pose estimators return it: :func:`faceverse_ros.core.headpose.head_pose`
 (from FaceVerse coefficients, one per face of the batch) and
-:func:`faceverse_ros.core.landmark_pose.estimate_head_pose` (from the 478
+:func:`faceverse_ros.landmarks.landmark_pose.estimate_head_pose` (from the 478
 MediaPipe landmarks, landmark-only mode).
 """
 from __future__ import annotations

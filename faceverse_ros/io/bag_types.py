@@ -48,7 +48,3 @@ def typestore():
     store.register(types)
     return store
 
-
-def msg_class(typename):
-    """The rosbags class of e.g. 'sensor_msgs/msg/Image'."""
-    return typestore().types[typename]

@@ -12,7 +12,7 @@ recorded at the time its source image was recorded, so the output plays in
 step with the input bag. Every connection stores its message definition
 (ros2msg text and type hash), which `ros2 bag info/play` and Foxglove read.
 
-The field values come from faceverse_ros.core.face_fields, the same function
+The field values come from faceverse_ros.io.face_fields, the same function
 the node's messages use. `close()` writes metadata.yaml; call it (or use the
 writer as a context manager) even when processing stops early.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceverse_ros.core.face_fields import (BLOCKS, ROOT_PREFIX, face_fields, face_frames,
+from faceverse_ros.io.face_fields import (BLOCKS, ROOT_PREFIX, face_fields, face_frames,
                                              mesh_marker_fields)
 from faceverse_ros.io.bag_types import BagError, typestore
 

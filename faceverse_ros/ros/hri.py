@@ -23,7 +23,7 @@ frame_id):
 Lifetime: a face's publishers are created in the first frame that lists its
 id and destroyed in the first frame that does not, so the node holds
 publishers only for the faces of the latest frame, however many faces come
-and go. The ids are ROS4HRI face ids: ``faceverse_ros/ros/ids.py`` makes them
+and go. The ids are ROS4HRI face ids: ``faceverse_ros/io/face_ids.py`` makes them
 (prefix + tracker id, never reused in a run), the same strings as the TF
 frames ``face_<id>`` / ``gaze_<id>`` and FaceVerseParams.id.
 
@@ -62,7 +62,7 @@ SUBTOPICS = ("roi", "cropped", "aligned", "landmarks", "facs")
 @dataclasses.dataclass
 class HriFace:
     """One face of one frame, as the HRI publisher needs it (pixels of the source image)."""
-    id: str                         # REP-155 id string (faceverse_ros/ros/ids.py)
+    id: str                         # REP-155 id string (faceverse_ros/io/face_ids.py)
     box: np.ndarray                 # (4,) x0, y0, x1, y1 squared face box (may pass the border)
     landmarks: np.ndarray           # (478, >=2) MediaPipe landmarks
     confidence: float               # [0, 1]

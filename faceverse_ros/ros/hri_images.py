@@ -15,9 +15,7 @@ import math
 import cv2
 import numpy as np
 
-# MediaPipe's refined iris centres: the person's right eye (image left for a face
-# looking at the camera) and left eye (faceverse_ros/tracking/eyes.py uses the same).
-RIGHT_IRIS, LEFT_IRIS = 468, 473
+from faceverse_ros.landmarks.indices import LEFT_IRIS, RIGHT_IRIS
 
 
 def eye_centres(landmarks):

@@ -28,86 +28,15 @@ so every published point is a real MediaPipe landmark. The rules used:
 
 The tests check the table's structure on a real detected face (every mirror
 pair mirrored about the face midline, jaw ordered, eyes inside their corners,
-the pupils inside the eye outlines), and a picture of the points drawn on a
-face (``python -m faceverse_ros.ros.hri_landmarks IMAGE OUT.png``) shows them.
+the pupils inside the eye outlines). The table itself, (hri_msgs constant name,
+MediaPipe index) in hri_msgs order 0..69, is faceverse_ros.landmarks.indices.HRI_70.
 MediaPipe gives no per-landmark confidence; FacialLandmarks' ``c`` carries the
 face's confidence (see faceverse_ros/ros/hri.py).
 """
 import numpy as np
 
-# (REP / hri_msgs constant name, MediaPipe index), in hri_msgs order 0..69.
-TABLE = (
-    ("RIGHT_EAR", 127),
-    ("RIGHT_PROFILE_1", 234),
-    ("RIGHT_PROFILE_2", 93),
-    ("RIGHT_PROFILE_3", 132),
-    ("RIGHT_PROFILE_4", 58),
-    ("RIGHT_PROFILE_5", 172),
-    ("RIGHT_PROFILE_6", 150),
-    ("RIGHT_PROFILE_7", 176),
-    ("MENTON", 152),
-    ("LEFT_PROFILE_7", 400),
-    ("LEFT_PROFILE_6", 379),
-    ("LEFT_PROFILE_5", 397),
-    ("LEFT_PROFILE_4", 288),
-    ("LEFT_PROFILE_3", 361),
-    ("LEFT_PROFILE_2", 323),
-    ("LEFT_PROFILE_1", 454),
-    ("LEFT_EAR", 356),
-    ("RIGHT_EYEBROW_OUTSIDE", 70),
-    ("RIGHT_EYEBROW_1", 63),
-    ("RIGHT_EYEBROW_2", 105),
-    ("RIGHT_EYEBROW_3", 66),
-    ("RIGHT_EYEBROW_INSIDE", 107),
-    ("LEFT_EYEBROW_INSIDE", 336),
-    ("LEFT_EYEBROW_3", 296),
-    ("LEFT_EYEBROW_2", 334),
-    ("LEFT_EYEBROW_1", 293),
-    ("LEFT_EYEBROW_OUTSIDE", 300),
-    ("SELLION", 168),
-    ("NOSE_1", 197),
-    ("NOSE_2", 5),
-    ("NOSE", 1),
-    ("NOSTRIL_1", 98),
-    ("NOSTRIL_2", 97),
-    ("NOSTRIL_3", 2),
-    ("NOSTRIL_4", 326),
-    ("NOSTRIL_5", 327),
-    ("RIGHT_EYE_OUTSIDE", 33),
-    ("RIGHT_EYE_TOP_1", 160),
-    ("RIGHT_EYE_TOP_2", 158),
-    ("RIGHT_EYE_INSIDE", 133),
-    ("RIGHT_EYE_BOTTOM_2", 153),
-    ("RIGHT_EYE_BOTTOM_1", 144),
-    ("LEFT_EYE_INSIDE", 362),
-    ("LEFT_EYE_TOP_2", 385),
-    ("LEFT_EYE_TOP_1", 387),
-    ("LEFT_EYE_OUTSIDE", 263),
-    ("LEFT_EYE_BOTTOM_1", 373),
-    ("LEFT_EYE_BOTTOM_2", 380),
-    ("MOUTH_OUTER_RIGHT", 61),
-    ("MOUTH_OUTER_TOP_1", 40),
-    ("MOUTH_OUTER_TOP_2", 37),
-    ("MOUTH_OUTER_TOP_3", 0),
-    ("MOUTH_OUTER_TOP_4", 267),
-    ("MOUTH_OUTER_TOP_5", 270),
-    ("MOUTH_OUTER_LEFT", 291),
-    ("MOUTH_OUTER_BOTTOM_5", 321),
-    ("MOUTH_OUTER_BOTTOM_4", 314),
-    ("MOUTH_OUTER_BOTTOM_3", 17),
-    ("MOUTH_OUTER_BOTTOM_2", 84),
-    ("MOUTH_OUTER_BOTTOM_1", 91),
-    ("MOUTH_INNER_RIGHT", 78),
-    ("MOUTH_INNER_TOP_1", 81),
-    ("MOUTH_INNER_TOP_2", 13),
-    ("MOUTH_INNER_TOP_3", 311),
-    ("MOUTH_INNER_LEFT", 308),
-    ("MOUTH_INNER_BOTTOM_3", 402),
-    ("MOUTH_INNER_BOTTOM_2", 14),
-    ("MOUTH_INNER_BOTTOM_1", 178),
-    ("RIGHT_PUPIL", 468),
-    ("LEFT_PUPIL", 473),
-)
+from faceverse_ros.landmarks.indices import HRI_70 as TABLE
+
 NUM_POINTS = 70
 MEDIAPIPE_INDEX = np.array([index for _, index in TABLE], dtype=np.int64)
 NAMES = tuple(name for name, _ in TABLE)
@@ -128,36 +57,3 @@ def to_70(landmarks):
         raise ValueError(f"landmarks must have shape (..., 478, D), got {pts.shape}")
     return pts[..., MEDIAPIPE_INDEX, :]
 
-
-def _draw(image_path, out_path):
-    """Draw the 70 points with their numbers on the first face of an image."""
-    import cv2
-
-    from faceverse_ros.tracking.detector import FaceDetector
-
-    bgr = cv2.imread(image_path)
-    if bgr is None:
-        raise SystemExit(f"cannot read {image_path}")
-    with FaceDetector(mode="image") as det:
-        faces = det.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    if not faces:
-        raise SystemExit(f"no face in {image_path}")
-    pts = to_70(faces[0].landmarks)[:, :2]
-    x0, y0 = np.floor(pts.min(0) - 20).astype(int).clip(0)
-    x1, y1 = np.ceil(pts.max(0) + 20).astype(int)
-    crop = bgr[y0:y1, x0:x1]
-    scale = 900.0 / max(crop.shape[:2])
-    crop = cv2.resize(crop, None, fx=scale, fy=scale)
-    for i, (x, y) in enumerate((pts - [x0, y0]) * scale):
-        cv2.circle(crop, (int(x), int(y)), 3, (0, 255, 0), -1)
-        cv2.putText(crop, str(i), (int(x) + 3, int(y) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 255), 1)
-    cv2.imwrite(out_path, crop)
-
-
-if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m faceverse_ros.ros.hri_landmarks IMAGE OUT.png")
-    _draw(sys.argv[1], sys.argv[2])

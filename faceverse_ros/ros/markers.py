@@ -1,6 +1,6 @@
 """RViz markers for the face meshes (ROS layer).
 
-The marker values come from faceverse_ros.core.face_fields.mesh_marker_fields
+The marker values come from faceverse_ros.io.face_fields.mesh_marker_fields
 (shared with the bag writer); this module puts them into rclpy messages
 (:func:`mesh_array`), or straight into the CDR bytes the node publishes
 (:func:`mesh_array_cdr`: the same message, its corners written from NumPy
@@ -12,7 +12,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from faceverse_ros.core.face_fields import MESH_NAMESPACE, mesh_marker_fields  # noqa: F401
+from faceverse_ros.io.face_fields import MESH_NAMESPACE, mesh_marker_fields  # noqa: F401
 from faceverse_ros.ros.cdr import serialize
 
 
@@ -34,16 +34,6 @@ def _marker(header, fields, with_corners=True):
     m.points = [vertex_points[i] for i in fields["corners"]]
     m.colors = [vertex_colors[i] for i in fields["corners"]]
     return m
-
-
-def mesh_marker(header, face_id, vertices_m, triangles, colors, lifetime_s=0.5):
-    """A TRIANGLE_LIST marker with per-vertex colours.
-
-    vertices_m: (V, 3) in metres in header.frame_id (the optical frame);
-    triangles: (T, 3) indices; colors: (V, 3) RGB in [0, 1].
-    """
-    fields = mesh_marker_fields([(face_id, vertices_m, triangles, colors)], lifetime_s)[1]
-    return _marker(header, fields)
 
 
 def mesh_array(header, meshes, lifetime_s=0.5):

@@ -1,10 +1,10 @@
 """Pipeline results -> faceverse_ros messages and TF transforms (ROS layer).
 
-The field values come from faceverse_ros.core.face_fields (shared with the
+The field values come from faceverse_ros.io.face_fields (shared with the
 bag writer); this module puts them into the rclpy message classes and holds
 the one check of the coefficient layout against the message definition.
 """
-from faceverse_ros.core.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
+from faceverse_ros.io.face_fields import BLOCKS, FIELDS, ROOT_PREFIX, face_fields, face_frames
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.msg import FaceVerseParams, FaceVerseParamsArray
 from faceverse_ros.ros.tf import make_transform

@@ -35,7 +35,7 @@ from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
 from faceverse_ros.ros import spin
 from faceverse_ros.ros.compat import add_parameter_callbacks
-from faceverse_ros.ros.ids import resolve_prefix
+from faceverse_ros.io.face_ids import resolve_prefix
 from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
 from faceverse_ros.runtime.workers import FrameJob, PipelineWorker

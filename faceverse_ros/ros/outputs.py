@@ -26,7 +26,7 @@ from visualization_msgs.msg import MarkerArray
 from faceverse_ros.msg import FaceVerseParamsArray
 from faceverse_ros.ros.convert import rgb_to_image
 from faceverse_ros.ros.hri import create_hri_publisher, hri_face
-from faceverse_ros.ros.ids import face_id_string, resolve_prefix
+from faceverse_ros.io.face_ids import face_id_string, resolve_prefix
 from faceverse_ros.ros.markers import mesh_array, mesh_array_cdr
 from faceverse_ros.ros.messages import face_transforms, params_array
 from faceverse_ros.ros.tf import TfPublisher
@@ -71,7 +71,7 @@ class FrameOutputs:
         self._mesh_raw = True   # the markers go out as CDR bytes (_publish_views)
         self.diag_pub = node.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.tf = TfPublisher(node)
-        # face id prefix (ros/ids.py): ids, TF frame names and the ROS4HRI topics
+        # face id prefix ((io/face_ids.py)): ids, TF frame names and the ROS4HRI topics
         self.id_prefix = prefix if prefix is not None else \
             resolve_prefix(params["face_id_prefix"], node.get_namespace())
         self.hri = create_hri_publisher(node, params["hri.enabled"], self._hri_size())

@@ -3,7 +3,7 @@
 - a CUDA GPU that torch sees: engine torch on cuda;
 - otherwise ONNX Runtime on the CPU: the explicit ``onnx_path`` when given; else the
   static int8 model of the checkpoint from the cache (``<cache>/onnx/reconnet-<sha>-
-  int8-static.onnx``, core.paths); else the fp32 ONNX export (cached too) until
+  int8-static.onnx``, paths); else the fp32 ONNX export (cached too) until
   :class:`Int8Builder` has collected the first ``CALIBRATION_CROPS`` face crops (the
   keyframes', and one fitted frame's every keyframe.interval frames: tracking.solver) of
   real faces, exported and calibrated the int8 model from them in a child process at a
@@ -37,8 +37,8 @@ def cuda_available() -> bool:
 
 
 def int8_cache_path(checkpoint) -> Path:
-    from faceverse_ros.core.paths import cache_root
-    from faceverse_ros.core.regressor import file_sha256
+    from faceverse_ros.paths import cache_root
+    from faceverse_ros.core.network import file_sha256
 
     return cache_root() / "onnx" / f"reconnet-{file_sha256(checkpoint)[:16]}-int8-static.onnx"
 

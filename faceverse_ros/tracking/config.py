@@ -30,7 +30,7 @@ class PipelineConfig:
     engine: str = "auto"                    # auto (tracking.auto_engine) | torch | onnx
     onnx_path: Optional[str] = None         # an exported .onnx for engine onnx
     device: str = "cpu"
-    threads: int = 0                        # 0: core.threads.ort_threads() (all cores)
+    threads: int = 0                        # 0: runtime.threads.ort_threads() (all cores)
     ort_spinning: bool = False              # ONNX Runtime busy-waits between ops: off, so the
                                             # detection thread gets the core (2-core robots)
     detector: str = "auto"                  # auto (tasks if a .task is found) | tasks | legacy

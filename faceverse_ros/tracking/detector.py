@@ -5,7 +5,7 @@ plus 10 iris points):
 
 - ``"tasks"``: the Tasks API ``FaceLandmarker`` from a ``face_landmarker.task``
   bundle, with its blendshape network on (52 ARKit-compatible weights per
-  face, :mod:`faceverse_ros.core.blendshapes`). ``mode="video"`` uses the
+  face, :mod:`faceverse_ros.landmarks.blendshapes`). ``mode="video"`` uses the
   VIDEO running mode (needs strictly increasing timestamps, see below),
   ``mode="image"`` the IMAGE mode.
 - ``"legacy"``: ``mediapipe.solutions.face_mesh`` with
@@ -49,9 +49,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from faceverse_ros.core.boxes import landmark_box, square_box
-from faceverse_ros.core.blendshapes import from_categories
-from faceverse_ros.tracking.eyes import eye_values, NUM_LANDMARKS
+from faceverse_ros.landmarks.boxes import landmark_box, square_box
+from faceverse_ros.landmarks.blendshapes import from_categories
+from faceverse_ros.landmarks.eyes import eye_values, NUM_LANDMARKS
 
 TASK_FILENAME = "face_landmarker.task"
 TASK_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -88,10 +88,10 @@ def find_task_file(task_path=None) -> Optional[Path]:
     task_path: a file or a folder holding ``face_landmarker.task``; given and
     missing -> FileNotFoundError (a path the user typed must not be ignored).
     Without it: the first ``face_landmarker.task`` in
-    :func:`faceverse_ros.core.paths.data_dirs` (``$FACEVERSE_DATA``, ``./data``,
+    :func:`faceverse_ros.paths.data_dirs` (``$FACEVERSE_DATA``, ``./data``,
     the ROS share ``data`` folder).
     """
-    from faceverse_ros.core.paths import data_dirs
+    from faceverse_ros.paths import data_dirs
 
     if task_path:
         path = Path(task_path).expanduser()

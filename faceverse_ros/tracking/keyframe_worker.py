@@ -124,11 +124,11 @@ class FramePathActivity:
 
 
 def others_cpu_share(job) -> float:
-    """The share of the process's CPUs (core.threads.cpu_count) that the process used,
+    """The share of the process's CPUs (runtime.threads.cpu_count) that the process used,
     apart from the job's own thread time, from the job's hand-in to now: the frames' (and
     the views') use of the CPUs while the keyframe ran. Measured (issue 14, 2 cores, one
     face): 0.2-0.35 live at 30 fps, about 0.7 offline at full speed."""
-    from faceverse_ros.core.threads import cpu_count
+    from faceverse_ros.runtime.threads import cpu_count
 
     wall = time.perf_counter() - job.handed_in[0]
     if wall <= 0.0:

@@ -14,7 +14,7 @@ Order per frame (each stage is one module):
     headpose.head_pose         metric head and gaze pose in the optical frame
     face_mesh.face_meshes      mesh (only when asked)
 
-The MediaPipe face mesh's triangles (core.canonical_mesh: from the .task bundle or
+The MediaPipe face mesh's triangles (landmarks.canonical_mesh: from the .task bundle or
 the legacy tesselation) are loaded here for the landmark-only views
 (views.face_mesh builds and renders that mesh).
 
@@ -38,7 +38,7 @@ import numpy as np
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.core.landmark_pose import face_pose
+from faceverse_ros.landmarks.landmark_pose import face_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
@@ -105,7 +105,7 @@ class FacePipeline:
     def __init__(self, config: PipelineConfig = None, log=print):
         from faceverse_ros.tracking.tracker import IdTracker
 
-        from faceverse_ros.core.threads import apply_thread_plan
+        from faceverse_ros.runtime.threads import apply_thread_plan
 
         self.config = config = config or PipelineConfig()
         self.log = log
@@ -130,7 +130,7 @@ class FacePipeline:
         from faceverse_ros.core.assets import find_checkpoint_file, find_model_file
         from faceverse_ros.core.model import FaceVerseModel
         from faceverse_ros.core.regressor import Regressor
-        from faceverse_ros.core.threads import ort_threads
+        from faceverse_ros.runtime.threads import ort_threads
         from faceverse_ros.tracking.auto_engine import choose_engine
 
         if config.landmark_only:
@@ -182,8 +182,8 @@ class FacePipeline:
     def _load_canonical_mesh(self):
         """The MediaPipe face mesh's triangles (and UVs) for landmark-only views: from the
         detector's face_landmarker.task, else rebuilt from the legacy tesselation
-        (core.canonical_mesh); None (said once) when neither can be read."""
-        from faceverse_ros.core.canonical_mesh import CanonicalMeshError, load_mesh
+        (landmarks.canonical_mesh); None (said once) when neither can be read."""
+        from faceverse_ros.landmarks.canonical_mesh import CanonicalMeshError, load_mesh
 
         try:
             mesh = load_mesh(self.detector.task_path)

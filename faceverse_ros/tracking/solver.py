@@ -22,7 +22,7 @@ from typing import List, Optional
 import numpy as np
 
 from faceverse_ros.core.crop import crop_box_from_square, crop_face
-from faceverse_ros.core.landmark_pose import estimate_head_pose
+from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, matrix_to_euler
 from faceverse_ros.tracking.keyframes import KeyframeCost

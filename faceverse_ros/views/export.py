@@ -173,7 +173,7 @@ def save_params(path, coeffs, bbox, blendshapes=None) -> Path:
 
     Like the original, ``np.save`` appends ``.npy`` when ``path`` lacks it;
     returns the path written. ``bbox`` is the crop box (x0, y0, x1, y1).
-    ``blendshapes`` ({name: weight}, e.g. core.blendshapes.as_dict) adds a
+    ``blendshapes`` ({name: weight}, e.g. landmarks.blendshapes.as_dict) adds a
     ``'blendshapes'`` key; readers of the original's two keys are not affected.
     """
     c = np.asarray(coeffs, dtype=np.float32).reshape(1, -1)

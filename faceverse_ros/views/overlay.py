@@ -10,7 +10,7 @@ views run in their own worker, apart from the tracking): the FaceVerse mesh
 decimated (only the kept vertices reconstructed, identity and albedo cached per
 face: core.face_mesh.FaceMeshBuilder), else (landmark-only mode) the MediaPipe
 face mesh (views.face_mesh) with the triangles of a
-core.canonical_mesh.CanonicalMesh.
+landmarks.canonical_mesh.CanonicalMesh.
 
 Faces are read by attribute (face_id, box, landmarks, pose, mode, coeffs,
 crop_box, mesh, blendshapes), as tracking.pipeline.FaceResult has them.
@@ -153,7 +153,7 @@ def draw_blendshapes(image, weights, corner, count=BLENDSHAPES_SHOWN):
     ``corner`` (a box's bottom-left) down; kept inside the image. None draws nothing."""
     if weights is None:
         return
-    from faceverse_ros.core.blendshapes import strongest
+    from faceverse_ros.landmarks.blendshapes import strongest
 
     h, w = image.shape[:2]
     scale = max(0.4, min(1.2, h / 600.0))
@@ -206,7 +206,7 @@ class Views:
 class ViewBuilder:
     """Builds the Views of ViewRequests for one FaceVerse model, or (model None,
     landmark-only mode) for the MediaPipe face mesh with the triangles of ``canonical``
-    (a core.canonical_mesh.CanonicalMesh; None too: no meshes). The decimated FaceVerse
+    (a landmarks.canonical_mesh.CanonicalMesh; None too: no meshes). The decimated FaceVerse
     topology is computed once per decimation factor; the MediaPipe mesh (468 vertices)
     is not decimated.
 
@@ -340,7 +340,7 @@ class ViewBuilder:
 
         if self.model is None:
             if self.canonical is not None and intrinsics is not None:
-                from faceverse_ros.views.face_mesh import landmark_mesh
+                from faceverse_ros.views.landmark_mesh import landmark_mesh
 
                 for f in faces:
                     if f.mode == MODE_LANDMARK_ONLY and getattr(f, "mesh", None) is None:

@@ -43,13 +43,22 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/testdata/video/talking_256.mp4"
+SHARED_VIDEO = "shared/testdata/video/talking_256.mp4"
 STAGES = ("decode", "detect", "track", "crop", "regress", "keyframe_wait", "fit", "smooth", "pose",
           "reconstruct", "render", "publish")
 EXTRA_STAGES = ("landmark_pose",)
 # (printed name, numerator mode, denominator mode): fps ratios the issue's goals name
 RATIOS = (("ours / detector_only throughput", "ours", "detector_only"),
           ("ours+render / ours throughput", "ours+render", "ours"))
+
+
+def default_video() -> Path:
+    """The shared talking video beside the source checkout: above $FACEVERSE_ROOT, the
+    current directory, or this package's source tree (the first that has it)."""
+    roots = [os.environ.get("FACEVERSE_ROOT", ""), os.getcwd(),
+             str(Path(__file__).resolve().parents[2])]
+    candidates = [Path(root).parent / SHARED_VIDEO for root in roots if root]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 def load_frames(video, count, size):
@@ -85,7 +94,7 @@ def int8_model(checkpoint, frames, cache_dir):
     from faceverse_ros.core.crop import crop_face
     from faceverse_ros.tracking.detector import FaceDetector
     from faceverse_ros.core.onnx_export import export_onnx
-    from faceverse_ros.core.regressor import file_sha256
+    from faceverse_ros.core.network import file_sha256
 
     out = Path(cache_dir) / f"reconnet-{file_sha256(checkpoint)[:16]}-int8-static.onnx"
     if out.is_file():
@@ -307,7 +316,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="faceverse-ros bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", default=str(DEFAULT_VIDEO))
+    ap.add_argument("--video", default=None, help="a video file (default: the shared talking "
+                    "video beside the source checkout)")
     ap.add_argument("--frames", type=int, default=150, help="frames per run")
     ap.add_argument("--runs", type=int, default=3, help="runs per mode (medians reported)")
     ap.add_argument("--sizes", default="native,640x480", help="comma list: native and/or WxH")
@@ -324,18 +334,19 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="real faceverse_v4_2.npy (default: synthetic)")
     ap.add_argument("--checkpoint", default=None, help="real faceverse_resnet50.pth")
     args = ap.parse_args(argv)
+    args.video = args.video or str(default_video())
     if not Path(args.video).is_file():
         print(f"faceverse-ros bench: error: video {args.video} not found", file=sys.stderr)
         return 1
     if args.model and args.checkpoint:
         assets = (Path(args.model), Path(args.checkpoint))
     else:
-        from synthetic import synthetic_assets
+        from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
         a = synthetic_assets()
         assets = (a.model_path, a.checkpoint_path)
         print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
-    from faceverse_ros.core.paths import cache_root
+    from faceverse_ros.paths import cache_root
 
     modes = args.modes.split(",")
     feeds = args.feeds.split(",")

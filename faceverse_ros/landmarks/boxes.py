@@ -4,7 +4,7 @@ Boxes are (x0, y0, x1, y1) in image pixels, float.
 """
 import numpy as np
 
-NUM_LANDMARKS = 478  # MediaPipe Face Mesh: 468 mesh points + 10 iris points
+from faceverse_ros.landmarks.indices import NUM_LANDMARKS  # noqa: F401 (re-exported)
 
 
 def landmark_box(landmarks):

@@ -35,7 +35,7 @@ Metric vertices
 ---------------
 :func:`metric_vertices` puts the 468 detected landmarks in metres in the
 camera optical frame (x right, y down, z forward). The scale comes from our
-metric landmark pose (:mod:`faceverse_ros.core.landmark_pose`: the eye
+metric landmark pose (:mod:`faceverse_ros.landmarks.landmark_pose`: the eye
 centres 63 mm apart) gives the sellion's depth Z; each landmark's MediaPipe
 relative depth (pixels, scaled like x) becomes metres at that depth (times
 Z / fx, the weak-perspective scale of the head), and the landmark's pixel is
@@ -64,7 +64,8 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
-NUM_MESH_VERTICES = 468
+from faceverse_ros.landmarks.indices import NUM_MESH_VERTICES, SELLION
+
 METADATA_MEMBER = "geometry_pipeline_metadata_landmarks.binarypb"
 
 
@@ -263,12 +264,11 @@ def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
         :class:`~faceverse_ros.tracking.detector.Detection` gives.
     intrinsics: (fx, fy, cx, cy) pixels, the ones the pose was computed with.
     pose: the face's :class:`~faceverse_ros.core.pose.FacePose` (from
-        :func:`~faceverse_ros.core.landmark_pose.estimate_head_pose`, possibly
+        :func:`~faceverse_ros.landmarks.landmark_pose.estimate_head_pose`, possibly
         smoothed); its ``position`` (the sellion, metres) is used.
     Depth of landmark i: ``Z + (z_i - z_sellion) * Z / fx`` with Z the sellion's
     depth; x, y: the pixel back-projected at that depth (see the module doc).
     """
-    from faceverse_ros.core.landmark_pose import SELLION
 
     lm = np.asarray(landmarks_px, dtype=np.float64)
     if lm.ndim != 2 or lm.shape[1] != 3 or lm.shape[0] < NUM_MESH_VERTICES:

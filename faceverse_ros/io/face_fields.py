@@ -11,7 +11,7 @@ box, coeffs, pose, landmarks and, when the detector gives them, blendshapes).
 """
 import numpy as np
 
-from faceverse_ros.core.ids import face_id_string
+from faceverse_ros.io.face_ids import face_id_string
 from faceverse_ros.core.layout import V4
 
 #: coefficient layout block -> FaceVerseParams field
@@ -21,7 +21,7 @@ FIELDS = {"id": "shape", "exp": "expression", "tex": "texture", "gamma": "lighti
 #: layout (core.layout.V4; ros/messages.py checks it against the .msg size constants)
 BLOCKS = tuple((FIELDS[name], sl) for name, sl in V4.slices.items())
 
-# the prefix of ids at the root namespace (faceverse_ros.core.ids.default_prefix("/"))
+# the prefix of ids at the root namespace (faceverse_ros.io.face_ids.default_prefix("/"))
 ROOT_PREFIX = "f"
 
 

@@ -51,25 +51,19 @@ import math
 
 import numpy as np
 
-from faceverse_ros.core.boxes import NUM_LANDMARKS
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import (FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix,
                                      rotation_between, rx, ry, rz)
+from faceverse_ros.landmarks.indices import (LEFT_EYE_INNER, LEFT_EYE_OUTER, MIDLINE, MIRROR_PAIRS,
+                                             MOUTH_CORNERS, NUM_LANDMARKS, RIGHT_EYE_INNER,
+                                             RIGHT_EYE_OUTER, SELLION)
 
 INTERPUPILLARY_DISTANCE_M = 0.063
-SELLION = 168
-RIGHT_EYE_CORNERS = (33, 133)   # the person's right eye (image left for a frontal face)
-LEFT_EYE_CORNERS = (263, 362)
-MOUTH_CORNERS = (61, 291)       # used only to define the template's pitch zero
-
-# Landmarks on the face's mid-sagittal line (sellion, nose bridge to tip, forehead).
-MIDLINE = (168, 6, 197, 195, 5, 4, 1, 9, 151, 10)
-# (person's left, person's right) mirror pairs, checked on our data by
-# reflecting the mean shape in its symmetry plane and matching nearest points.
-PAIRS = ((263, 33), (362, 133), (327, 98), (358, 129), (454, 234), (356, 127),
-         (323, 93), (345, 116), (352, 123), (280, 50), (346, 117), (251, 21),
-         (284, 54), (332, 103), (297, 67), (338, 109), (446, 226))
+RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)  # image left for a frontal face
+LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
+# MOUTH_CORNERS define only the template's pitch zero; PAIRS are (person's left, right)
+PAIRS = MIRROR_PAIRS
 FIT_INDICES = MIDLINE + tuple(i for pair in PAIRS for i in pair)
 
 # Template, millimetres, head frame (x out of the face, y to the person's left,
@@ -174,13 +168,6 @@ def similarity_fit(source, target):
     rot = u @ np.diag(d) @ vt
     scale = float((sig * d).sum() / (a ** 2).sum())
     return scale, rot, md - scale * rot @ ms
-
-
-def _eye_centres(points):
-    """Right and left eye centres (midpoints of the corners) of a (478, 3) array."""
-    right = (points[RIGHT_EYE_CORNERS[0]] + points[RIGHT_EYE_CORNERS[1]]) / 2.0
-    left = (points[LEFT_EYE_CORNERS[0]] + points[LEFT_EYE_CORNERS[1]]) / 2.0
-    return right, left
 
 
 def derive_template(landmark_sets, weights=None, iterations=10):

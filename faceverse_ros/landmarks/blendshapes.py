@@ -18,6 +18,9 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from faceverse_ros.landmarks.indices import (EYELIDS, INNER_LIPS, LEFT_EYE_INNER,  # noqa: F401
+                                             LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER)
+
 BLENDSHAPE_NAMES: Tuple[str, ...] = (
     "_neutral",
     "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -99,10 +102,8 @@ def strongest(values: Sequence[float], count: int = 3, skip_neutral: bool = True
 # --------------------------------------------------------------------------- landmark measures
 # Geometric counterparts of jawOpen and eyeBlink*, measured on the 478 landmarks alone; used
 # to check the network's weights (bench/eval_blendshapes.py), not to replace them.
-INNER_LIPS = ((13, 14), (82, 87), (312, 317))       # upper / lower inner lip pairs, centre and sides
-EYE_CORNERS = {"right": (33, 133), "left": (362, 263)}   # the person's own sides
-EYELIDS = {"right": ((159, 145), (158, 153), (160, 144)),
-           "left": ((386, 374), (385, 380), (387, 373))}
+EYE_CORNERS = {"right": (RIGHT_EYE_OUTER, RIGHT_EYE_INNER),    # the person's own sides
+               "left": (LEFT_EYE_INNER, LEFT_EYE_OUTER)}
 
 
 def _dist(lm, a, b):
@@ -114,7 +115,7 @@ def mouth_opening(landmarks) -> float:
     (33, 263), in the image plane: unitless, 0 for closed lips, independent of face size."""
     lm = np.asarray(landmarks, dtype=np.float64)
     gap = np.mean([_dist(lm, a, b) for a, b in INNER_LIPS])
-    return float(gap / _dist(lm, 33, 263))
+    return float(gap / _dist(lm, RIGHT_EYE_OUTER, LEFT_EYE_OUTER))
 
 
 def eye_aspect_ratio(landmarks, side: str = "both") -> float:

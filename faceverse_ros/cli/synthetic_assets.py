@@ -1,4 +1,8 @@
-"""Synthetic stand-ins for the FaceVerse V4 files, for tests and benchmarks.
+"""SYNTHETIC stand-ins for the FaceVerse V4 files, for tests and `faceverse-ros bench`.
+
+NOT a face model: random fixed-seed contents with the official files' structure. It
+ships with the package because `faceverse-ros bench` measures the real sizes' cost
+without the research files; nothing else in the package imports it.
 
 The official ``faceverse_v4_2.npy`` and ``faceverse_resnet50.pth`` cannot be
 downloaded here. This module writes files with exactly their structure (spec
@@ -22,7 +26,7 @@ Every file is named ``*_synthetic.*`` and the model dict carries a
 ``synthetic`` entry (a string saying so).
 
 Files are cached under ``<project>/.cache/synthetic/<SYNTHETIC_VERSION>/``
-(see :func:`faceverse_ros.core.paths.cache_root`), written atomically under a
+(see :func:`faceverse_ros.paths.cache_root`), written atomically under a
 file lock so parallel test runs share one copy.
 """
 from __future__ import annotations
@@ -426,7 +430,7 @@ def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
     """Cached synthetic assets (made on first use, shared by parallel runs)."""
     import fcntl
 
-    from faceverse_ros.core.paths import cache_root
+    from faceverse_ros.paths import cache_root
 
     d = Path(cache_dir) if cache_dir else cache_root() / "synthetic" / SYNTHETIC_VERSION
     d.mkdir(parents=True, exist_ok=True)

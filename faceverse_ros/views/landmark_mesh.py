@@ -1,12 +1,12 @@
 """The MediaPipe face mesh of landmark-only mode as a renderable, exportable 3D face.
 
 A :class:`LandmarkMesh` holds one face's 468 mesh vertices in metres in the
-camera optical frame (:func:`faceverse_ros.core.canonical_mesh.metric_vertices`:
+camera optical frame (:func:`faceverse_ros.landmarks.canonical_mesh.metric_vertices`:
 the detected landmarks at the depth of our metric landmark pose), their image
 positions for Sim3DR, vertex normals facing the camera and a uniform skin
 colour (MediaPipe gives no albedo; the shading comes from Sim3DR's lighting).
 The triangles (and UVs, when known) are the face-independent
-:class:`~faceverse_ros.core.canonical_mesh.CanonicalMesh`.
+:class:`~faceverse_ros.landmarks.canonical_mesh.CanonicalMesh`.
 
 Image vertices: (u, v) pixels, z = depth in metres times fx / (the head's
 depth), so that z is in units comparable with pixels (Sim3DR lights on the
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from faceverse_ros.core.canonical_mesh import metric_vertices, project, vertex_normals
+from faceverse_ros.landmarks.canonical_mesh import metric_vertices, project, vertex_normals
 
 SKIN_RGB = (0.86, 0.70, 0.60)   # the render's uniform albedo, linear RGB in [0, 1]
 

@@ -23,11 +23,13 @@ Sign conventions (for an upright face looking at the camera):
 """
 import numpy as np
 
-from faceverse_ros.core.boxes import NUM_LANDMARKS
+from faceverse_ros.landmarks.indices import (LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS,
+                                             NUM_LANDMARKS, RIGHT_EYE_INNER, RIGHT_EYE_OUTER,
+                                             RIGHT_IRIS)
 
 # (first corner, second corner, iris centre) landmark indices.
-LEFT_EYE = (362, 263, 473)
-RIGHT_EYE = (33, 133, 468)
+LEFT_EYE = (LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS)
+RIGHT_EYE = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_IRIS)
 
 HORIZONTAL_GAIN = 3.0
 VERTICAL_GAIN = -1.5
