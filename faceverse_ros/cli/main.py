@@ -140,7 +140,7 @@ def cmd_run(args):
     if pipeline.landmark_only:
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
     meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
-    from faceverse_ros.core.ids import face_id_string, resolve_prefix
+    from faceverse_ros.io.face_ids import face_id_string, resolve_prefix
 
     # the overlay labels faces with the id strings of the output bag (and of the node)
     prefix = resolve_prefix(args.face_id_prefix, "/")
