@@ -107,4 +107,4 @@ def _restore():
         os.dup2(real, 2)   # the pipe's last writer closes: the thread reads the rest, then EOF
     except OSError:
         return
-    thread.join(timeout=2.0)
+    thread.join(timeout=5.0)   # a child process holding descriptor 2 keeps the pipe open
