@@ -144,21 +144,25 @@ class _FaceVerseBehaviour:
         self._worker = PipelineWorker(self.pipeline, self.publish_frame, self._stage_failed)
         self.outputs.start(self._view_failed)
         max_pixels, warn = self._p["input.max_pixels"], self._input_warning
+        topic = "image/compressed" if self._p["input.compressed"] else "image"
+        self._loss = transport.FrameLossMonitor(self.resolve_topic_name(topic))
         if self._p["input.compressed"]:
             convert = functools.partial(compressed_to_rgb, max_pixels=max_pixels, on_warning=warn)
             image = transport.ImageSubscription(
-                self, CompressedImage, "image/compressed", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, CompressedImage, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
         else:
             convert = functools.partial(image_to_rgb, max_pixels=max_pixels)
             image = transport.ImageSubscription(
-                self, Image, "image", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, Image, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
+        self._image_subscription = image
         self._active = [
             image,
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS),
             self.create_timer(float(self._p["diagnostics.period_s"]),
                               self.outputs.publish_diagnostics),
+            self.create_timer(1.0, self._check_frame_loss),
         ]
         self._set_depth(self._p["depth.enabled"])
         self.get_logger().info(
@@ -236,6 +240,14 @@ class _FaceVerseBehaviour:
             self.pipeline = None
 
     # -- parameters -----------------------------------------------------------------------------
+    def set_parameters(self, parameter_list):
+        # every way to set parameters at run time (`ros2 param set`, the parameter services,
+        # code) comes through these two: see _as_declared
+        return super().set_parameters(_as_declared(parameter_list))
+
+    def set_parameters_atomically(self, parameter_list):
+        return super().set_parameters_atomically(_as_declared(parameter_list))
+
     def _check_params(self, params):
         """Run-time changes: refused with the reason (read-only, type, range, choices)."""
         for param in params:
@@ -272,6 +284,22 @@ class _FaceVerseBehaviour:
     # -- input ----------------------------------------------------------------------------------
     def _on_camera_info(self, msg):
         self._camera_info = msg
+        self._loss.add("camera_info")
+
+    def _on_frames_lost(self, count):  # DDS: frames of a best-effort publisher that never came
+        self._loss.add("lost", count)
+
+    def _check_frame_loss(self):
+        """Say once when the camera's frames are lost on the way (ros/transport.py)."""
+        if self._loss.said is not None:
+            return
+        topic = self._image_subscription.topic
+        best_effort = [i for i in self.get_publishers_info_by_topic(topic)
+                       if transport.reliability_for_publishers([i.qos_profile.reliability])
+                       == "best_effort"]
+        warning = self._loss.check(publishers=len(best_effort))
+        if warning:
+            self.get_logger().warning(warning)
 
     def image_callback(self, msg, convert):
         """Hook: one image message in (executor thread): hand it to the worker."""
@@ -280,6 +308,7 @@ class _FaceVerseBehaviour:
         if worker is None:  # deactivating
             return
         outputs.counts.add("received")
+        self._loss.add("received")
         outputs.in_rate.tick(now)
         stamp, depth = stamp_to_seconds(msg.header.stamp), self._depth
         worker.submit(FrameJob(stamp, lambda: self._decode(msg, convert),
@@ -365,6 +394,20 @@ class _FaceVerseBehaviour:
             self._deactivate()
             self._cleanup()
         return super().destroy_node()
+
+
+def _as_declared(params):
+    """An integer for a double parameter as that double (`ros2 param set ... beta 5` sends an
+    integer): the parameter keeps its declared type instead of becoming an integer (the
+    descriptors allow dynamic typing so that such a value is not refused). Other values are
+    passed on as given and checked by _check_params."""
+    out = []
+    for param in params:
+        spec = BY_NAME.get(param.name)
+        if spec is not None and isinstance(spec.default, float) and type(param.value) is int:
+            param = Parameter(param.name, value=float(param.value))
+        out.append(param)
+    return out
 
 
 def _one_line(exc):
@@ -463,19 +506,23 @@ class FaceVerseLifecycleNode(_FaceVerseBehaviour, LifecycleNode):
 
 def main(argv=None, lifecycle=False):
     """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
+    from faceverse_ros.runtime.native_logs import quiet_native_logs
+
+    quiet_native_logs()   # MediaPipe's and TF Lite's INFO/WARNING lines; FACEVERSE_VERBOSE=1 keeps them
     try:  # the Fast DDS profile for large frames, before rclpy starts (ros/transport.py)
-        transport.apply_profile()
+        dds_profile = transport.apply_profile()
     except transport.ProfileError as exc:
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         return 1
     spin.init(sys.argv if argv is None else argv)
+    rclpy.logging.get_logger("faceverse_node").info(dds_profile)  # what this process's Fast DDS got
     try:
         node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()
     except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    spin.spin_until_signal([node])   # SIGINT / SIGTERM: workers stop, then the context
+    spin.spin_until_signal([node])   # SIGINT / SIGTERM / SIGHUP: workers stop, then the context
     return 0
 
 

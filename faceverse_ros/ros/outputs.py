@@ -13,6 +13,7 @@ current frame_id, and no debug view. The debug image and the mesh markers are
 drawn on / for the newest frame of the result, in the views worker, at most
 views.max_rate_hz.
 """
+import functools
 import threading
 import time
 
@@ -84,7 +85,8 @@ class FrameOutputs:
         self._views_next = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
-        self._builder = ViewBuilder(model, canonical)
+        self._builder = ViewBuilder(model, canonical, face_label=functools.partial(
+            face_id_string, self.id_prefix))   # the debug image names faces as the messages do
         self._views = None
         self.depth_values = lambda: {}   # extra diagnostics of the depth input (the node's)
         # no publish after destroy(): a worker still finishing a frame checks this under the lock

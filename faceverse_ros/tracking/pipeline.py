@@ -139,7 +139,7 @@ class FacePipeline:
         self.detector = FaceDetector(
             backend=config.detector, max_faces=config.max_faces, task_path=config.task_path,
             mode="video" if config.stream else "image",
-            min_detection_confidence=config.min_detection_confidence)
+            min_detection_confidence=config.min_detection_confidence, names=config.names)
         self.log(f"detector: {self.detector.choice}")
         self._told_blendshapes = False
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
@@ -292,7 +292,8 @@ class FacePipeline:
         return self.face_stage(staged, need_mesh)
 
     # -- per frame ------------------------------------------------------------------------------
-    def process(self, rgb, stamp, intrinsics=None, need_mesh=False, depth=None) -> FrameResult:
+    def process(self, rgb, stamp, intrinsics=None, need_mesh=False, depth=None,
+                new_scene=False) -> FrameResult:
         """Track the faces of one uint8 RGB frame (H, W, 3) with its stamp in seconds.
 
         intrinsics: (fx, fy, cx, cy) pixels or a CameraIntrinsics; None = the
@@ -300,11 +301,17 @@ class FacePipeline:
         need_mesh: also reconstruct each FaceVerse face's mesh (FaceResult.mesh).
         depth: a core.depth.DepthImage registered to this frame (same optical frame, same
         field of view, any size), or None.
+        new_scene: an unrelated image (see detect_stage).
         """
-        return self.face_stage(self.detect_stage(rgb, stamp, intrinsics, depth), need_mesh)
+        return self.face_stage(self.detect_stage(rgb, stamp, intrinsics, depth, new_scene),
+                               need_mesh)
 
-    def detect_stage(self, rgb, stamp, intrinsics=None, depth=None) -> StagedFrame:
+    def detect_stage(self, rgb, stamp, intrinsics=None, depth=None,
+                     new_scene=False) -> StagedFrame:
         """First half of process(): detection, ids and stage-1 smoothing (box, eyes).
+
+        new_scene: this frame has nothing to do with the ones before (an unrelated photo):
+        every track ends (its filters and keyframes with it) and ids start from 0 again.
 
         It touches only the detector, the id tracker and the tracks' stage-1
         state, so a pipelined runner may call it for frame t+1 while
@@ -320,8 +327,15 @@ class FacePipeline:
             self._told_blendshapes = True
             self.log(f"blendshapes not published: {self.detector.blendshape_problem}")
         t = _lap(timings, "detect", t)
+        ended = []
+        if new_scene:
+            from faceverse_ros.tracking.tracker import IdTracker
+
+            ended, self._tracks = list(self._tracks.values()), {}
+            self.ids = IdTracker(min_hits=self.config.birth_frames,
+                                 max_missed=self.config.max_missed)
         ids = self.ids.update([d.box for d in detections], stamp)
-        ended = [self._tracks.pop(i) for i in ids.ended if i in self._tracks]
+        ended += [self._tracks.pop(i) for i in ids.ended if i in self._tracks]
         frames = []
         for face_id, det in zip(ids.ids, detections):
             if face_id is None:  # not born yet
