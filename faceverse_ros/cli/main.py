@@ -74,7 +74,8 @@ OPTION_NAMES = {"model_path": "--model", "checkpoint_path": "--checkpoint", "eng
                 "detector": "--detector", "task_path": "--task", "max_faces": "--max-faces",
                 "smoother.kind": "--smooth", "keyframe.interval": "--keyframe-interval",
                 "keyframe.max_interval": "--keyframe-max-interval",
-                "landmark_only": "--landmark-only", "keyframe.background": "--sync-keyframes"}
+                "landmark_only": "--landmark-only", "keyframe.background": "--sync-keyframes",
+                "identity.enabled": "--identity", "identity.gallery_path": "--gallery"}
 
 
 def _check_ranges(args):
