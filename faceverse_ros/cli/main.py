@@ -655,6 +655,8 @@ def build_parser():
                        "identity.gallery_path)")
         p.add_argument("--face-id-prefix", default="", help="the node's face_id_prefix (new "
                        "person ids follow it: 'f' -> 'p1', 'robot1_f' -> 'robot1_p1')")
+        p.add_argument("--verbose", action="store_true", help="also MediaPipe's and TensorFlow "
+                       "Lite's own log lines")
     ident.set_defaults(func=cmd_identities)
 
     export = sub.add_parser("export-onnx", add_help=False, help="export the regressor to ONNX "
