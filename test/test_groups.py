@@ -218,6 +218,8 @@ print(before, rss())
         res[mode] = [float(x) for x in out.stdout.split()]
     before, after = res["on"]
     assert after <= 1.15 * before + 5, res
+    # the scene does leave memory behind without them (else this test could not fail)
+    assert res["off"][1] > 1.5 * res["off"][0], res
 
 
 def test_a_staggered_schedule_keyframes_later_by_its_phase_then_at_the_interval():

@@ -133,7 +133,13 @@ def load_scene(video, count, size, faces, distinct=60):
 
     w, h = (int(v) for v in size.split("x"))
     tiles = scene_layout(w, h, faces)
-    source, decode_ms = load_frames(video, 10_000, "native")  # the whole (short) video
+    from faceverse_ros.io.sources import FrameSource
+
+    t = time.perf_counter()
+    source = [f.rgb for f in FrameSource(video)]  # the whole video, once
+    if not source:
+        raise ValueError(f"no frames in {video}")
+    decode_ms = (time.perf_counter() - t) * 1000.0 / len(source)
     n = len(source)
     composed = []
     for i in range(min(count, distinct)):
