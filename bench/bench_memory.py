@@ -141,6 +141,11 @@ def main():
     print(f"[bench_memory] load {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs, "
           f"{'SYNTHETIC FaceVerse files' if args.faceverse else 'landmark-only'}, "
           f"{args.faces} face(s), {args.rate:g} Hz")
+    from faceverse_ros.ros.transport import apply_profile
+
+    # this process sends the frames: its shared-memory segment must hold one (as the
+    # launch file gives the camera driver)
+    print(f"[bench_memory] DDS: {apply_profile()}")
     rclpy.init()
     rows = []
     for run in range(args.runs):

@@ -96,6 +96,11 @@ def main():
     rows = []
     load = os.getloadavg()[0]
     print(f"[bench_node] load average at start {load:.1f}")
+    from faceverse_ros.ros.transport import apply_profile
+
+    # this process sends the frames: its shared-memory segment must hold one (as the
+    # launch file gives the camera driver)
+    print(f"[bench_node] DDS: {apply_profile()}")
     import rclpy
 
     rclpy.init()
