@@ -162,8 +162,12 @@ class BagWriter:
                     head_pose=make("geometry_msgs/msg/Pose", position=make(
                         "geometry_msgs/msg/Point", x=pos[0], y=pos[1], z=pos[2]),
                         orientation=_quaternion(ori)),
-                    gaze_direction=_vector3(gaze), landmarks=v["landmarks"],
-                    blendshapes=v["blendshapes"], **blocks)
+                    gaze_direction=_vector3(gaze), gaze_confidence=v["gaze_confidence"],
+                    gaze_target=v["gaze_target"],
+                    gaze_target_confidence=v["gaze_target_confidence"],
+                    mutual_gaze=v["mutual_gaze"], landmarks=v["landmarks"],
+                    blendshapes=v["blendshapes"], depth_measured=v["depth_measured"],
+                    depth_confidence=v["depth_confidence"], **blocks)
 
     def _markers(self, header, meshes):
         markers = []

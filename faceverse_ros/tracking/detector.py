@@ -51,7 +51,7 @@ import numpy as np
 
 from faceverse_ros.landmarks.boxes import landmark_box, square_box
 from faceverse_ros.landmarks.blendshapes import from_categories
-from faceverse_ros.landmarks.eyes import eye_values, NUM_LANDMARKS
+from faceverse_ros.landmarks.eyes import check_with_blendshapes, eye_gaze, NUM_LANDMARKS
 
 TASK_FILENAME = "face_landmarker.task"
 TASK_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -70,8 +70,11 @@ class Detection:
     box: (4,) float64 squared box (x0, y0, x1, y1) in pixels, spec 5
         (``square_box(landmark_box(landmarks))``); may extend past the image.
     confidence: float in [0, 1] (see the module docstring for its meaning).
-    eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
-        right vertical, right horizontal].
+    eyes: (4,) float64 eye angles in radians from the eyeball model
+        (landmarks.eyes.eye_gaze): [left vertical, left horizontal, right
+        vertical, right horizontal], FaceVerse's eye rotation convention.
+    gaze_confidence: in [0, 1], how far the eyes carry the gaze (0: both eyes
+        closed or hidden, the gaze is the head direction).
     blendshapes: (52,) float32 weights in [0, 1] in BLENDSHAPE_NAMES order
         (tasks backend), or None (legacy backend: not estimated).
     """
@@ -80,6 +83,7 @@ class Detection:
     confidence: float
     eyes: np.ndarray
     blendshapes: Optional[np.ndarray] = None
+    gaze_confidence: float = 1.0
 
 
 def find_task_file(task_path=None) -> Optional[Path]:
@@ -136,10 +140,11 @@ def _validate_stamp(stamp_s):
 
 
 def make_detection(landmarks_px, confidence):
-    """Build a Detection (squared box and eye values) from (478, 3) pixel landmarks."""
+    """Build a Detection (squared box, eye angles and gaze confidence) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
+    eyes, gaze_confidence = eye_gaze(lm)
     return Detection(landmarks=lm, box=square_box(landmark_box(lm)),
-                     confidence=float(confidence), eyes=eye_values(lm))
+                     confidence=float(confidence), eyes=eyes, gaze_confidence=gaze_confidence)
 
 
 class FaceDetector:
@@ -162,13 +167,19 @@ class FaceDetector:
         (video mode) before the detector is run again.
     blendshapes: run the Face Landmarker's blendshape network (tasks backend;
         one small network per face, see bench/bench_face_mesh.py).
+    names: how messages name the settings (tracking.config.PipelineConfig.names):
+        "detector" and "task_path" as the user typed them (e.g. "--task").
     """
 
     BACKENDS = ("legacy", "tasks", "auto")
     MODES = ("video", "image")
 
     def __init__(self, backend="legacy", max_faces=1, task_path=None, mode="video",
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes=True):
+                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes=True,
+                 names=None):
+        names = names or {}
+        detector_name, task_name = names.get("detector", "detector"), names.get("task_path",
+                                                                                "task_path")
         if backend not in self.BACKENDS:
             raise ValueError(f"backend must be one of {self.BACKENDS}, got {backend!r}")
         if mode not in self.MODES:
@@ -180,6 +191,12 @@ class FaceDetector:
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.choice = f"MediaPipe {backend} detector (asked for)"
+        if backend == "tasks" and not task_path:  # like auto, from the data folders
+            task_path = find_task_file(None)
+            if task_path is None:
+                raise ValueError(
+                    f"{detector_name} tasks needs MediaPipe's {TASK_FILENAME}: name it with "
+                    f"{task_name} or put it in data/ (download: {TASK_URL})")
         if backend == "auto":
             found = find_task_file(task_path)
             if found is not None:
@@ -188,8 +205,8 @@ class FaceDetector:
                                "with 52 blendshapes")
             else:
                 backend = "legacy"
-                self.choice = (f"MediaPipe legacy Face Mesh: no {TASK_FILENAME} found (give "
-                               "task_path / --task, or put it in data/), so no blendshapes")
+                self.choice = (f"MediaPipe legacy Face Mesh: no {TASK_FILENAME} found (name it "
+                               f"with {task_name}, or put it in data/), so no blendshapes")
         self.backend = backend
         self.blendshapes = bool(blendshapes) and backend == "tasks"
         # the first reason blendshapes were dropped (the caller logs it once), or ""
@@ -203,10 +220,6 @@ class FaceDetector:
         self._offset_ms = 0
         self._impl = None
         if backend == "tasks":
-            if not task_path:
-                raise ValueError(
-                    "backend='tasks' needs task_path: the MediaPipe FaceLandmarker bundle "
-                    f"({TASK_FILENAME}, from {TASK_URL})")
             self.task_path = str(find_task_file(task_path))
         self._impl = self._create()
 
@@ -293,6 +306,7 @@ class FaceDetector:
             px = arr * np.array([w, h, w], dtype=np.float64)
             det = make_detection(px, conf)
             det.blendshapes = weights
+            det.gaze_confidence = check_with_blendshapes(det.eyes, det.gaze_confidence, weights)
             detections.append(det)
         return detections
 

@@ -25,6 +25,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from faceverse_ros.core.layout import V4
+from faceverse_ros.tracking.face_depth import TrackDepth
 from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoother
 from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
                                               DEFAULT_MAX_INTERVAL, KeyframeSchedule)
@@ -38,7 +39,7 @@ class TrackFrame:
     stamp: float
     detection: object           # tracking.detector.Detection of this frame
     box: np.ndarray             # smoothed squared box (image px)
-    eyes: np.ndarray            # smoothed eye values (spec 6)
+    eyes: np.ndarray            # smoothed eye angles (landmarks.eyes.eye_gaze)
     rgb: np.ndarray             # the frame's image
     intrinsics: object          # core.camera.CameraIntrinsics of the frame
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
@@ -47,6 +48,8 @@ class TrackFrame:
     coeffs: Optional[np.ndarray] = None     # smoothed coefficients (complete())
     blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
     keyframe: bool = False      # identity, texture, lighting from a keyframe new in this frame
+    depth: object = None        # core.depth.DepthImage matched to the frame, or None
+    depth_fusion: object = None  # tracking.face_depth.DepthFusion applied (complete())
 
 
 @dataclasses.dataclass
@@ -57,6 +60,7 @@ class Solution:
     mode: int
     fit_rms_px: Optional[float] = None
     keyframe: bool = False      # a new keyframe's identity, texture, lighting (see TrackFrame)
+    depth: object = None        # tracking.face_depth.DepthFusion applied to the translation
 
 
 class FaceTrack:
@@ -77,17 +81,20 @@ class FaceTrack:
         self.linear = None      # core.fast_update.LinearState about the last full fit
         self.keyframe_job = None  # tracking.keyframe_worker.KeyframeJob in flight
         self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
+        self.key_fit = None     # (coeffs, crop box) of the last keyframe's own landmark fit
         self._new_keyframe = False
+        self.depth = TrackDepth()  # the person's scale from depth (tracking.face_depth)
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def update(self, stamp, detection, rgb, intrinsics) -> Optional[TrackFrame]:
-        """Record this frame's detection; smooth box and eyes. Returns the frame whose
-        coefficients are needed now (this one, or the previous one with "original"), or
-        None while the original's window fills."""
+    def update(self, stamp, detection, rgb, intrinsics, depth=None) -> Optional[TrackFrame]:
+        """Record this frame's detection (and its matched depth image, or None); smooth box
+        and eyes. Returns the frame whose coefficients are needed now (this one, or the
+        previous one with "original"), or None while the original's window fills."""
         stamp = float(stamp)
-        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics)
+        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics,
+                                         depth=depth)
         while len(self._frames) > HISTORY:
             self._frames.popitem(last=False)
         sample = self.smoother.smooth_box(stamp, detection.box, detection.eyes,
@@ -116,6 +123,7 @@ class FaceTrack:
         frame.crop_box = self.last_crop_box
         frame.mode, frame.fit_rms_px = solution.mode, solution.fit_rms_px
         frame.keyframe = bool(solution.keyframe)
+        frame.depth_fusion = solution.depth
         self._anchor = None
         self._pending[frame.stamp] = frame
         return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs,
@@ -147,23 +155,45 @@ class FaceTrack:
         self.keyframes.restart()
         self.last_coeffs = None
         self.linear = None
-        self.keyframe_job = self._anchor = None
+        self.keyframe_job = self._anchor = self.key_fit = None
         self._new_keyframe = False
 
     def take_keyframe(self, job):
         """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
         linear state replaces the track's, its network expression is the new prior, and a
         full fit needed before the next solution starts from its fit."""
-        self.linear = job.state
         self.key_exp = np.array(job.coeffs[self.layout.slices["exp"]], dtype=np.float32)
-        self._anchor = (np.array(job.fit_coeffs, dtype=np.float32),
-                        np.asarray(job.crop_box, dtype=np.float64))
+        anchor = np.array(job.fit_coeffs, dtype=np.float32)
+        box = np.asarray(job.crop_box, dtype=np.float64)
+        self.key_fit = (anchor.copy(), box)
+        if self.last_coeffs is not None and self.last_crop_box is not None:
+            # the job's fit and its linear state are of a frame some frames old: the frame
+            # taking the keyframe fits in full, from the last solution's pose and expression
+            # with the keyframe's identity, texture and lighting, so the handover does not
+            # step back to that older frame
+            for name in ("exp", "angles", "trans"):
+                sl = self.layout.slices[name]
+                anchor[sl] = self.last_coeffs[sl]
+            box = self.last_crop_box
+            self.linear = None
+        else:
+            self.linear = job.state
+        self._anchor = (anchor, box)
         self._new_keyframe = True
 
     def fit_start(self):
         """(coefficients, crop box) a full landmark fit starts from: a keyframe just taken,
         else the last solution."""
         return self._anchor if self._anchor is not None else (self.last_coeffs, self.last_crop_box)
+
+    def fit_starts(self):
+        """The starts a full fit tries in turn: fit_start(), then the last keyframe's own fit
+        (a start known to put the face in front of the crop camera with the keyframe's
+        identity, for when the last solution's pose does not, e.g. after a new identity)."""
+        first = self.fit_start()
+        if self.key_fit is None or first[0] is None:
+            return [first]
+        return [first, self.key_fit]
 
     def pop_new_keyframe(self) -> bool:
         """True once after take_keyframe: the solution being made holds the new keyframe."""
