@@ -27,8 +27,8 @@ BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
 BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
-RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)
-RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larger cells (README)
+RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices
+RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larger cells
 RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
