@@ -1,7 +1,7 @@
 """The documented ROS interface against a running node and the real ROS 2 tools.
 
-A node with the video camera runs (`faceverse-ros node --camera ... --localhost`, as the
-README starts it) until a face is tracked; then `ros2 topic list -t` and `ros2 param list`
+A node with the video camera and the Tasks detector runs (`faceverse-ros node --camera ...
+--localhost`, as the README starts it) until a face is tracked; then `ros2 topic list -t` and `ros2 param list`
 (the tools from ../shared/ros2-python in .venv) are compared, both ways, with the tables of
 doc/ros-interface.md (topics with their types, parameters) and the README's topic table;
 `ros2 launch faceverse_ros faceverse.launch.py --show-args` with the launch argument table.
@@ -61,8 +61,9 @@ def running_node():
     if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
         pytest.skip("the ROS 2 tools are those of .venv; this runs in the suite of that environment")
     video = shared_path("testdata/video/talking_256.mp4")
+    task = shared_path("models/face_landmarker.task")     # the Tasks detector: every topic, facs too
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "faceverse-ros"), "node", "--camera", str(video),
-                             "--loop", "--localhost"], cwd=ROOT, env=_tools_env(),
+                             "--loop", "--localhost", "--set", f"task_path={task}"], cwd=ROOT, env=_tools_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
