@@ -5,7 +5,8 @@ repository root, one fresh shell per block, the blocks of a page in order.
 Markers (test/doc_pages.py): `skip (why)` blocks are not run (the README's three commands
 and its `faceverse-ros node` command are run by test_readme.py); `background` blocks (a
 camera, a node) are started and must still be running when the page's later blocks have
-run; they are then stopped with SIGINT. Every other block must exit 0 within its timeout.
+run; they are then stopped with SIGINT. Every other block runs under `bash -e` (each of its
+commands must succeed, as a user typing them one by one would see) within its timeout.
 """
 import os
 import signal
@@ -66,7 +67,7 @@ def test_page_commands_run(page, venv, tmp_path):
                 continue
             started = time.monotonic()
             try:
-                out = subprocess.run(_env() + ["bash", "-c", block.code], cwd=ROOT,
+                out = subprocess.run(_env() + ["bash", "-e", "-c", block.code], cwd=ROOT,
                                      capture_output=True, text=True, timeout=block.timeout_s,
                                      start_new_session=True)
             except subprocess.TimeoutExpired as exc:
@@ -84,3 +85,35 @@ def test_page_commands_run(page, venv, tmp_path):
         for _, proc, log in background:
             _stop(proc)
             log.close()
+
+
+def test_landmark_only_json_is_as_documented(venv, tmp_path):
+    """doc/output-files.md's table of the landmark-only JSON against a file `run` writes (with
+    the Tasks detector, so that every key is there), and the units it states: a face in front
+    of the camera at a talking-head distance, unit quaternion and gaze, pixels in the image."""
+    import json
+
+    from doc_pages import section, table_column
+
+    video = shared_path("testdata/video/talking_256.mp4")
+    task = shared_path("models/face_landmarker.task")
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "faceverse-ros"), "run", "--input", str(video),
+                          "--max-frames", "3", "--output", str(tmp_path), "--save-params", "--landmark-only",
+                          "--task", str(task), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    data = json.loads((tmp_path / "talking_256_000000_face0.json").read_text())
+    documented = table_column(section(ROOT / "doc" / "output-files.md",
+                                      "## The landmark-only parameter file (`.json`)"))
+    assert sorted(data) == sorted(documented)
+    assert data["mode"] == "landmark_only" and data["face_id"] == 0
+    x, y, z = data["position_m"]
+    assert 0.2 < z < 3.0 and abs(x) < z and abs(y) < z          # optical frame: z forward, metres
+    assert abs(sum(q * q for q in data["quaternion_xyzw"]) - 1.0) < 1e-3
+    assert abs(sum(g * g for g in data["gaze_direction"]) - 1.0) < 1e-3
+    assert data["gaze_direction"][2] < 0                          # looking back toward the camera
+    px = data["landmarks_px"]
+    assert len(px) == 478 and all(len(p) == 2 and -10 < p[0] < 266 and -10 < p[1] < 266 for p in px)
+    x0, y0, x1, y1 = data["box"]
+    assert x0 < x1 and y0 < y1 and abs((x1 - x0) - (y1 - y0)) < 1.0   # the squared box
+    assert len(data["eyes"]) == 4 and len(data["blendshapes"]) == 52
