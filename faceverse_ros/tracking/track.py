@@ -38,7 +38,7 @@ class TrackFrame:
     stamp: float
     detection: object           # tracking.detector.Detection of this frame
     box: np.ndarray             # smoothed squared box (image px)
-    eyes: np.ndarray            # smoothed eye values (spec 6)
+    eyes: np.ndarray            # smoothed eye angles (landmarks.eyes.eye_gaze)
     rgb: np.ndarray             # the frame's image
     intrinsics: object          # core.camera.CameraIntrinsics of the frame
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
