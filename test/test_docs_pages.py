@@ -56,6 +56,17 @@ def test_every_bash_block_runs_or_says_why_not(page):
             assert len(block.reason) >= 10, f"{page.name}:{block.line}: a skipped block needs a reason"
 
 
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_code_block_says_its_language(page):
+    """An untagged fence could hold commands that test_docs_commands.py never runs: every
+    block says what it is (bash, text, python, mermaid, ...)."""
+    import re
+
+    fences = re.findall(r"^```(.*)$", page.read_text(), flags=re.M)
+    openings = fences[0::2]
+    assert all(tag.strip() for tag in openings), f"{page.name}: untagged code block"
+
+
 def test_some_blocks_run():
     modes = [b.mode for p in pages() for b in bash_blocks(p)]
     assert modes.count("run") >= 3 and "background" in modes, modes
