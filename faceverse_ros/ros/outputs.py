@@ -191,8 +191,8 @@ class FrameOutputs:
 
     def _publish_views(self, views):
         # the messages are built outside the lock the parameters are published under, and
-        # the MarkerArray is serialised there too (ros/cdr.py: 0.5-1 ms; as a message, rclpy
-        # took about 15 ms to convert it in publish, with the GIL and that lock held)
+        # the MarkerArray is serialised there too (ros/cdr.py: as a message, rclpy would
+        # convert it in publish, with the GIL and that lock held)
         t = time.monotonic()
         try:
             debug = None if views.debug is None else rgb_to_image(views.debug, views.tag)
