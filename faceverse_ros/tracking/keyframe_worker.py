@@ -276,6 +276,8 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> Non
         job.error = why
         return
     job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
+    if update is None:  # no linear update configured: the next frames fit in full
+        return
     pause()
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
                                fit_landmarks=job.landmarks)
