@@ -28,7 +28,9 @@ NODE = "/faceverse_node"
 ROS_OWN_TOPICS = {"/rosout", "/parameter_events"}
 ROS_OWN_PARAMS = {"use_sim_time", "start_type_description_service"}
 # documented topics this run cannot show, and why
-NOT_IN_THIS_RUN = {"image/compressed": "only with input.compressed: true (this run: image)"}
+NOT_IN_THIS_RUN = {"image/compressed": "only with input.compressed: true (this run: image)",
+                   "depth/image": "only with depth.enabled: true (off by default)",
+                   "depth/camera_info": "only with depth.enabled: true (off by default)"}
 
 
 def _tools_env():

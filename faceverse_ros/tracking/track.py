@@ -25,6 +25,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from faceverse_ros.core.layout import V4
+from faceverse_ros.tracking.face_depth import TrackDepth
 from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoother
 from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
                                               DEFAULT_MAX_INTERVAL, KeyframeSchedule)
@@ -47,6 +48,8 @@ class TrackFrame:
     coeffs: Optional[np.ndarray] = None     # smoothed coefficients (complete())
     blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
     keyframe: bool = False      # identity, texture, lighting from a keyframe new in this frame
+    depth: object = None        # core.depth.DepthImage matched to the frame, or None
+    depth_fusion: object = None  # tracking.face_depth.DepthFusion applied (complete())
 
 
 @dataclasses.dataclass
@@ -57,6 +60,7 @@ class Solution:
     mode: int
     fit_rms_px: Optional[float] = None
     keyframe: bool = False      # a new keyframe's identity, texture, lighting (see TrackFrame)
+    depth: object = None        # tracking.face_depth.DepthFusion applied to the translation
 
 
 class FaceTrack:
@@ -79,16 +83,18 @@ class FaceTrack:
         self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
         self.key_fit = None     # (coeffs, crop box) of the last keyframe's own landmark fit
         self._new_keyframe = False
+        self.depth = TrackDepth()  # the person's scale from depth (tracking.face_depth)
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def update(self, stamp, detection, rgb, intrinsics) -> Optional[TrackFrame]:
-        """Record this frame's detection; smooth box and eyes. Returns the frame whose
-        coefficients are needed now (this one, or the previous one with "original"), or
-        None while the original's window fills."""
+    def update(self, stamp, detection, rgb, intrinsics, depth=None) -> Optional[TrackFrame]:
+        """Record this frame's detection (and its matched depth image, or None); smooth box
+        and eyes. Returns the frame whose coefficients are needed now (this one, or the
+        previous one with "original"), or None while the original's window fills."""
         stamp = float(stamp)
-        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics)
+        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics,
+                                         depth=depth)
         while len(self._frames) > HISTORY:
             self._frames.popitem(last=False)
         sample = self.smoother.smooth_box(stamp, detection.box, detection.eyes,
@@ -117,6 +123,7 @@ class FaceTrack:
         frame.crop_box = self.last_crop_box
         frame.mode, frame.fit_rms_px = solution.mode, solution.fit_rms_px
         frame.keyframe = bool(solution.keyframe)
+        frame.depth_fusion = solution.depth
         self._anchor = None
         self._pending[frame.stamp] = frame
         return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs,
