@@ -41,9 +41,21 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
 
+def rss_mb(pid):
+    """Resident memory of process `pid` (VmRSS), MB; NaN once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
 def node_command(args, config="fast"):
     exe = [sys.executable, "-m", "faceverse_ros.cli.main", "node", "--localhost",
-           "--set", "publish.mesh=true"]
+           "--set", "publish.mesh=true", "--set", f"max_faces={args.faces}"]
     if args.landmark_only:
         return exe + ["--set", "landmark_only=true"]
     from faceverse_ros.cli.bench import int8_model, load_frames
@@ -68,6 +80,11 @@ def main():
     ap.add_argument("--rate", type=float, default=30.0, help="image rate (Hz)")
     ap.add_argument("--keyframe-interval", type=int, default=5)
     ap.add_argument("--landmark-only", action="store_true")
+    ap.add_argument("--faces", type=int, default=1, help="people per image: the video tiled "
+                    "this many times into a --size frame (faceverse-ros bench --faces), "
+                    "the node's max_faces set to it")
+    ap.add_argument("--size", default=None, metavar="WxH", help="image size (default: the "
+                    "video's own with one face, 1280x720 with more)")
     ap.add_argument("--configs", default="fast", help="comma list of fast, default")
     ap.add_argument("--json", default=None, metavar="FILE")
     ap.add_argument("--decode-views", action="store_true",
@@ -79,6 +96,11 @@ def main():
     rows = []
     load = os.getloadavg()[0]
     print(f"[bench_node] load average at start {load:.1f}")
+    from faceverse_ros.ros.transport import apply_profile
+
+    # this process sends the frames: its shared-memory segment must hold one (as the
+    # launch file gives the camera driver)
+    print(f"[bench_node] DDS: {apply_profile()}")
     import rclpy
 
     rclpy.init()
@@ -116,7 +138,12 @@ def run_config(args, config):
     from faceverse_ros.ros.convert import rgb_to_image
     from faceverse_ros.io.sources import FrameSource
 
-    frames = [f.rgb for f in FrameSource(args.video)]
+    if args.faces == 1 and args.size is None:
+        frames = [f.rgb for f in FrameSource(args.video)]
+    else:
+        from faceverse_ros.cli.bench import load_scene
+
+        frames = list(load_scene(args.video, 60, args.size or "1280x720", args.faces)[0].frames)
     images = [rgb_to_image(f) for f in frames]
     node_proc = subprocess.Popen(node_command(args, config), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -156,7 +183,7 @@ def run_config(args, config):
           f"{'landmark-only' if args.landmark_only else 'synthetic FaceVerse files'}, config {config}")
     print(f"viewers: {'decoded in this process' if args.decode_views else 'bytes'}")
     print(f"{'scenario':<22} {'sent':>6} {'recv':>6} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'faces':>6} "
-          f"{'dbg/s':>7} {'mesh/s':>7}")
+          f"{'dbg/s':>7} {'mesh/s':>7} {'node MB':>8}")
     subs, rows = [], []
     views = {"debug": 0, "mesh": 0}
 
@@ -183,14 +210,17 @@ def run_config(args, config):
         print(f"{scenario:<22} {sent:6d} {len(received):6d} {len(received) / args.seconds:7.1f} "
               f"{np.percentile(lat, 50) if len(lat) else float('nan'):8.1f} "
               f"{np.percentile(lat, 95) if len(lat) else float('nan'):8.1f} {faces:6.2f} "
-              f"{views['debug'] / args.seconds:7.1f} {views['mesh'] / args.seconds:7.1f}")
+              f"{views['debug'] / args.seconds:7.1f} {views['mesh'] / args.seconds:7.1f} "
+              f"{rss_mb(node_proc.pid):8.0f}")
         rows.append(dict(config=config, scenario=scenario, sent=sent, received=len(received),
                          fps=len(received) / args.seconds,
                          p50_ms=float(np.percentile(lat, 50)) if len(lat) else None,
                          p95_ms=float(np.percentile(lat, 95)) if len(lat) else None,
                          faces=float(faces), debug_fps=views["debug"] / args.seconds,
                          mesh_fps=views["mesh"] / args.seconds,
-                         viewers="decoded" if args.decode_views else "bytes"))
+                         viewers="decoded" if args.decode_views else "bytes",
+                         faces_tiled=args.faces, size=f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+                         node_rss_mb=rss_mb(node_proc.pid)))
     node_proc.terminate()
     try:
         node_proc.wait(timeout=20)

@@ -34,6 +34,7 @@ serialisation; DDS transport is in bench/bench_node.py).
 """
 import argparse
 import json
+import math
 import os
 import queue
 import sys
@@ -89,6 +90,114 @@ def load_frames(video, count, size):
     return frames, float(np.median(decode_ms))
 
 
+def scene_layout(width, height, faces):
+    """Where `faces` copies of a square face video go in a width x height frame: a grid of
+    about square cells (rows from the frame's aspect), each copy a square of side
+    min(cell, height / 2) centred in its cell, so that a face fills the share of the
+    image it fills in a camera of that resolution and field of view. [(x0, y0, side)]."""
+    if faces < 1 or width < 16 or height < 16:
+        raise ValueError(f"a scene needs >= 1 face and a frame of >= 16x16, got {faces} faces "
+                         f"in {width}x{height}")
+    rows = min(faces, max(1, int(round(math.sqrt(faces / (width / height))))))
+    cols = math.ceil(faces / rows)
+    cell_w, cell_h = width // cols, height // rows
+    side = min(cell_w, cell_h, height // 2)
+    if side < 32:
+        raise ValueError(f"{faces} faces do not fit in {width}x{height} (tiles of {side} px)")
+    return [((k % cols) * cell_w + (cell_w - side) // 2,
+             (k // cols) * cell_h + (cell_h - side) // 2, side) for k in range(faces)]
+
+
+class Cycle:
+    """`total` frames made of a shorter list played in a loop (the scene's frames are a few
+    seconds of the video: 150 frames of 1920x1080 would hold a gigabyte)."""
+
+    def __init__(self, frames, total):
+        self.frames, self.total = frames, int(total)
+
+    def __len__(self):
+        return self.total
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return self.frames[k % len(self.frames)]
+
+
+def load_scene(video, count, size, faces, distinct=60):
+    """Frames of `faces` people: the video tiled `faces` times into one WxH frame
+    (scene_layout), every other copy mirrored and each copy at another point of the
+    video (so faces move and key-frame apart); a Cycle of `count` frames over at most
+    `distinct` composed ones. Returns (frames, median decode ms of one video frame)."""
+    import cv2
+
+    w, h = (int(v) for v in size.split("x"))
+    tiles = scene_layout(w, h, faces)
+    from faceverse_ros.io.sources import FrameSource
+
+    t = time.perf_counter()
+    source = [f.rgb for f in FrameSource(video)]  # the whole video, once
+    if not source:
+        raise ValueError(f"no frames in {video}")
+    decode_ms = (time.perf_counter() - t) * 1000.0 / len(source)
+    n = len(source)
+    composed = []
+    for i in range(min(count, distinct)):
+        canvas = np.full((h, w, 3), 114, np.uint8)
+        for k, (x0, y0, side) in enumerate(tiles):
+            rgb = source[(i + k * 53) % n]
+            if k % 2:
+                rgb = rgb[:, ::-1]
+            canvas[y0:y0 + side, x0:x0 + side] = cv2.resize(
+                np.ascontiguousarray(rgb), (side, side), interpolation=cv2.INTER_AREA)
+        composed.append(canvas)
+    return Cycle(composed, count), decode_ms
+
+
+def rss_mb():
+    """This process's resident memory (VmRSS), MB; NaN where /proc is not there."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def per_face_costs(rows):
+    """The slope (ms per extra face, least squares over the face counts) of each stage's
+    median, the median compute of one frame and p50 latency, per size, feed and mode; and
+    RSS MB per extra face. Sets row["per_face_ms"] and row["rss_mb_per_face"] on every row
+    of a group with two or more face counts."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["size"], r["feed"], r["mode"]), []).append(r)
+    out = {}
+    for key, group in groups.items():
+        counts = np.array([r["faces"] for r in group], dtype=np.float64)
+        if len(set(counts)) < 2:
+            continue
+
+        def slope(values):
+            ok = [(c, v) for c, v in zip(counts, values) if v is not None and np.isfinite(v)]
+            if len({c for c, _ in ok}) < 2:
+                return None
+            x, y = np.array(ok).T
+            return float(np.polyfit(x, y, 1)[0])
+
+        costs = {s: slope([r["stages_ms"].get(s, 0.0) for r in group])
+                 for s in sorted({s for r in group for s in r["stages_ms"]})}
+        costs["compute"] = slope([r["compute_ms"] for r in group])
+        costs["p50_latency"] = slope([r["p50_ms"] for r in group])
+        rss = slope([r["rss_mb"] for r in group])
+        for r in group:
+            r["per_face_ms"], r["rss_mb_per_face"] = costs, rss
+        out[key] = (costs, rss)
+    return out
+
+
 def int8_model(checkpoint, frames, cache_dir):
     """Static int8 ONNX of `checkpoint`, calibrated on face crops of `frames` (cached)."""
     from faceverse_ros.core.crop import crop_face
@@ -134,12 +243,15 @@ class _Publisher:
                                         result.image_size))
 
 
-def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=0.0):
+def make_pipeline(mode, assets, onnx_int8, keyframe_interval, threads, drift_px=0.0,
+                  max_faces=1):
     from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
-    if mode == "detector_only":
-        return FacePipeline(PipelineConfig(landmark_only=True, threads=threads), log=lambda m: None)
-    common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads)
+    if mode in ("detector_only", "landmark_only", "landmark_only+render"):
+        return FacePipeline(PipelineConfig(landmark_only=True, threads=threads,
+                                           max_faces=max_faces), log=lambda m: None)
+    common = dict(model_path=str(assets[0]), checkpoint_path=str(assets[1]), threads=threads,
+                  max_faces=max_faces)
     if mode == "baseline":
         cfg = PipelineConfig(engine="torch", smoothing={"kind": "original"}, keyframe_interval=1,
                              **common)
@@ -155,17 +267,19 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     from faceverse_ros.views.overlay import ViewBuilder, ViewRequest, draw_overlay
 
     pipe = make_pipeline(mode, assets, onnx_int8, args.keyframe_interval, args.threads,
-                         args.drift_px)
+                         args.drift_px, max_faces=getattr(args, "max_faces", 1))
     publish = _Publisher()
-    render = mode in ("baseline", "ours+render")
-    # ours+render: the node's debug image with render on (ros/outputs.py: ViewBuilder.build of
+    render = mode in ("baseline", "ours+render", "landmark_only+render")
+    # +render: the node's debug image with render on (ros/outputs.py: ViewBuilder.build of
     # a ViewRequest, meshes reconstructed there); baseline: the full mesh drawn as before
-    views = ViewBuilder(pipe.model, pipe.canonical_mesh) if mode == "ours+render" else None
+    views = ViewBuilder(pipe.model, pipe.canonical_mesh) \
+        if mode in ("ours+render", "landmark_only+render") else None
     need_mesh = render and views is None
     detect_only = mode == "detector_only"
     stages = {name: [] for name in STAGES}
     stages["decode"] = [decode_ms]
     latencies, done_times, faces, compute, keyframes = [], [], [0], [], [0]
+    seen = []  # faces out per frame
     lock = threading.Lock()
 
     def finish(result, handed_in):
@@ -194,6 +308,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                            + (t3 - t2 if render_s is None else render_s) * 1000.0)
             done_times.append(t3)
             faces[0] += len(result.faces)
+            seen.append(len(result.faces))
             keyframes[0] += sum(bool(getattr(f, "keyframe", False)) for f in result.faces)
 
     def render_loop():
@@ -268,6 +383,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                     compute.append(sum(staged.timings.values()))
                     done_times.append(t)
                     faces[0] += len(staged.frames)
+                    seen.append(len(staged.frames))
                 return
             finish(pipe.face_stage(staged, need_mesh=need_mesh), handed_in)
 
@@ -296,6 +412,7 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
         dropped = runner.dropped
         runner.close()
     elapsed = (done_times[-1] if done_times else time.perf_counter()) - start
+    rss = rss_mb()  # with the pipeline still open: what this case holds
     pipe.close()
     lat = np.array(latencies) * 1000.0
     if feed == "live" and len(done_times) > 1:
@@ -310,7 +427,8 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
                 faces=faces[0], compute_ms=float(np.median(compute)),
                 stages={k: float(np.median(v)) for k, v in stages.items() if v},
                 regress_runs=len(stages["regress"]), fit_runs=len(stages["fit"]),
-                keyframes=keyframes[0])
+                keyframes=keyframes[0], faces_seen=float(np.median(seen)) if seen else 0.0,
+                faces_min=min(seen) if seen else 0, rss_mb=rss)
 
 
 def main(argv=None):
@@ -321,7 +439,14 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=150, help="frames per run")
     ap.add_argument("--runs", type=int, default=3, help="runs per mode (medians reported)")
     ap.add_argument("--sizes", default="native,640x480", help="comma list: native and/or WxH")
-    ap.add_argument("--modes", default="baseline,detector_only,ours,ours+render")
+    ap.add_argument("--modes", default="baseline,detector_only,ours,ours+render",
+                    help="comma list of baseline, detector_only, ours, ours+render, "
+                    "landmark_only, landmark_only+render")
+    ap.add_argument("--faces", default=None, metavar="N,N,...",
+                    help="a scene of N people per frame (e.g. 1,2,4,8): the video tiled N times "
+                    "into each WxH size of --sizes (faces the share of the frame a face has "
+                    "in a camera of that resolution), max_faces N; prints the ms each extra "
+                    "face costs per stage. Default: the video as it is"),
     ap.add_argument("--feeds", default="offline,live")
     ap.add_argument("--camera-fps", type=float, default=30.0)
     ap.add_argument("--keyframe-interval", type=int, default=5)
@@ -334,6 +459,28 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="real faceverse_v4_2.npy (default: synthetic)")
     ap.add_argument("--checkpoint", default=None, help="real faceverse_resnet50.pth")
     args = ap.parse_args(argv)
+    modes = args.modes.split(",")
+    feeds = args.feeds.split(",")
+    known = ("baseline", "detector_only", "ours", "ours+render", "landmark_only",
+             "landmark_only+render")
+    bad = [m for m in modes if m not in known] + [f for f in feeds if f not in ("offline", "live")]
+    try:
+        counts = [int(n) for n in args.faces.split(",")] if args.faces else [None]
+        if any(n is not None and not 1 <= n <= 16 for n in counts):
+            raise ValueError("face counts are 1 to 16")
+        if args.faces:
+            for size in args.sizes.split(","):
+                w, h = (int(v) for v in size.split("x"))
+                for n in counts:
+                    scene_layout(w, h, n)
+    except ValueError as exc:
+        print(f"faceverse-ros bench: error: --faces/--sizes: {exc} (--faces takes counts such "
+              "as 1,2,4,8 and --sizes WxH sizes such as 1280x720)", file=sys.stderr)
+        return 2
+    if bad:
+        print(f"faceverse-ros bench: error: unknown mode or feed {', '.join(bad)}",
+              file=sys.stderr)
+        return 2
     args.video = args.video or str(default_video())
     if not Path(args.video).is_file():
         print(f"faceverse-ros bench: error: video {args.video} not found", file=sys.stderr)
@@ -348,36 +495,41 @@ def main(argv=None):
         print("[bench] SYNTHETIC FaceVerse files (real sizes; timings only, no accuracy)")
     from faceverse_ros.paths import cache_root
 
-    modes = args.modes.split(",")
-    feeds = args.feeds.split(",")
     rows = []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"[bench] load average at start {load:.1f}")
     print(f"[bench] {os.cpu_count()} CPUs, {args.frames} frames x {args.runs} runs per mode, "
           f"keyframe interval {args.keyframe_interval}, camera {args.camera_fps:g} fps")
-    for size in args.sizes.split(","):
-        frames, decode_ms = load_frames(args.video, args.frames, size)
-        onnx_int8 = int8_model(assets[1], frames, cache_root() / "bench") \
-            if any(m in ("ours", "ours+render") for m in modes) else None
+    onnx_int8 = None
+    for size, n_faces in [(size, n) for size in args.sizes.split(",") for n in counts]:
+        if n_faces is None:
+            frames, decode_ms = load_frames(args.video, args.frames, size)
+        else:
+            frames, decode_ms = load_scene(args.video, args.frames, size, n_faces)
+        args.max_faces = n_faces or 1
+        if onnx_int8 is None and any(m in ("ours", "ours+render") for m in modes):
+            onnx_int8 = int8_model(assets[1], frames, cache_root() / "bench")
         h, w = frames[0].shape[:2]
         for feed in feeds:
-            print(f"\n== {w}x{h}, {feed} ==")
+            who = "" if n_faces is None else f", {n_faces} face{'s' * (n_faces > 1)}"
+            print(f"\n== {w}x{h}{who}, {feed} ==")
             table = {}
             for run in range(args.runs):  # interleave modes so load changes hit all alike
                 for mode in modes:
                     table.setdefault(mode, []).append(
                         run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms))
-            print(f"{'mode':<12} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'dropped':>8} "
-                  f"{'regress':>8} {'fits':>6} {'keyfr':>6}")
+            print(f"{'mode':<20} {'fps':>7} {'p50 ms':>8} {'p95 ms':>8} {'dropped':>8} "
+                  f"{'regress':>8} {'fits':>6} {'keyfr':>6} {'faces':>6} {'RSS MB':>7}")
             med = {}
             for mode, runs in table.items():
                 m = {k: float(np.median([r[k] for r in runs]))
                      for k in ("fps", "p50", "p95", "dropped", "regress_runs", "fit_runs",
-                          "compute_ms", "keyframes")}
+                          "compute_ms", "keyframes", "faces_seen", "rss_mb")}
+                m["faces_min"] = min(r["faces_min"] for r in runs)
                 med[mode] = m
-                print(f"{mode:<12} {m['fps']:7.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
+                print(f"{mode:<20} {m['fps']:7.1f} {m['p50']:8.1f} {m['p95']:8.1f} "
                       f"{m['dropped']:8.0f} {m['regress_runs']:8.0f} {m['fit_runs']:6.0f} "
-                      f"{m['keyframes']:6.0f}")
+                      f"{m['keyframes']:6.0f} {m['faces_seen']:6.1f} {m['rss_mb']:7.0f}")
             if "baseline" in med:
                 for mode in med:
                     if mode not in ("baseline", "detector_only"):
@@ -397,6 +549,8 @@ def main(argv=None):
                           f"{np.median(per_run):.2f}, dropped {med[mode]['dropped']:.0f}")
             for mode, runs in table.items():
                 rows.append(dict(size=f"{w}x{h}", feed=feed, mode=mode, runs=len(runs),
+                                 faces=n_faces or 1, faces_seen=med[mode]["faces_seen"],
+                                 faces_min=med[mode]["faces_min"], rss_mb=med[mode]["rss_mb"],
                                  fps=med[mode]["fps"], p50_ms=med[mode]["p50"],
                                  p95_ms=med[mode]["p95"], compute_ms=med[mode]["compute_ms"],
                                  dropped=med[mode]["dropped"],
@@ -414,6 +568,14 @@ def main(argv=None):
                 cells = [f"{s} {np.median([r['stages'][s] for r in runs if s in r['stages']]):.1f}"
                          for s in names]
                 print(f"    {mode:<12} " + ", ".join(cells))
+    marginal = per_face_costs(rows)
+    if marginal:
+        print("\n== what one more face costs (ms per extra face, least squares over "
+              f"{args.faces} faces) ==")
+        for (size, feed, mode), (costs, rss) in sorted(marginal.items()):
+            cells = [f"{k} {v:+.2f}" for k, v in costs.items() if v is not None]
+            print(f"  {size} {feed:<7} {mode:<20} " + ", ".join(cells)
+                  + (f"; RSS {rss:+.1f} MB/face" if rss is not None else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
         print(f"[bench] wrote {len(rows)} rows to {args.json}")

@@ -40,6 +40,7 @@ from faceverse_ros.io.depth_input import DepthInput
 from faceverse_ros.io.face_ids import resolve_prefix
 from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
+from faceverse_ros.runtime.memory import MemoryReturn, fix_mmap_threshold
 from faceverse_ros.runtime.workers import FrameJob, PipelineWorker
 from faceverse_ros.tracking.config import config_from_params, smoother_change
 from faceverse_ros.tracking.pipeline import FacePipeline
@@ -112,6 +113,10 @@ class _FaceVerseBehaviour:
         self._worker = None
         self._depth = None        # ros.depth_input.DepthInput while depth.enabled and active
         self._depth_subs = []
+        # frame-sized buffers are mapped and unmapped on their own, and the heap is trimmed
+        # when frames get smaller or faces leave (runtime/memory.py): RSS follows the work
+        fix_mmap_threshold()
+        self._memory = MemoryReturn()
 
     @property
     def counts(self):
@@ -360,6 +365,7 @@ class _FaceVerseBehaviour:
         if warning:
             self.get_logger().warning(warning)  # once per bad frame_id
         self.outputs.publish_frame(output, tf=ok)
+        self._memory.note(*output.result.image_size, len(output.result.faces))
 
     # where a failure happened: the worker's stages, then the views (drawn after publishing)
     _STAGES = {"first": "the first stage (decoding, detection)",

@@ -93,6 +93,13 @@ class KeyframeSchedule:
         self.forced: Optional[str] = None
         self.regressions = 0
         self.fits = 0
+        self._phase = 0
+
+    def stagger(self, frames: int) -> None:
+        """Hold the keyframe after the first one back by `frames` frames, and with it every
+        later one: faces tracked together key-frame in different frames instead of all in
+        the same one."""
+        self._phase = max(0, int(frames))
 
     def should_regress(self) -> bool:
         """True when the current frame must run the regressor."""
@@ -133,8 +140,8 @@ class KeyframeSchedule:
         rms = None if rms_px is None else float(rms_px)
         self.last_rms_px = rms
         if regressed:
+            self.since = 0 if self.started else -self._phase
             self.started = True
-            self.since = 0
             self.forced = None
             self.regressions += 1
             return

@@ -298,6 +298,9 @@ class FacePipeline:
                     face_id, self.smoothing, self.config.keyframe_interval,
                     self.config.keyframe_drift_px, self.layout,
                     self.config.keyframe_max_interval)
+                # faces that appear together key-frame in turn (one frame apart), not at once
+                track.keyframes.stagger(
+                    (len(self._tracks) - 1) % max(1, self.config.keyframe_interval))
             frame = track.update(stamp, det, rgb, cam, depth)
             if frame is not None:
                 frames.append((track, frame))
