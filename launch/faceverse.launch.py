@@ -27,7 +27,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 
 # the Fast DDS profile for large camera frames, set for every process this launch starts
-# (the camera driver included): faceverse_ros/ros/transport.py, README "Camera frames between processes"
+# (the camera driver included): faceverse_ros/ros/transport.py, doc/dds.md
 from faceverse_ros.ros.transport import launch_actions as dds_profile_actions
 
 PACKAGE = "faceverse_ros"

@@ -54,7 +54,7 @@ def test_bench_json_has_a_row_per_size_feed_and_mode(tmp_path, synthetic_assets)
 
 
 def test_bench_node_json_has_a_row_per_scenario_and_the_views_arrive(tmp_path):
-    """bench/bench_node.py as the README runs it, landmark-only (no FaceVerse files): the
+    """bench/bench_node.py as doc/performance.md runs it, landmark-only (no FaceVerse files): the
     node in a process of its own over DDS, the viewers taking the views' bytes."""
     import os
     import subprocess

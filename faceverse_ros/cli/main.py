@@ -446,8 +446,8 @@ def cmd_node(args):
         rclpy.try_shutdown()
         raise
     # one executor thread: the heavy work runs in the node's and camera's own threads, and
-    # a MultiThreadedExecutor's Python threads cost the workers the GIL (measured: 2.4 fps
-    # against 30 fps for the same node and camera). The camera (last) is destroyed first.
+    # a MultiThreadedExecutor's Python threads take the GIL from the workers (a small
+    # fraction of the frame rate). The camera (last) is destroyed first.
     spin.spin_until_signal(nodes, ready=lambda: print(
         f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
         "Ctrl-C stops", file=sys.stderr, flush=True))

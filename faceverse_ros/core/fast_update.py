@@ -1,7 +1,7 @@
-"""The landmark update between keyframes in about a millisecond (issue 14).
+"""The landmark update between keyframes: one linearised solve instead of a full fit.
 
 A full landmark fit (core.fitting.LandmarkFitter: Levenberg-Marquardt, the Jacobian
-rebuilt as it goes) costs tens of milliseconds on a 2-core machine. Between keyframes
+rebuilt as it goes) costs tens of milliseconds on a small CPU. Between keyframes
 the face moves little, so one linearised solve about a fitted state is enough:
 
 - :meth:`LinearUpdate.prepare` (once per keyframe interval, after one full fit): at the

@@ -14,12 +14,10 @@ fitted landmarks, per coordinate, float64, and a float32 copy for J) is
 built once in the constructor; the identity is folded into the constant part
 by one (3K x n_id) product when it changes (a keyframe), not per fit; per step one (3K x m) product, the exact
 gradient (one (m x 3K) product), one (6+m)^2 solve, and when H is rebuilt
-the float32 Jacobian in a preallocated buffer and ``J.T @ J``. Measured on
-the 2-core development machine (synthetic model, 300 px crop box, 0.5 px
-noise): about 2.5 ms per fit from a keyframe a few frames old and 2 ms from
-the previous frame's fit with the default 171 expression values, 0.5 ms pose
-only. NumPy's OpenBLAS threads hurt here when the 2 cores are busy (up to 4x
-slower): run the process with ``OPENBLAS_NUM_THREADS=1``.
+the float32 Jacobian in a preallocated buffer and ``J.T @ J`` (a fit costs
+a few milliseconds: doc/performance.md). NumPy's OpenBLAS threads slow these
+small products down when the cores are busy: run the process with
+``OPENBLAS_NUM_THREADS=1`` (runtime.threads does).
 """
 from __future__ import annotations
 

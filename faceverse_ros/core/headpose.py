@@ -56,14 +56,13 @@ MODEL_UNIT_M = 0.1
 
 #: the PnP refinement runs only where the closed form reprojects the face's landmarks worse
 #: than this share of the crop box width (RMS): near the principal point the closed form is
-#: exact and the PnP (about 1.5 ms a face) would change nothing (issue 14)
+#: exact and the PnP (milliseconds a face) would change nothing
 REFINE_MIN_ERROR = 0.005
 
 #: the PnP refinement: Levenberg-Marquardt from the closed form (cv2.solvePnPRefineLM), at
-#: most 4 steps (stopping early when a step changes the pose by under 1e-7). Measured on
-#: the synthetic model with faces in the corners of a 1280x720 camera (the worst case of
-#: the closed form, 5-10 px RMS): 3 steps already reach cv2.solvePnP's optimum to 1e-4 px,
-#: at about half its time; the bounded count also bounds the time of a face it cannot fix.
+#: most 4 steps (stopping early when a step changes the pose by under 1e-7): a few steps
+#: reach cv2.solvePnP's optimum from the closed form, and the bounded count also bounds the
+#: time of a face it cannot fix.
 PNP_CRITERIA = (3, 4, 1e-7)  # (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, count, eps)
 
 #: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
@@ -91,10 +90,9 @@ def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] 
     refine: polish the closed-form pose (module doc) with a Levenberg-Marquardt
     PnP (``cv2.solvePnPRefineLM``, started from it, PNP_CRITERIA) that fits the 478 MediaPipe
     vertices of the reconstructed face to their image positions under the
-    real intrinsics. Measured on the synthetic model with a 1280x720
-    default camera, a face in an image corner reprojects up to ~7 % of its
-    crop box off with the closed form alone (the crop of an off-axis view is
-    not an on-axis pinhole image) and under 2 % refined; the refined pose is
+    real intrinsics. A face far from the principal point reprojects worse
+    with the closed form alone (the crop of an off-axis view is not an
+    on-axis pinhole image) than refined; the refined pose is
     kept only when it lowers the reprojection error. The PnP is skipped for a
     face whose closed-form RMS reprojection error is under REFINE_MIN_ERROR of
     its crop box width (the closed form suffices there).

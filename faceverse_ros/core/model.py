@@ -12,12 +12,9 @@ NumPy. Frames and units:
 * image: crop pixels mapped with the crop box (x0, y0, x1, y1), see
   :func:`faceverse_ros.core.projection.to_image`.
 
-Engine choice, measured on the 2-vCPU development machine (synthetic
-20000-vertex model, batch 1, median of 20): the (1 x 333) @ (333 x 60000)
-shape product takes 1.7 ms in NumPy/OpenBLAS against 2.8-6.2 ms in torch
-CPU; vertex normals with K gathers of ``np.take`` 1.1 ms against 1.6-3.2 ms in
-torch. NumPy is faster on CPU and keeps the core free of torch, so this
-module uses NumPy only (no CUDA path: on a GPU machine the arithmetic is a
+Engine choice: NumPy/OpenBLAS, faster than torch on a CPU for the shape
+product and the vertex normals (doc/performance.md), and it keeps the core
+free of torch, so this module uses NumPy only (no CUDA path: on a GPU machine the arithmetic is a
 few ms against the network's tens).
 
 Everything that depends only on the model (bases transposed and divided by

@@ -8,10 +8,9 @@ a sequence a uint32 count and the elements; a fixed array its elements only;
 a nested message its fields, in place.
 
 rclpy converts a message by visiting one Python object per element, so a
-visualization_msgs/Marker with 7500 geometry_msgs/Point corners took about
-5 ms to build and 15 ms to convert, with the GIL held, on the machine of
-issue 14, while the node's parameters waited for the lock it is published
-under. :func:`serialize` writes a message from the field list of its own
+visualization_msgs/Marker with thousands of geometry_msgs/Point corners takes
+milliseconds to build and convert, with the GIL held, while the node's
+parameters wait (doc/performance.md). :func:`serialize` writes a message from the field list of its own
 generated class (``get_fields_and_field_types``, so each distro's definition
 of Marker is followed), and takes the contents of chosen sequences from NumPy
 arrays written in one copy: ``arrays`` maps a field of a message object to an

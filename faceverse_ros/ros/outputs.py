@@ -38,12 +38,10 @@ OUTPUT_QOS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                         reliability=ReliabilityPolicy.RELIABLE)
 VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.RELIABLE)
-# the views are worth less than the parameters (issue 14): their threads run at a lower OS
-# priority, and the next view is built only once the views have used at most this share of
-# one core since the last (building the views and their messages and sending them: 20 ms
-# wait 113 ms), from the newest frame then: they drop their own frames, never the last one.
-# 0.15: measured with bench/bench_node.py --configs fast (256x256 at 30 Hz), params fps with
-# debug-image and mesh viewers / without 0.88 at 0.25, 0.91 at 0.15
+# the views are worth less than the parameters: their threads run at a lower OS priority,
+# and the next view is built only once the views (building the images and markers, making
+# their messages and sending them) have used at most VIEWS_CPU_SHARE of one core since the
+# last, from the newest frame then: they drop their own frames, never the parameters'
 VIEWS_NICE = 10
 VIEWS_CPU_SHARE = 0.15
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
@@ -222,8 +220,8 @@ class FrameOutputs:
 
     def _publish_views(self, views):
         # the messages are built outside the lock the parameters are published under, and
-        # the MarkerArray is serialised there too (ros/cdr.py: 0.5-1 ms; as a message, rclpy
-        # took about 15 ms to convert it in publish, with the GIL and that lock held)
+        # the MarkerArray is serialised there too (ros/cdr.py: as a message, rclpy would
+        # convert it in publish, with the GIL and that lock held)
         t = time.monotonic()
         try:
             debug = None if views.debug is None else rgb_to_image(views.debug, views.tag)

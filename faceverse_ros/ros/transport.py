@@ -2,9 +2,9 @@
 
 The Fast DDS profile (config/fastdds_large_frames.xml). Fast DDS's default shared-memory
 segment (512 KiB per participant) is smaller than one 640x480 rgb8 frame; between two
-processes on one host nearly every large frame was lost (README, "Camera frames between
-processes"). The shipped profile gives shared memory a 32 MiB segment. Fast DDS reads it from
-an environment variable when a process starts its first ROS context:
+processes on one host nearly every large frame was lost (doc/dds.md). The shipped profile
+gives shared memory a 32 MiB segment. Fast DDS reads it from an environment variable when a
+process starts its first ROS context:
 
 - FASTDDS_DEFAULT_PROFILES_FILE: Fast DDS 3 (Kilted and newer; our PyPI wheels: 3.2);
 - FASTRTPS_DEFAULT_PROFILES_FILE: Fast DDS 2 (Humble, Jazzy). rmw_fastrtps 9 still reads this

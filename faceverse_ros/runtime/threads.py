@@ -1,6 +1,6 @@
 """One thread plan for the process: ONNX Runtime, BLAS, OpenCV and MediaPipe together.
 
-On a small CPU (the 2-core robot of issue 14) the pipeline already runs two stage
+On a small CPU (a robot's 2 cores) the pipeline already runs two stage
 threads at once (detection of frame t+1 beside the coefficients of frame t), so a
 library that also starts one thread per core in each stage oversubscribes the cores:
 the threads preempt each other and every stage gets slower. The plan:
@@ -10,11 +10,9 @@ the threads preempt each other and every stage gets slower. The plan:
   the environment before numpy loads where possible (``OPENBLAS_NUM_THREADS``, the
   command line does) and at run time through OpenBLAS's own setter;
 - ONNX Runtime: ``ort_threads(cpus)`` intra-op threads (all cores), one inter-op thread,
-  no spinning (``tracking.config``): measured on 2 cores (issue 14, `faceverse-ros bench
-  --threads 1` against `--threads 2`, two interleaved runs), the keyframe regression took
-  27-28 ms with 2 threads against 38-39 ms with 1 and the offline throughput was no
-  lower: without spinning, a second ONNX Runtime thread only takes the core while the
-  detector is not using it;
+  no spinning (``tracking.config``): without spinning, a second ONNX Runtime thread
+  takes a core only while the detector is not using it, so the regression gets faster
+  and the throughput is no lower (doc/performance.md);
 - MediaPipe: its graph and XNNPACK threads are its own (the Python API exposes no count).
 
 An explicit ``threads`` parameter still sets the ONNX Runtime / torch count.
@@ -35,7 +33,7 @@ def cpu_count() -> int:
 
 
 def ort_threads(cpus=None) -> int:
-    """ONNX Runtime intra-op threads: all cores (module doc: measured against all but one)."""
+    """ONNX Runtime intra-op threads: all cores (module doc)."""
     cpus = cpu_count() if cpus is None else int(cpus)
     return max(1, cpus)
 

@@ -1,4 +1,4 @@
-"""engine "auto" (the default, issue 14): the fast configuration without reading the README.
+"""engine "auto" (the default): the fast configuration without any setting (doc/performance.md).
 
 - a CUDA GPU that torch sees: engine torch on cuda;
 - otherwise ONNX Runtime on the CPU: the explicit ``onnx_path`` when given; else the

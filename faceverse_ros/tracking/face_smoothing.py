@@ -23,8 +23,8 @@ Two stages per face, as in FaceVerse V4 (see faceverse_ros.tracking.smoothing):
    between hold them from the last keyframe) are filtered at keyframe rate, with
    the ``coeffs`` parameters: their filter takes a value only at a new keyframe
    and the output holds between keyframes, so they do not creep frame by frame
-   toward a value that does not change (issue 14: identity and albedo change at
-   keyframes only, and a mesh cache keyed on them then hits). They restart
+   toward a value that does not change (identity and albedo then change at
+   keyframes only, and a mesh cache keyed on them hits). They restart
    with the per-frame blocks (a gap between frames), not because keyframes
    are far apart.
 

@@ -1,4 +1,4 @@
-"""Keyframes off the critical path (issue 14): the ResNet and the full fit in a thread of their own.
+"""Keyframes off the critical path: the ResNet and the full fit in a thread of their own.
 
 A keyframe costs one ResNet pass (tens of milliseconds on a CPU) and, to linearise the
 landmark update about it, one full landmark fit: together several frames' worth of the
@@ -34,12 +34,11 @@ core only when no normal thread wants one, and gives it back at once when one do
 else at niceness +NICE.
 
 Yielding the GIL: the worker's Python parts (the network's input and output, the fit, the
-linear prepare: about 11 ms a keyframe on the 2-core machine) hold the GIL. Run while the
+linear prepare: about ten milliseconds a keyframe on a small CPU) hold the GIL. Run while the
 frame path works, each of them takes the GIL from it at every point where the frame path
 lets it go (a NumPy or OpenCV call), and an idle-class thread holding the GIL may wait for a
-core meanwhile: measured (issue 14, live 30 fps, 256x256, 2 cores), the pose stage of the
-frames during which the worker entered or left its ResNet pass took 5.4-7.5 ms against
-1.7-2.0 ms otherwise, and those frames made the p95 latency. So the worker waits, before
+core meanwhile, which stalls the frame that wanted the GIL (doc/performance.md). So the
+worker waits, before
 each Python part, until the frame path is idle (:class:`FramePathActivity`: the pipeline's
 face stage marks itself busy), at most ``YIELD_MAX_S``; offline the frame path is rarely
 idle and the parts then go ahead after that wait.
@@ -50,7 +49,7 @@ the thread is still running then). The thread's startup work, its own ONNX Runti
 runs before it lowers its priority: built in the idle class, that session could still be
 loading when a short run (one image) closes, on a core its frame path kept busy, and a
 process that exits while a thread is inside ONNX Runtime may abort ("terminate called
-without an active exception", seen in CI).
+without an active exception").
 
 Results depend on thread timing (which frame takes the state): runs on the same input
 can differ slightly. ``keyframe.background: false`` keeps every keyframe inline and the
@@ -67,10 +66,7 @@ import numpy as np
 
 #: added to the worker thread's niceness (Linux, per thread): below the frame path
 NICE = 10
-#: SCHED_IDLE where Linux allows it. Measured (issue 14, `faceverse-ros bench --sizes native
-#: --modes detector_only,ours`, two alternating runs each, 2 cores): SCHED_IDLE offline
-#: ours / detector_only 0.56-0.57 and live p95 / compute 1.53-1.72; niceness +10 0.34-0.43
-#: and 1.52-1.78; niceness 0 0.38-0.43 and 1.79-2.12
+#: SCHED_IDLE where Linux allows it (faster than niceness: doc/performance.md)
 IDLE_CLASS = True
 #: LM steps of the keyframe's fit at most (the frame path's full fits: 10)
 FIT_ITERATIONS = 4
@@ -126,8 +122,8 @@ class FramePathActivity:
 def others_cpu_share(job) -> float:
     """The share of the process's CPUs (runtime.threads.cpu_count) that the process used,
     apart from the job's own thread time, from the job's hand-in to now: the frames' (and
-    the views') use of the CPUs while the keyframe ran. Measured (issue 14, 2 cores, one
-    face): 0.2-0.35 live at 30 fps, about 0.7 offline at full speed."""
+    the views') use of the CPUs while the keyframe ran: low on a live camera, high on a
+    file processed at full speed."""
     from faceverse_ros.runtime.threads import cpu_count
 
     wall = time.perf_counter() - job.handed_in[0]

@@ -30,7 +30,7 @@ instead of frames that wait for them.
 
 The defaults below are the package's one set of keyframe defaults (the
 pipeline configuration and the node parameters use them): the ResNet every
-5 frames (the fast setting, issue 14; :class:`KeyframeCost` makes it every frame
+5 frames (the fast setting on a CPU; :class:`KeyframeCost` makes it every frame
 while a regression costs no more than a fit), stretched to at most 40 frames, no drift
 trigger.
 
@@ -44,12 +44,7 @@ from typing import Optional
 
 DEFAULT_INTERVAL = 5        #: frames between regressions (1: the ResNet on every frame)
 DEFAULT_DRIFT_PX = 0.0      #: fit RMS (image px) above which the next frame regresses; 0 = off
-#: longest interval late background keyframes stretch it to (module doc): 1.3 s at 30 fps.
-#: Measured (issue 14, `faceverse-ros bench --modes detector_only,ours --feeds offline`, a
-#: 2-core AVX2 machine whose single-thread int8 ResNet pass takes 70 ms against 5 ms of
-#: detection): offline, with the late jobs waited for at twice the interval and no stretch,
-#: a keyframe every 10 frames and ours / detector_only 0.46-0.50; stretched up to 40,
-#: 3-5 keyframes in 150 frames and 0.66-0.76
+#: longest interval late background keyframes stretch it to (module doc): 1.3 s at 30 fps
 DEFAULT_MAX_INTERVAL = 40
 
 
@@ -181,7 +176,7 @@ class KeyframeSchedule:
 
 
 class KeyframeCost:
-    """Keyframe interval chosen by cost (issue 14): when a keyframe (crop + ResNet, per face)
+    """Keyframe interval chosen by cost: when a keyframe (crop + ResNet, per face)
     costs no more than a landmark fit, fitting saves nothing and loses accuracy, so every
     frame regresses.
 

@@ -59,33 +59,26 @@ Sample = namedtuple("Sample", "stamp value")
 
 KINDS = ("original", "one_euro", "none")
 
-# Defaults tuned with bench/bench_smoothing.py at 30 fps (see its output and
-# docstring). One Euro trades noise during motion for lag: these settings are
-# much steadier than the original when the face is still and follow motion
-# with less delay, but pass more noise while the face moves.
-# Box centre, speed in box sides per second: on the real talking_256.mp4 box
-# track, 0.96x the original's jitter at the same 35 ms lag; on a still
-# synthetic box 0.44x its jitter with 2-6 ms of lag instead of 22-34 ms.
+# Defaults tuned with bench/bench_smoothing.py at 30 fps (its results: doc/performance.md).
+# One Euro trades noise during motion for lag: these settings are much steadier than
+# the original when the face is still and follow motion with less delay, but pass
+# more noise while the face moves.
+# Box centre, speed in box sides per second.
 DEFAULT_BOX = dict(min_cutoff=1.0, beta=64.0, d_cutoff=1.0)
 # Box width and height (scale changes slowly), speed in box sides per second.
 DEFAULT_BOX_SIZE = dict(min_cutoff=0.5, beta=8.0, d_cutoff=1.0)
-# Coefficients (id/exp/tex/gamma/trans blocks), speed in coefficient units/s.
-# Tuned on synthetic signals only (noise 0.02, ramps of 2 units/s): the real
-# regressor's noise is unknown without its weights.
+# Coefficients (id/exp/tex/gamma/trans blocks), speed in coefficient units/s; tuned on
+# synthetic signals only: the real regressor's noise is unknown without its weights.
 DEFAULT_COEFFS = dict(min_cutoff=0.5, beta=4.0, d_cutoff=1.0)
-# Head rotation, speed = norm of the low-passed angular velocity in rad/s
-# (synthetic: noise 0.01 rad, ramps of 1 rad/s).
+# Head rotation, speed = norm of the low-passed angular velocity in rad/s (synthetic
+# signals).
 DEFAULT_ROTATION = dict(min_cutoff=0.5, beta=4.0, d_cutoff=1.0)
-# Eye angles (radians, landmarks.eyes.eye_gaze), units/s.
-# Tuned on the detector's real eye values of talking_256.mp4, which move all
-# the time (saccades) and are noisy: there no One Euro setting beat the
-# original's 3-frame mean at equal lag; this one has 26 ms of lag instead of
-# 33 ms for 1.08x its jitter (the goal is NOT reached for the eyes).
+# Eye angles (radians, landmarks.eyes.eye_gaze), units/s; tuned on the detector's real
+# eye values, which move all the time (saccades) and are noisy: a little less lag than the
+# original's 3-frame mean for a little more jitter.
 DEFAULT_EYES = dict(min_cutoff=3.0, beta=1.0, d_cutoff=0.5)
-# The 52 MediaPipe blendshape weights (in [0, 1]), speed in weight units/s. On the
-# Face Landmarker's weights of talking_256.mp4 this halves the frame-to-frame
-# jitter and keeps blinks and the jaw (jawOpen vs lip opening r = 0.86 instead of
-# 0.87 raw; mean blink on closed-eye frames 0.60 instead of 0.61).
+# The 52 MediaPipe blendshape weights (in [0, 1]), speed in weight units/s: less
+# frame-to-frame jitter while blinks and the jaw keep their size.
 DEFAULT_BLENDSHAPES = dict(min_cutoff=2.0, beta=5.0, d_cutoff=1.0)
 DEFAULT_MAX_GAP_S = 0.5
 

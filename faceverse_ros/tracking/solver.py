@@ -42,20 +42,13 @@ LAG_INTERVALS = 2
 #: a background keyframe done while the rest of the process kept more than this share of
 #: the CPUs busy (keyframe_worker.others_cpu_share) doubles the track's interval too: its
 #: CPU, even in the idle class, came from frames that wanted it (cache, memory bandwidth,
-#: the gaps between a saturated pipeline's stages). Measured (issue 14, 2 cores, one face,
-#: `faceverse-ros bench`): that share was 0.13-0.36 live at 30 fps and 0.57-0.76 offline;
-#: offline at 640x480 with the debug render (5 runs of 300 frames), ours+render / ours 0.61
-#: without this rule (the jobs finished in the render's gaps: 13 keyframes) and 0.67 with it
-#: (7 keyframes)
+#: the gaps between a saturated pipeline's stages); 0.5 lies between the live and the
+#: offline shares (doc/performance.md)
 BUSY_SHARE = 0.5
 #: how long the frame path waits for a late background keyframe: twice the median
 #: regression, at least this (seconds). While the frame path waits, its core is free and
 #: the idle-class worker gets it, so the job finishes the pass it has half done instead of
-#: the frame path starting a new one. Measured (issue 14, `faceverse-ros bench
-#: --sizes native --modes detector_only,ours --feeds offline`, 3 runs each, 2 cores):
-#: offline the worker never finished in time, every keyframe was made inline (10 per 150
-#: frames, 94-97 fps); waiting: 14 keyframes per 150 frames from the worker, median wait
-#: 13-19 ms, 102-113 fps
+#: the frame path starting a new one
 LATE_WAIT_MIN_S = 0.05
 
 

@@ -27,8 +27,8 @@ BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
 AXIS_LENGTH_M = 0.08
 BLENDSHAPES_SHOWN = 3   # the strongest few weights written under each face's box
-RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices (measured, README)
-RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larger cells (README)
+RENDER_DECIMATION = 4   # the debug render keeps about 1/N of the FaceVerse vertices
+RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larger cells
 RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
@@ -116,7 +116,7 @@ def _render_onto(out, verts, tris, cols, norms, max_px, alpha=0.8):
 
     h, w = out.shape[:2]
     # the bounds of the finite vertices; per column (a reduction over axis 0 of an (N, 2)
-    # view, or a row-wise finite mask, costs 10x more: 0.5 ms of a 5 ms view at 5000 vertices)
+    # view, or a row-wise finite mask, costs about ten times more)
     x, y = verts[:, 0], verts[:, 1]
     if not np.isfinite(float(x.sum()) + float(y.sum())):   # some vertex is not finite
         keep = np.isfinite(x) & np.isfinite(y)
