@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 
 pytest.importorskip("rosbags", reason="rosbags is pinned in requirements.txt (run ./scripts/setup.sh)")
 
-from bag_maker import FRAME_ID, record_delay_ns, video_frames, write_camera_bag  # noqa: E402
+from bag_maker import FRAME_ID, record_delay_ns, write_camera_bag  # noqa: E402
+from helpers.video import video_frames  # noqa: E402
 from faceverse_ros.cli.main import main  # noqa: E402
 
 VIDEO = "testdata/video/talking_256.mp4"

@@ -14,7 +14,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
 
-from test_node import FRAME, SENSOR_QOS, Harness, _image, wait_for  # noqa: E402
+from helpers.node_harness import FRAME, SENSOR_QOS, Harness, small_photo, wait_for  # noqa: E402
 from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
 
 
@@ -68,7 +68,7 @@ FACE = None
 def face_image():
     global FACE
     if FACE is None:
-        FACE = _image("frontal_1080p.jpg")   # 480 x 270
+        FACE = small_photo("frontal_1080p.jpg")   # 480 x 270
     return FACE
 
 
