@@ -22,6 +22,35 @@ if str(ROOT) not in sys.path:
 # session fixtures with synthetic FaceVerse assets (test/fixtures_assets.py)
 pytest_plugins = ["fixtures_assets"]
 
+# Markers (registered in pytest.ini) by test module. `slow`: starts processes or ROS peers,
+# runs whole videos or builds; left out of the fast tier (scripts/test.sh --fast = -m "not
+# slow"). `ros`: talks over DDS or needs the built messages (also given to every test that
+# uses the rclpy_context fixture). `shell`: runs commands as a user does, in a plain shell.
+SLOW = {"test_bag", "test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh",
+        "test_colcon_test", "test_default_discovery", "test_delivery", "test_entry_points",
+        "test_hri_listener", "test_humble_api", "test_keyframe_handover", "test_launch",
+        "test_launch_checks", "test_node", "test_node_face_mesh", "test_node_frames",
+        "test_node_inputs", "test_packaging", "test_params_users", "test_readme",
+        "test_ros_bounds", "test_ros_foundation", "test_shutdown", "test_transport",
+        "test_typecheck"}
+ROS = {"test_delivery", "test_entry_points", "test_hri", "test_hri_listener", "test_humble_api",
+       "test_launch", "test_node", "test_node_face_mesh", "test_node_frames", "test_node_inputs",
+       "test_params_users", "test_ros_bounds", "test_ros_cdr", "test_ros_convert",
+       "test_ros_foundation", "test_ros_markers", "test_transport"}
+SHELL = {"test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh", "test_readme",
+         "test_packaging"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        if module in SLOW:
+            item.add_marker(pytest.mark.slow)
+        if module in ROS or "rclpy_context" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ros)
+        if module in SHELL:
+            item.add_marker(pytest.mark.shell)
+
 
 @pytest.fixture(scope="session")
 def rclpy_context():

@@ -115,6 +115,8 @@ def cmd_run(args):
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
     meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
     builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh)
+    if pipeline.model is not None:
+        pipeline.mesh_builder = builder.mesh_builder()   # one per-face cache for both
     if meshes and builder.triangles is None:
         raise CliError("--save-ply/--save-obj: no mesh (the FaceVerse files are missing and the "
                        "MediaPipe face mesh could not be read)")

@@ -20,10 +20,12 @@ The caller keeps the accuracy: when the update's RMS is clearly above the prepar
 fit's (``acceptable``), it runs the full fit instead and prepares again from it.
 """
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
 from faceverse_ros.core.fit_model import _check_crop_box, rebox_translation
+from faceverse_ros.core.fitting import FitLinearisation
 from faceverse_ros.core.projection import CROP_SIZE
 from faceverse_ros.core.rotations import rotation_matrix
 
@@ -64,11 +66,11 @@ class LinearUpdate:
         return f.exp_prior * f.n_landmarks * scale2
 
     def prepare(self, coeffs, crop_box, prior_exp=None, rms_px=0.0,
-                fit_landmarks=None) -> LinearState:
+                fit: Optional[FitLinearisation] = None) -> LinearState:
         """The state about ``coeffs`` (for ``crop_box``).
 
-        fit_landmarks: the landmarks the fitter's last fit (whose result ``coeffs`` are)
-        was made on. Then its last J and J^T J + w I (built at most a few steps before the
+        fit: the linearisation of the fit whose result ``coeffs`` are (FitResult.linearisation).
+        Then its last J and J^T J + w I (built at most a few steps before the
         end) are taken instead of being built again, and the update is the first-order
         response of that optimum to a change of the landmarks: x0 + A^-1 J^T (obs -
         fit_landmarks) (at the optimum J^T r balances the prior, so neither the residual
@@ -86,16 +88,15 @@ class LinearUpdate:
         if uv is None:
             raise ValueError("the state puts landmarks behind the crop camera")
         w = self._weight(box)
-        a = getattr(f, "last_normal", None) if fit_landmarks is not None else None
-        if a is None:
-            a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
-        jt = f._jac.T.copy()                                        # float32, out of the buffer
-        bias = np.zeros(6 + m)
-        if fit_landmarks is not None:
-            ref = f._check_landmarks(fit_landmarks).reshape(-1).copy()
+        if fit is not None:
+            a, jt = fit.normal, fit.jt
+            ref = fit.landmarks.reshape(-1).copy()
         else:
+            a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
+            jt = f._jac.T.copy()                                    # float32, out of the buffer
             ref = uv.reshape(-1).copy()
-        if m and fit_landmarks is None:
+        bias = np.zeros(6 + m)
+        if m and fit is None:
             e_key = x0[6:] if prior_exp is None else \
                 np.asarray(prior_exp, dtype=np.float64).reshape(-1)[:m]
             bias[6:] = -w * (x0[6:] - e_key)

@@ -100,6 +100,17 @@ DEFAULT_REFRESH_RHO = 0.75      #: rebuild J^T J after a step whose gain ratio i
 MU_MAX = 1e12                   #: damping at which the solver gives up ("stalled")
 
 
+@dataclass(frozen=True)
+class FitLinearisation:
+    """What a fit leaves for a linear update about its optimum (core.fast_update): the
+    landmarks it was fitted to ((2, K) image px, the fitted set), J^T of the last Jacobian
+    it built ((6 + exp_dims, 2K) float32) and J^T J + w I of the last one it factored."""
+
+    landmarks: np.ndarray
+    jt: np.ndarray
+    normal: np.ndarray
+
+
 @dataclass
 class FitResult:
     """Result of :meth:`LandmarkFitter.fit`.
@@ -129,6 +140,7 @@ class FitResult:
     converged: bool
     status: str = "converged"
     initial_rms_px: float = float("nan")
+    linearisation: Optional[FitLinearisation] = None   #: None when diverged
 
     def __repr__(self):
         return (f"FitResult(status={self.status!r}, rms_px={self.rms_px:.4g}, initial_rms_px="
@@ -392,8 +404,8 @@ class LandmarkFitter(FitModel):
                     status = "stalled"
                     break
 
-        self.last_normal = h  # J^T J + w I of the last Jacobian built (in self._jac): see
-        # core.fast_update, which linearises about this fit without building them again
+        # core.fast_update linearises about this fit without building J and J^T J again
+        linearisation = FitLinearisation(obs.copy(), self._jac.T.copy(), h)
         out = init.astype(np.float32)
         out[self._s_ang] = x[0:3]
         out[self._s_trans] = x[3:6]
@@ -404,7 +416,7 @@ class LandmarkFitter(FitModel):
         if prior_exp is None and rms > rms0 * (1.0 + 1e-6) + 1e-9:
             # cannot happen in exact arithmetic (F never increases and starts at sum r^2)
             return FitResult(init.astype(np.float32), rms0, iterations, False, "diverged", rms0)
-        return FitResult(out, rms, iterations, status == "converged", status, rms0)
+        return FitResult(out, rms, iterations, status == "converged", status, rms0, linearisation)
 
 
 def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None,

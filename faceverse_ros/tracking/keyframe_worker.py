@@ -282,7 +282,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> Non
     job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
     pause()
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
-                               fit_landmarks=job.landmarks)
+                               fit=res.linearisation)
 
 
 class WorkerRegressor:

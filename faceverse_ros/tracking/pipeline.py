@@ -37,6 +37,7 @@ import numpy as np
 
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.face_mesh import MeshMaker
 from faceverse_ros.core.headpose import head_pose
 from faceverse_ros.landmarks.landmark_pose import face_pose
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
@@ -124,6 +125,8 @@ class FacePipeline:
         self.solver = self._load_faceverse(config)
         self.canonical_mesh = self._load_canonical_mesh()
         self._tracks: Dict[int, FaceTrack] = {}
+        # what makes the meshes of need_mesh frames; the owner sets it (views.mesh_builder)
+        self.mesh_builder: Optional[MeshMaker] = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def _load_faceverse(self, config):
@@ -321,19 +324,19 @@ class FacePipeline:
                           blendshapes=f.blendshapes, keyframe=f.keyframe)
 
     def _add_mesh(self, faces, timings):
-        # full-resolution meshes (PLY export, markers from the command line); identity and
-        # albedo cached per face id by core.face_mesh.FaceMeshBuilder, dropped with the track
-        from faceverse_ros.core.face_mesh import FaceMeshBuilder
+        # full-resolution meshes (PLY export, markers from the command line) from the mesh
+        # maker the owner gave (mesh_builder: identity and albedo cached per face id), else
+        # reconstructed from scratch
+        from faceverse_ros.core.face_mesh import face_meshes
 
         full = [f for f in faces if f.mode != MODE_LANDMARK_ONLY]
         if not full or self.model is None:
             return
         t = time.perf_counter()
-        builder = self.__dict__.get("_mesh_builder")
-        if builder is None:
-            builder = self.__dict__["_mesh_builder"] = FaceMeshBuilder(self.model)
-        meshes = builder.meshes([f.face_id for f in full], np.stack([f.coeffs for f in full]),
-                                [f.crop_box for f in full], [f.pose for f in full])
+        args = ([f.face_id for f in full], np.stack([f.coeffs for f in full]),
+                [f.crop_box for f in full], [f.pose for f in full])
+        meshes = (self.mesh_builder.meshes(*args) if self.mesh_builder is not None
+                  else face_meshes(self.model, *args[1:]))
         for face, mesh in zip(full, meshes):
             face.mesh = mesh
         _lap(timings, "reconstruct", t)
