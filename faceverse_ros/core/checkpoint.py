@@ -109,9 +109,9 @@ def validate_state_dict(sd: Mapping, path=CHECKPOINT_FILENAME,
             parts.append(f"{len(unexpected)} unexpected key(s) e.g. {unexpected[:3]}")
         raise AssetError(path, "does not match the ResNet-50 ReconNet layout: " + "; ".join(parts), hint)
     for k, shape in expected.items():
-        got = tuple(sd[k].shape)
-        if got != shape:
-            raise AssetError(path, f"tensor '{k}' has shape {got}, expected {shape}", hint)
+        found = tuple(sd[k].shape)
+        if found != shape:
+            raise AssetError(path, f"tensor '{k}' has shape {found}, expected {shape}", hint)
     return head_sizes
 
 

@@ -72,6 +72,26 @@ def rebox_translation(trans, from_box, to_box) -> np.ndarray:
 class FitModel:
     """The model arithmetic of the landmark fit (see module doc); a base of LandmarkFitter."""
 
+    # set up by LandmarkFitter.__init__: sizes, coefficient slices, the fitted vertices'
+    # mean and bases (float64 and float32 copies) and the Jacobian buffers
+    n_landmarks: int
+    exp_dims: int
+    _s_id: slice
+    _s_exp: slice
+    _s_ang: slice
+    _s_trans: slice
+    _mean_t: np.ndarray
+    _b_id: np.ndarray
+    _b_rest: np.ndarray
+    _e: np.ndarray
+    _e32: np.ndarray
+    _e_flat: np.ndarray
+    _jac: np.ndarray
+    _tmp: np.ndarray
+
+    def _check_coeffs(self, coeffs: np.ndarray, name: str = "init_coeffs") -> np.ndarray:
+        raise NotImplementedError   # LandmarkFitter's
+
     def _constant(self, init: np.ndarray) -> np.ndarray:
         """(3, K) unposed fitted vertices with the fitted expression values at zero.
 

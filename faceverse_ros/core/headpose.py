@@ -61,6 +61,7 @@ REFINE_MIN_ERROR = 0.005
 #: the closed form, 5-10 px RMS): 3 steps already reach cv2.solvePnP's optimum to 1e-4 px,
 #: at about half its time; the bounded count also bounds the time of a face it cannot fix.
 PNP_CRITERIA = (3, 4, 1e-7)  # (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, count, eps)
+NO_DISTORTION = np.zeros(4)  # the pinhole intrinsics here model no lens distortion
 
 #: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
 SELLION_LANDMARK = 168
@@ -169,7 +170,7 @@ def _refine_pnp(geo, boxes, k: CameraIntrinsics, r_opt, model_t):
         rvec, _ = cv2.Rodrigues(r_opt[i])
         tvec = model_t[i].reshape(3, 1).copy()
         try:
-            rvec, tvec = cv2.solvePnPRefineLM(obj, uv, kmat, None, rvec, tvec, PNP_CRITERIA)
+            rvec, tvec = cv2.solvePnPRefineLM(obj, uv, kmat, NO_DISTORTION, rvec, tvec, PNP_CRITERIA)
         except cv2.error:
             continue
         if not (np.all(np.isfinite(rvec)) and np.all(np.isfinite(tvec))):

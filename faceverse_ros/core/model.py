@@ -27,7 +27,7 @@ precomputed at load time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import numpy as np
 
@@ -60,9 +60,9 @@ class Reconstruction(Geometry):
     head rotation, ``albedo`` (B, N, 3) in [0, 1]-ish and ``colors`` (B, N, 3)
     SH-lit albedo clipped to [0, 1]."""
 
-    normals: np.ndarray = None
-    albedo: np.ndarray = None
-    colors: np.ndarray = None
+    normals: np.ndarray
+    albedo: np.ndarray
+    colors: np.ndarray
 
 
 # --------------------------------------------------------------------------- mouth helpers
@@ -85,6 +85,11 @@ class _Subset:
     def __init__(self, model: "FaceVerseModel", indices: Optional[np.ndarray]):
         n = model.n_vertices
         vi = model.ver_inds
+        # the whole mesh: slices of the eyeball and mouth rows; a subset: their positions
+        self.left: Union[slice, np.ndarray]
+        self.right: Union[slice, np.ndarray]
+        self.mouth: Union[slice, np.ndarray]
+        self.out: Optional[np.ndarray]
         if indices is None:
             self.bt = model._geo_bt
             self.mean = model._mean

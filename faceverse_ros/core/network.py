@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Dict, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from faceverse_ros.core.crop import CROP_SIZE
 try:  # torch is optional when only the ONNX engine is used
     import torch
 except ImportError:  # pragma: no cover - exercised only without torch
-    torch = None
+    torch = None  # type: ignore[assignment]
 
 BN_EPS = 1e-5
 ONNX_INPUT = "input"
@@ -127,7 +127,7 @@ def ort_session(path, threads: int, device: str = "cpu", spinning: bool = True):
     so.log_severity_level = 3
     if not spinning:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers = ["CPUExecutionProvider"]
+    providers: List[Union[str, Tuple[str, Dict[str, int]]]] = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise FaceVerseError(f"device '{device}' asked for, but this onnxruntime has no CUDA provider "

@@ -29,7 +29,7 @@ torch engine and ``intra_op_num_threads`` for ONNX Runtime.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,8 +44,8 @@ try:  # torch is optional when only the ONNX engine is used
     import torch
     from torch import nn
 except ImportError:  # pragma: no cover - exercised only without torch
-    torch = None
-    nn = None
+    torch = None  # type: ignore[assignment]
+    nn = None  # type: ignore[assignment]
 
 
 # =========================================================================== torch network
@@ -191,6 +191,7 @@ class Regressor:
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         ckpt = Path(checkpoint) if checkpoint is not None else None
+        self.head_sizes: Optional[Tuple[int, ...]]
         if engine == "torch":
             if torch is None:  # pragma: no cover
                 raise FaceVerseError("engine='torch' needs PyTorch; use engine='onnx'")

@@ -60,7 +60,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -167,7 +167,7 @@ def triangles_from_edges(edges: Iterable[Tuple[int, int]]) -> np.ndarray:
     # around a vertex of degree 3); remove those, largest overlap first, until none is left
     cliques = set(cliques)
     while True:
-        count = defaultdict(int)
+        count: Dict[Tuple[int, int], int] = defaultdict(int)
         for t in cliques:
             for e in ((t[0], t[1]), (t[0], t[2]), (t[1], t[2])):
                 count[e] += 1
@@ -199,7 +199,14 @@ def _orient(tris, directed) -> np.ndarray:
     for k, t in enumerate(tris):
         for e in _edges(t):
             by_edge[e].append(k)
-    oriented = [None] * len(tris)
+    oriented: List[Optional[Tuple[int, int, int]]] = [None] * len(tris)
+
+    def placed(k: int) -> Tuple[int, int, int]:
+        """Triangle k as oriented already (every triangle of a piece is)."""
+        t = oriented[k]
+        assert t is not None
+        return t
+
     for start in range(len(tris)):
         if oriented[start] is not None:
             continue
@@ -208,7 +215,7 @@ def _orient(tris, directed) -> np.ndarray:
         queue = deque([start])
         while queue:
             k = queue.popleft()
-            a, b, c = oriented[k]
+            a, b, c = placed(k)
             for u, v in ((a, b), (b, c), (c, a)):
                 for j in by_edge[(min(u, v), max(u, v))]:
                     if j == k:
@@ -222,19 +229,20 @@ def _orient(tris, directed) -> np.ndarray:
                         oriented[j] = cand
                         piece.append(j)
                         queue.append(j)
-                    elif _canonical_cycle(oriented[j]) != _canonical_cycle(cand):
+                    elif _canonical_cycle(placed(j)) != _canonical_cycle(cand):
                         raise CanonicalMeshError("the edges describe a non-orientable mesh")
         votes = 0
         for k in piece:
-            a, b, c = oriented[k]
+            a, b, c = placed(k)
             for u, v in ((a, b), (b, c), (c, a)):
                 if len(by_edge[(min(u, v), max(u, v))]) == 1:  # a boundary edge
                     votes += ((u, v) in directed) - ((v, u) in directed)
         if votes < 0:
             for k in piece:
-                a, b, c = oriented[k]
+                a, b, c = placed(k)
                 oriented[k] = (a, c, b)
-    return np.array([_canonical_cycle(t) for t in oriented], dtype=np.int32).reshape(-1, 3)
+    return np.array([_canonical_cycle(placed(k)) for k in range(len(tris))],
+                    dtype=np.int32).reshape(-1, 3)
 
 
 @lru_cache(maxsize=1)

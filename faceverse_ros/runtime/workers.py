@@ -16,12 +16,14 @@ import queue
 import threading
 from typing import Callable, Optional
 
+import numpy as np
+
 
 @dataclasses.dataclass
 class FrameJob:
     """One frame handed to a PipelineWorker."""
     stamp: float                                # seconds: the frame's stamp
-    load: Callable[[], object]                  # -> the uint8 RGB image (decoded in the worker)
+    load: Callable[[], Optional[np.ndarray]]    # -> the uint8 RGB image (decoded in the worker)
     intrinsics: Optional[Callable[[int, int], object]] = None   # (width, height) -> intrinsics
     tag: object = None                          # the caller's (e.g. the ROS header)
     received: float = 0.0                       # monotonic time the frame arrived

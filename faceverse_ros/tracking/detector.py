@@ -45,7 +45,7 @@ spacing relative to it. The legacy backend needs no timestamps.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -260,7 +260,8 @@ class FaceDetector:
         image = validate_image(image_rgb)
         stamp = _validate_stamp(stamp_s)
         h, w = image.shape[:2]
-        faces = []  # (landmark array (478, 3) normalised, confidence, blendshapes or None)
+        # (landmark array (478, 3) normalised, confidence, blendshapes or None)
+        faces: List[Tuple[np.ndarray, float, Optional[np.ndarray]]] = []
         if self.backend == "legacy":
             result = self._impl.process(image)
             for face in result.multi_face_landmarks or []:

@@ -31,7 +31,7 @@ FaceVerse V4), and when a track ends its last frames come out then.
 """
 import dataclasses
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class StagedFrame:
     """What detect_stage() hands to face_stage()."""
     stamp: float
     image_size: tuple
-    intrinsics: CameraIntrinsics
+    intrinsics: Optional[CameraIntrinsics]   # None: finish(), no frame
     frames: list                # (FaceTrack, TrackFrame needing coefficients)
     ended: list                 # FaceTracks the id tracker ended in this frame
     timings: Dict[str, float]
@@ -87,7 +87,7 @@ class StagedFrame:
 class FrameResult:
     stamp: float                # the frame processed (faces may describe earlier frames)
     image_size: tuple           # (width, height)
-    intrinsics: CameraIntrinsics
+    intrinsics: Optional[CameraIntrinsics]   # None: the tracks ended by finish()
     faces: List[FaceResult]
     timings: Dict[str, float]   # milliseconds per stage
     problems: List[str]         # faces dropped this frame and why (e.g. NaN outputs)
@@ -103,7 +103,8 @@ class FrameResult:
 class FacePipeline:
     """detector -> ids -> face tracks (smoothing) -> crop -> regressor/fitting -> pose -> mesh."""
 
-    def __init__(self, config: PipelineConfig = None, log=print):
+    def __init__(self, config: Optional[PipelineConfig] = None,
+                 log: Callable[[str], None] = print):
         from faceverse_ros.tracking.tracker import IdTracker
 
         from faceverse_ros.runtime.threads import apply_thread_plan
@@ -240,7 +241,7 @@ class FacePipeline:
         state, so a pipelined runner may call it for frame t+1 while
         face_stage() works on frame t (the stages hand over a StagedFrame).
         """
-        timings = {}
+        timings: Dict[str, float] = {}
         t = time.perf_counter()
         height, width = rgb.shape[:2]
         cam = CameraIntrinsics.coerce(intrinsics, width, height)
@@ -273,7 +274,7 @@ class FacePipeline:
             return self._face_stage(staged, need_mesh)
 
     def _face_stage(self, staged: StagedFrame, need_mesh) -> FrameResult:
-        timings, problems = dict(staged.timings), []
+        timings, problems = dict(staged.timings), []   # type: Dict[str, float], List[str]
         done = []  # (track, finished TrackFrame)
         for track in staged.ended:  # a track's last frames ("original" holds two back)
             solve = lambda frames, tr=track: self.solver.solve([(tr, f) for f in frames], timings,
@@ -318,6 +319,7 @@ class FacePipeline:
 
     @staticmethod
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:
+        assert f.box is not None and f.mode is not None   # stage 1 and complete() ran
         return FaceResult(track.face_id, f.stamp, float(f.detection.confidence), f.box,
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,

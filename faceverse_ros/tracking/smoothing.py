@@ -48,7 +48,7 @@ and ``value`` a float64 numpy array.
 """
 import math
 from collections import deque, namedtuple
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def _as_stamp(stamp):
 class _Base:
     """Shared gap logic and parameter handling."""
     delay_frames = 0
-    _param_names = ("max_gap_s",)
+    _param_names: Tuple[str, ...] = ("max_gap_s",)
 
     def __init__(self, max_gap_s=DEFAULT_MAX_GAP_S):
         self.max_gap_s = DEFAULT_MAX_GAP_S

@@ -20,7 +20,7 @@ One call each:
 """
 import dataclasses
 from collections import OrderedDict
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import numpy as np
 
@@ -29,6 +29,10 @@ from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoothe
 from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
                                               DEFAULT_MAX_INTERVAL, KeyframeSchedule)
 
+if TYPE_CHECKING:
+    from faceverse_ros.core.camera import CameraIntrinsics
+    from faceverse_ros.tracking.detector import Detection
+
 HISTORY = 4  # frames kept per track: the original's two stages need the frame two back
 
 
@@ -36,11 +40,11 @@ HISTORY = 4  # frames kept per track: the original's two stages need the frame t
 class TrackFrame:
     """One frame of one face: what stage 1 gives stage 2, and stage 2's result."""
     stamp: float
-    detection: object           # tracking.detector.Detection of this frame
-    box: np.ndarray             # smoothed squared box (image px)
-    eyes: np.ndarray            # smoothed eye values (spec 6)
+    detection: "Detection"      # this frame's detection
+    box: Optional[np.ndarray]   # smoothed squared box (image px); None until stage 1 ran
+    eyes: Optional[np.ndarray]  # smoothed eye values (spec 6); None until stage 1 ran
     rgb: np.ndarray             # the frame's image
-    intrinsics: object          # core.camera.CameraIntrinsics of the frame
+    intrinsics: Optional["CameraIntrinsics"]   # of the frame (None: the default camera)
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
     mode: Optional[int] = None
     fit_rms_px: Optional[float] = None
