@@ -60,11 +60,16 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.landmarks.indices import NUM_MESH_VERTICES, SELLION
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.camera import CameraIntrinsics
+    from faceverse_ros.core.pose import FacePose
 
 METADATA_MEMBER = "geometry_pipeline_metadata_landmarks.binarypb"
 
@@ -99,7 +104,7 @@ class CanonicalMesh:
 
 
 # --------------------------------------------------------------------------- the .task bundle
-def mesh_from_task(task_path) -> CanonicalMesh:
+def mesh_from_task(task_path: "str | Path") -> CanonicalMesh:
     """Read the canonical mesh out of a ``face_landmarker.task`` bundle."""
     from mediapipe.tasks.cc.vision.face_geometry.proto import geometry_pipeline_metadata_pb2
 
@@ -259,13 +264,14 @@ def mesh_from_tesselation() -> CanonicalMesh:
     return CanonicalMesh(triangles=_tesselation_triangles(), source="tesselation")
 
 
-def load_mesh(task_path=None) -> CanonicalMesh:
+def load_mesh(task_path: "Optional[str | Path]" = None) -> CanonicalMesh:
     """The .task bundle's canonical mesh when ``task_path`` is given, else the tesselation's."""
     return mesh_from_task(task_path) if task_path else mesh_from_tesselation()
 
 
 # --------------------------------------------------------------------------- metric vertices
-def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
+def metric_vertices(landmarks_px: npt.ArrayLike, intrinsics: "CameraIntrinsics",
+                    pose: "FacePose") -> np.ndarray:
     """The 468 mesh landmarks in metres in the camera optical frame.
 
     landmarks_px: (478, 3) or (468, 3) pixels (x, y, z scaled like x), as
@@ -297,7 +303,7 @@ def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
     return out
 
 
-def project(vertices_m, intrinsics) -> np.ndarray:
+def project(vertices_m: npt.ArrayLike, intrinsics: "CameraIntrinsics") -> np.ndarray:
     """(N, 3) optical-frame metres -> (N, 3) image vertices for Sim3DR.
 
     x, y: pinhole projection in pixels; z: the depth in metres (smaller = nearer).
@@ -311,7 +317,8 @@ def project(vertices_m, intrinsics) -> np.ndarray:
     return out
 
 
-def vertex_normals(vertices, triangles, toward=(0.0, 0.0, -1.0)) -> np.ndarray:
+def vertex_normals(vertices: npt.ArrayLike, triangles: npt.ArrayLike,
+                   toward: Tuple[float, float, float] = (0.0, 0.0, -1.0)) -> np.ndarray:
     """Unit area-weighted vertex normals, all flipped together to face ``toward`` on average.
 
     vertices: (N, 3) (e.g. optical-frame metres, where the camera looks along +z, so
