@@ -13,12 +13,15 @@ maker the pipeline receives from its owner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence
 
 import numpy as np
 
 from faceverse_ros.core.headpose import model_to_camera
 from faceverse_ros.core.projection import to_image
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.model import FaceVerseModel
 
 
 @dataclass
@@ -40,7 +43,7 @@ class MeshMaker(Protocol):
         """One FaceMesh per face, in the order of ``face_ids``."""
 
 
-def face_meshes(model, coeffs, crop_boxes, poses: Sequence) -> List[FaceMesh]:
+def face_meshes(model: "FaceVerseModel", coeffs: np.ndarray, crop_boxes: np.ndarray, poses: Sequence) -> List[FaceMesh]:
     """One FaceMesh per face: coeffs (B, n), crop_boxes (B, 4) image px, poses: B FacePoses
     (with model_rotation / model_translation)."""
     c = np.asarray(coeffs, dtype=np.float32).reshape(-1, model.n_coeffs)

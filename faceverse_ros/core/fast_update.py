@@ -20,7 +20,7 @@ The caller keeps the accuracy: when the update's RMS is clearly above the prepar
 fit's (``acceptable``), it runs the full fit instead and prepares again from it.
 """
 import dataclasses
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from faceverse_ros.core.fit_model import _check_crop_box, rebox_translation
 from faceverse_ros.core.fitting import FitLinearisation
 from faceverse_ros.core.projection import CROP_SIZE
 from faceverse_ros.core.rotations import rotation_matrix
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.fitting import LandmarkFitter
 
 #: an update is kept when its RMS is at most RATIO x the prepared fit's RMS + SLACK_PX
 ACCEPT_RATIO = 1.5
@@ -57,7 +60,7 @@ class UpdateResult:
 class LinearUpdate:
     """One linearised solve per frame on a prepared state (module doc)."""
 
-    def __init__(self, fitter):
+    def __init__(self, fitter: "LandmarkFitter"):
         self.fitter = fitter
 
     def _weight(self, box):
@@ -65,7 +68,8 @@ class LinearUpdate:
         scale2 = (((box[2] - box[0]) + (box[3] - box[1])) / (2.0 * CROP_SIZE)) ** 2
         return f.exp_prior * f.n_landmarks * scale2
 
-    def prepare(self, coeffs, crop_box, prior_exp=None, rms_px=0.0,
+    def prepare(self, coeffs: np.ndarray, crop_box: np.ndarray,
+                prior_exp: Optional[np.ndarray] = None, rms_px: float = 0.0,
                 fit: Optional[FitLinearisation] = None) -> LinearState:
         """The state about ``coeffs`` (for ``crop_box``).
 
@@ -103,7 +107,7 @@ class LinearUpdate:
         return LinearState(c, box, x0, ref, jt,
                            np.linalg.inv(a), bias, const, float(rms_px))
 
-    def update(self, state: LinearState, landmarks_px, crop_box) -> UpdateResult:
+    def update(self, state: LinearState, landmarks_px: np.ndarray, crop_box: np.ndarray) -> UpdateResult:
         f = self.fitter
         box = _check_crop_box(crop_box)
         obs = f._check_landmarks(landmarks_px)                     # (2, K) image px

@@ -40,7 +40,7 @@ def _check_crop_box(crop_box, name: str = "crop_box") -> np.ndarray:
     return b
 
 
-def rebox_translation(trans, from_box, to_box) -> np.ndarray:
+def rebox_translation(trans: np.ndarray, from_box: np.ndarray, to_box: np.ndarray) -> np.ndarray:
     """Translation (3,) for ``to_box`` that puts the head origin on the same
     image pixel, at the same image scale, as ``trans`` does for ``from_box``.
 
@@ -217,7 +217,7 @@ class FitModel:
             h[6:, 6:].flat[::self.exp_dims + 1] += w
         return h
 
-    def jacobian(self, coeffs, crop_box) -> np.ndarray:
+    def jacobian(self, coeffs: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
         """Analytic Jacobian (2K, 6 + exp_dims) float64 of the fitted landmarks'
         image coordinates (all x rows, then all y rows, ``landmark_ids`` order)
         with respect to (angles, trans, fitted expression values) at coeffs.

@@ -258,7 +258,7 @@ class LandmarkFitter(FitModel):
         self._tmp = np.empty((k, m), dtype=np.float32)
 
     # ----------------------------------------------------------------- geometry (FitModel)
-    def landmarks_px(self, coeffs, crop_box) -> np.ndarray:
+    def landmarks_px(self, coeffs: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
         """(K, 2) image pixels of the fitted landmarks (``landmark_ids`` order)
         for coeffs (n_coeffs,) expressed for crop_box (x0, y0, x1, y1)."""
         c = self._check_coeffs(coeffs, "coeffs")
@@ -295,7 +295,8 @@ class LandmarkFitter(FitModel):
             raise ValueError(f"landmark_ids need {N_MEDIAPIPE_LANDMARKS} landmarks, got {lm.shape[0]}")
         return np.ascontiguousarray(lm[self.landmark_ids, :2].T)  # (2, K)
 
-    def fit(self, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None) -> FitResult:
+    def fit(self, landmarks_px: np.ndarray, crop_box: np.ndarray, init_coeffs: np.ndarray,
+            prior_exp: Optional[np.ndarray] = None, init_box: Optional[np.ndarray] = None) -> FitResult:
         """Fit angles, trans and expression to the landmarks of one face.
 
         landmarks_px: (478, 2|3) (or (468, 2|3)) MediaPipe landmarks in image
@@ -419,8 +420,9 @@ class LandmarkFitter(FitModel):
         return FitResult(out, rms, iterations, status == "converged", status, rms0, linearisation)
 
 
-def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None,
-                  **fitter_kwargs) -> FitResult:
+def fit_landmarks(model: FaceVerseModel, landmarks_px: np.ndarray, crop_box: np.ndarray,
+                  init_coeffs: np.ndarray, prior_exp: Optional[np.ndarray] = None,
+                  init_box: Optional[np.ndarray] = None, **fitter_kwargs) -> FitResult:
     """One-shot convenience: ``LandmarkFitter(model, **fitter_kwargs).fit(...)``. It
     rebuilds the bases on every call (~7 ms): keep a :class:`LandmarkFitter` per stream."""
     return LandmarkFitter(model, **fitter_kwargs).fit(landmarks_px, crop_box, init_coeffs, prior_exp, init_box)

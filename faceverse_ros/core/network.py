@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
@@ -35,7 +36,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def file_sha256(path, chunk: int = 1 << 22) -> str:
+def file_sha256(path: Union[str, Path], chunk: int = 1 << 22) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -97,7 +98,7 @@ def fold_batchnorm(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SIZE
     return out
 
 
-def crops_to_input(crops) -> np.ndarray:
+def crops_to_input(crops: np.ndarray) -> np.ndarray:
     """uint8 RGB crops (B, 256, 256, 3) or (256, 256, 3) -> float32 (B, 3, 256, 256) in [0, 1]."""
     c = check_crops(crops)
     x = np.empty((c.shape[0], 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
@@ -105,7 +106,7 @@ def crops_to_input(crops) -> np.ndarray:
     return x
 
 
-def check_crops(crops) -> np.ndarray:
+def check_crops(crops: np.ndarray) -> np.ndarray:
     c = np.asarray(crops)
     if c.ndim == 3:
         c = c[None]
@@ -116,7 +117,7 @@ def check_crops(crops) -> np.ndarray:
     return c
 
 
-def ort_session(path, threads: int, device: str = "cpu", spinning: bool = True):
+def ort_session(path: Union[str, Path], threads: int, device: str = "cpu", spinning: bool = True):
     import onnxruntime as ort
 
     so = ort.SessionOptions()

@@ -312,6 +312,7 @@ class FacePipeline:
         for item in full:
             by_camera.setdefault(item[1].intrinsics, []).append(item)
         for cam, items in by_camera.items():
+            assert self.model is not None   # faces with coefficients come from a model
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
                               np.stack([f.crop_box for _, f in items]), cam)
             out += [self._face(track, f, f.coeffs, pose) for (track, f), pose in zip(items, poses)]
