@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def cuda_available() -> bool:
         return False
 
 
-def int8_cache_path(checkpoint) -> Path:
+def int8_cache_path(checkpoint: Union[str, Path]) -> Path:
     from faceverse_ros.paths import cache_root
     from faceverse_ros.core.network import file_sha256
 
@@ -56,7 +56,7 @@ class Int8Builder:
 
     NICE = 10
 
-    def __init__(self, checkpoint, out_path: Path, head_sizes=None, log=print,
+    def __init__(self, checkpoint: Union[str, Path], out_path: Path, head_sizes=None, log=print,
                  count: int = CALIBRATION_CROPS):
         self.checkpoint, self.out_path = Path(checkpoint), Path(out_path)
         self.head_sizes, self.log, self.count = head_sizes, log, int(count)
@@ -73,7 +73,7 @@ class Int8Builder:
         """True while it still takes crops (the export has not started)."""
         return self._thread is None and not self._stopped
 
-    def offer(self, crops) -> None:
+    def offer(self, crops: np.ndarray) -> None:
         """Keyframe crops (uint8 (B, 256, 256, 3)); the export starts once there are enough."""
         if self._thread is not None:
             return

@@ -45,7 +45,7 @@ spacing relative to it. The legacy backend needs no timestamps.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class Detection:
     blendshapes: Optional[np.ndarray] = None
 
 
-def find_task_file(task_path=None) -> Optional[Path]:
+def find_task_file(task_path: Optional[Union[str, Path]] = None) -> Optional[Path]:
     """The ``face_landmarker.task`` bundle to use, or None when there is none.
 
     task_path: a file or a folder holding ``face_landmarker.task``; given and
@@ -109,7 +109,7 @@ def find_task_file(task_path=None) -> Optional[Path]:
     return None
 
 
-def validate_image(image_rgb):
+def validate_image(image_rgb: np.ndarray):
     """Check an RGB frame: numpy uint8 array (H, W, 3) with H, W > 0.
 
     Returns a C-contiguous view/copy. Raises ValueError naming the problem.
@@ -135,7 +135,7 @@ def _validate_stamp(stamp_s):
     return stamp
 
 
-def make_detection(landmarks_px, confidence):
+def make_detection(landmarks_px: np.ndarray, confidence: float):
     """Build a Detection (squared box and eye values) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
     return Detection(landmarks=lm, box=square_box(landmark_box(lm)),
@@ -167,8 +167,8 @@ class FaceDetector:
     BACKENDS = ("legacy", "tasks", "auto")
     MODES = ("video", "image")
 
-    def __init__(self, backend="legacy", max_faces=1, task_path=None, mode="video",
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes=True):
+    def __init__(self, backend="legacy", max_faces=1, task_path: Optional[Union[str, Path]] = None, mode="video",
+                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes: bool = True):
         if backend not in self.BACKENDS:
             raise ValueError(f"backend must be one of {self.BACKENDS}, got {backend!r}")
         if mode not in self.MODES:
@@ -247,7 +247,7 @@ class FaceDetector:
         return ms
 
     # -- detection --------------------------------------------------------
-    def detect(self, image_rgb, stamp_s=0.0) -> List[Detection]:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float = 0.0) -> List[Detection]:
         """Find faces in one RGB frame.
 
         image_rgb: numpy uint8 (H, W, 3), RGB order.
@@ -297,7 +297,7 @@ class FaceDetector:
             detections.append(det)
         return detections
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget tracking state (e.g. when the stream jumps); keeps the settings."""
         self._close_impl()
         self._last_ms = None
@@ -311,7 +311,7 @@ class FaceDetector:
             finally:
                 self._impl = None
 
-    def close(self):
+    def close(self) -> None:
         """Release MediaPipe resources. Safe to call twice."""
         self._close_impl()
 

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Tupl
 import numpy as np
 
 if TYPE_CHECKING:
+    from faceverse_ros.core.model import FaceVerseModel
     from faceverse_ros.core.fast_update import LinearUpdate
     from faceverse_ros.core.fitting import LandmarkFitter
 
@@ -128,7 +129,7 @@ class FramePathActivity:
         finally:
             self._add(1)
 
-    def wait_idle(self, timeout=None) -> bool:
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
         """True once the frame path is idle; False after ``timeout`` seconds (None:
         YIELD_MAX_S) of it busy."""
         return self._idle.wait(YIELD_MAX_S if timeout is None else timeout)
@@ -184,7 +185,7 @@ class KeyframeWorker:
     the FaceVerseModel (the worker builds its own LandmarkFitter: a fitter keeps buffers).
     """
 
-    def __init__(self, model, regressor_for: Callable[[], "Predictor"], nice: int = NICE,
+    def __init__(self, model: "FaceVerseModel", regressor_for: Callable[[], "Predictor"], nice: int = NICE,
                  activity: Optional[FramePathActivity] = None):
         from faceverse_ros.core.fast_update import LinearUpdate
         from faceverse_ros.core.fitting import LandmarkFitter

@@ -205,18 +205,18 @@ class FacePipeline:
     def landmark_only(self):
         return self.model is None
 
-    def set_smoothing(self, kind=None, part=None, **params):
+    def set_smoothing(self, kind=None, part=None, **params) -> None:
         """Run-time change of the smoother from any thread (SmootherSettings.set): the face
         tracks pick it up at their next frame."""
         self.smoothing.set(kind=kind, part=part, **params)
 
-    def close(self, finish_int8: bool = False):
+    def close(self, finish_int8: bool = False) -> None:
         """finish_int8: wait for engine auto's int8 export if one is running (the command
         line), else stop it (tracking.auto_engine.Int8Builder)."""
         self.solver.close(finish_int8)
         self.detector.close()
 
-    def finish(self, need_mesh=False) -> FrameResult:
+    def finish(self, need_mesh: bool = False) -> FrameResult:
         """End every live track (the end of a file or stream): their pending last frames
         ("original" holds two) as one FrameResult; call it between frames, not while a
         pipelined runner is working."""
@@ -225,7 +225,8 @@ class FacePipeline:
         return self.face_stage(staged, need_mesh)
 
     # -- per frame ------------------------------------------------------------------------------
-    def process(self, rgb, stamp, intrinsics=None, need_mesh=False) -> FrameResult:
+    def process(self, rgb: np.ndarray, stamp: float,
+                intrinsics: Optional["CameraIntrinsics"] = None, need_mesh: bool = False) -> FrameResult:
         """Track the faces of one uint8 RGB frame (H, W, 3) with its stamp in seconds.
 
         intrinsics: (fx, fy, cx, cy) pixels or a CameraIntrinsics; None = the
@@ -234,7 +235,8 @@ class FacePipeline:
         """
         return self.face_stage(self.detect_stage(rgb, stamp, intrinsics), need_mesh)
 
-    def detect_stage(self, rgb, stamp, intrinsics=None) -> StagedFrame:
+    def detect_stage(self, rgb: np.ndarray, stamp: float,
+                     intrinsics: Optional["CameraIntrinsics"] = None) -> StagedFrame:
         """First half of process(): detection, ids and stage-1 smoothing (box, eyes).
 
         It touches only the detector, the id tracker and the tracks' stage-1
@@ -268,7 +270,7 @@ class FacePipeline:
         _lap(timings, "track", t)
         return StagedFrame(float(stamp), (width, height), cam, frames, ended, timings)
 
-    def face_stage(self, staged: StagedFrame, need_mesh=False) -> FrameResult:
+    def face_stage(self, staged: StagedFrame, need_mesh: bool = False) -> FrameResult:
         """Second half of process(): coefficients, stage-2 smoothing, pose and mesh."""
         with self.solver.busy():  # the keyframe worker's Python parts wait for it
             return self._face_stage(staged, need_mesh)

@@ -20,7 +20,7 @@ One call each:
 """
 import dataclasses
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -80,13 +80,15 @@ class FaceTrack:
         self.key_exp: Optional[np.ndarray] = None       # expression of the last keyframe
         self.linear = None      # core.fast_update.LinearState about the last full fit
         self.keyframe_job = None  # tracking.keyframe_worker.KeyframeJob in flight
-        self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
+        # (coeffs, crop box) of a background keyframe just taken
+        self._anchor: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._new_keyframe = False
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def update(self, stamp, detection, rgb, intrinsics) -> Optional[TrackFrame]:
+    def update(self, stamp: float, detection: "Detection", rgb: np.ndarray,
+               intrinsics: "CameraIntrinsics") -> Optional[TrackFrame]:
         """Record this frame's detection; smooth box and eyes. Returns the frame whose
         coefficients are needed now (this one, or the previous one with "original"), or
         None while the original's window fills."""
@@ -138,7 +140,8 @@ class FaceTrack:
         done.coeffs = coeffs
         return [done]
 
-    def keyframe_recorded(self, regressed: bool, rms_px=None, exp=None):
+    def keyframe_recorded(self, regressed: bool, rms_px: Optional[float] = None,
+                          exp: Optional[np.ndarray] = None) -> None:
         """Tell the schedule what solved the frame (exp: the keyframe's expression)."""
         self.keyframes.record(regressed, rms_px)
         if regressed:
@@ -146,7 +149,7 @@ class FaceTrack:
         if regressed and exp is not None:
             self.key_exp = np.array(exp, dtype=np.float32)
 
-    def restart_keyframes(self):
+    def restart_keyframes(self) -> None:
         """After a bad output: the next frame regresses from scratch."""
         self.keyframes.restart()
         self.last_coeffs = None
@@ -154,7 +157,7 @@ class FaceTrack:
         self.keyframe_job = self._anchor = None
         self._new_keyframe = False
 
-    def take_keyframe(self, job):
+    def take_keyframe(self, job) -> None:
         """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
         linear state replaces the track's, its network expression is the new prior, and a
         full fit needed before the next solution starts from its fit."""
