@@ -10,11 +10,16 @@ expression (L2 over the expression block). Frames are split into keyframes (the 
 frame holding a new keyframe's identity) and the frames between; printed: median and p95 of each group and the ratio
 keyframe / between. The goal: ratio <= 1 for median and p95.
 
-With the SYNTHETIC FaceVerse files (the default here) the network is random: its
-output on a keyframe is not the face the landmarks show, so a jump at keyframes is
-expected from the files, not from the tracker. Give --model/--checkpoint for real ones.
+By default the STAND-IN FaceVerse files (faceverse_ros/cli/standin_assets.py: MediaPipe's canonical face with
+the real files' structure, and a network whose output is one fixed neutral vector, so every
+keyframe's pose and expression come from the landmark fit alone): a jump at keyframes is
+then the tracker's. --synthetic takes the SYNTHETIC files instead (a random network: its
+keyframes are not the face the landmarks show, so they jump by construction); give
+--model/--checkpoint for real ones. --stretch counts every background keyframe as done on
+busy CPUs, so the interval doubles up to --max-interval (tracking.keyframes).
 
-    .venv/bin/python bench/eval_keyframe_jumps.py [--frames 300] [--interval 5] [--json FILE]
+    .venv/bin/python bench/eval_keyframe_jumps.py [--frames 300] [--interval 5] [--stretch]
+        [--synthetic] [--json FILE]
 """
 import argparse
 import json
@@ -47,6 +52,10 @@ def main():
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--sync", action="store_true", help="inline keyframes (keyframe.background false)")
+    ap.add_argument("--synthetic", action="store_true", help="the SYNTHETIC files (default: STAND-IN)")
+    ap.add_argument("--stretch", action="store_true", help="every background keyframe stretches the interval")
+    ap.add_argument("--max-interval", type=int, default=40)
+    ap.add_argument("--fp32", action="store_true", help="the network in float32 (torch), not ONNX int8")
     args = ap.parse_args()
     from faceverse_ros.cli.bench import int8_model, load_frames
     from faceverse_ros.paths import cache_root
@@ -54,16 +63,28 @@ def main():
 
     if args.model and args.checkpoint:
         model, ckpt = args.model, args.checkpoint
-    else:
+    elif args.synthetic:
         from faceverse_ros.cli.synthetic_assets import synthetic_assets
 
         a = synthetic_assets()
         model, ckpt = str(a.model_path), str(a.checkpoint_path)
         print("[eval] SYNTHETIC FaceVerse files: a random network (see the doc)")
+    else:
+        from faceverse_ros.cli.standin_assets import standin_assets
+
+        a = standin_assets(task_path=ROOT.parent / "shared/models/face_landmarker.task")
+        model, ckpt = str(a.model_path), str(a.checkpoint_path)
+        print("[eval] STAND-IN FaceVerse files: a face, and a network with one fixed output (see the doc)")
+    if args.stretch:
+        from faceverse_ros.tracking import keyframe_worker
+
+        keyframe_worker.others_cpu_share = lambda job: 1.0
     frames, _ = load_frames(args.video, args.frames, "native")
-    onnx = int8_model(ckpt, frames, cache_root() / "bench")
-    pipe = FacePipeline(PipelineConfig(model_path=model, checkpoint_path=ckpt, engine="onnx",
-                                       onnx_path=str(onnx), keyframe_interval=args.interval,
+    engine = dict(engine="torch") if args.fp32 else \
+        dict(engine="onnx", onnx_path=str(int8_model(ckpt, frames, cache_root() / "bench")))
+    pipe = FacePipeline(PipelineConfig(model_path=model, checkpoint_path=ckpt, **engine,
+                                       keyframe_interval=args.interval,
+                                       keyframe_max_interval=args.max_interval,
                                        keyframe_background=not args.sync),
                         log=lambda m: None)
     lay = pipe.layout

@@ -40,3 +40,14 @@ def synthetic_state_dict(synthetic_assets):
     import torch
 
     return torch.load(synthetic_assets.checkpoint_path, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def standin_assets():
+    """``StandinAssets(model_path, checkpoint_path)`` of the cached STAND-IN files
+    (faceverse_ros/cli/standin_assets.py): a face-shaped model and a network with one fixed
+    output, for behaviour on a face."""
+    from helpers import shared_path
+    from faceverse_ros.cli.standin_assets import standin_assets as make
+
+    return make(task_path=shared_path("models/face_landmarker.task"))

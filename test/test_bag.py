@@ -312,7 +312,8 @@ def test_node_messages_and_bag_messages_hold_the_same_fields(tmp_path):
     face = SimpleNamespace(face_id=7, confidence=0.75, mode=1, box=np.array([-5.5, 20.2, 90.1, 300.0]),
                            coeffs=rng.normal(size=621).astype(np.float32), pose=pose,
                            landmarks=rng.uniform(0, 200, size=(478, 3)),
-                           blendshapes=rng.uniform(0, 1, size=52))
+                           blendshapes=rng.uniform(0, 1, size=52), gaze_confidence=0.5,
+                           gaze_target=3, gaze_target_confidence=0.25, mutual_gaze=True)
     ros = face_to_msg(face, (256, 240), id_prefix="robot1_f")
     writer = BagWriter(tmp_path / "b", id_prefix="robot1_f")
     bag = writer._face(face, (256, 240))
@@ -328,3 +329,7 @@ def test_node_messages_and_bag_messages_hold_the_same_fields(tmp_path):
         assert getattr(ros.head_pose.orientation, part) == getattr(bag.head_pose.orientation, part)
     assert (bag.head_pose.position.z, bag.gaze_direction.y) == (0.9, 0.6)
     assert (ros.head_pose.position.z, ros.gaze_direction.y) == (0.9, 0.6)
+    # the target face is named by its REP-155 id string, like the `id` field
+    for msg in (ros, bag):
+        assert (msg.gaze_target, msg.gaze_target_confidence, msg.gaze_confidence,
+                msg.mutual_gaze) == ("robot1_f3", 0.25, 0.5, True)

@@ -94,6 +94,29 @@ def test_frontal_face_tf_axes(landmark_node):
     assert pose.position.z == pytest.approx(face.transform.translation.z)
 
 
+def test_gaze_target_over_dds_matches_the_gaze_frame(landmark_node):
+    """A person looking into the lens: gaze_target "camera", and the published gaze_<id>
+    z axis points from its origin to the camera within the documented cone."""
+    from faceverse_ros.core.gaze_target import CAMERA_CONE_DEG
+    landmark_node.got["tf"].clear()
+    rgb = small_photo("portrait_small.jpg")
+    msg = landmark_node.send_settled(rgb)
+    for _ in range(3):               # a new face after another: re-detected within a few frames
+        if msg.faces:
+            break
+        msg = landmark_node.send_rgb(rgb)
+    face = msg.faces[0]
+    assert (face.gaze_target, face.mutual_gaze) == (FaceVerseParams.GAZE_TARGET_CAMERA, False)
+    assert 0 < face.gaze_target_confidence <= 1 and face.gaze_confidence > 0.9
+    assert wait_for(lambda: landmark_node.got["tf"], 10)
+    gaze = {t.child_frame_id: t for m in landmark_node.got["tf"] for t in m.transforms
+            if stamp_key(t.header) == stamp_key(msg.header)}[f"gaze_{face.id}"]
+    z = _rotation(gaze.transform.rotation)[:, 2]
+    p = gaze.transform.translation
+    to_camera = -np.array([p.x, p.y, p.z]) / np.linalg.norm([p.x, p.y, p.z])
+    assert np.degrees(np.arccos(np.clip(z @ to_camera, -1, 1))) <= CAMERA_CONE_DEG
+
+
 def test_no_face_gives_an_empty_array_and_no_tf(landmark_node):
     landmark_node.got["tf"].clear()
     blank = np.full((240, 320, 3), 90, np.uint8)

@@ -275,6 +275,7 @@ def _save_face_params(stem, face):
     Both carry the blendshapes by name ("blendshapes": {"jawOpen": 0.31, ...}) when the
     detector gave them."""
     from faceverse_ros.landmarks.blendshapes import as_dict
+    from faceverse_ros.io.face_fields import gaze_target_fields
     from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
     from faceverse_ros.views.export import save_params
 
@@ -286,6 +287,7 @@ def _save_face_params(stem, face):
                 eyes=face.eyes.tolist(), position_m=face.pose.position.tolist(),
                 quaternion_xyzw=face.pose.quaternion.tolist(),
                 gaze_direction=face.pose.gaze_direction.tolist(),
+                **gaze_target_fields(face),
                 landmarks_px=face.landmarks[:, :2].round(2).tolist())
     if shapes is not None:
         data["blendshapes"] = {k: round(v, 5) for k, v in shapes.items()}

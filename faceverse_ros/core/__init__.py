@@ -6,7 +6,8 @@ cached per-face builder is views.mesh_builder: per-face state is not core's),
 the ResNet regressor engines (regressor.py) with what they share with the ONNX
 graph writer (network.py, onnx_export.py), the face crop, camera intrinsics
 (camera.py), rotations (rotations.py), the pose record (pose.py), head pose from
-the FaceVerse coefficients and the landmark fit of the coefficients.
+the FaceVerse coefficients, gaze targets (gaze_target.py) and the landmark fit of
+the coefficients.
 MediaPipe landmark geometry lives in landmarks/, where files live in
 faceverse_ros.paths, the process thread plan in runtime/.
 May import: faceverse_ros.paths, numpy, OpenCV, torch/ONNX Runtime (lazily).

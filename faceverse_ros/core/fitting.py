@@ -49,7 +49,7 @@ Landmarks used: the 468 face-mesh landmarks (0..467). The 10 iris landmarks
 (468..477), and any landmark whose vertex lies on an eyeball (vertex in
 ``ver_inds[0]:ver_inds[2]``), are excluded: eyeball vertices rotate with the
 eye values, which this fitter does not estimate (the caller measures them
-from the iris landmarks, spec 6) and MediaPipe's iris centre is not the
+from the iris landmarks, landmarks.eyes) and MediaPipe's iris centre is not the
 model's pupil vertex. Landmarks on the mouth interior (lower teeth, tongue,
 upper teeth; spec 3.4) are handled exactly: their depth shift is linear in
 the identity and expression and is folded into their precomputed basis rows.

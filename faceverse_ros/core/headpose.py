@@ -6,7 +6,11 @@ Frames (REP-103 / REP-155):
 * FaceVerse model axes: image-aligned (x right, y down, z away from the
   camera for a face looking at it), model units;
 * ``face`` frame (REP-155): origin at the sellion, x out of the face toward
-  the viewer, z toward the scalp, y to the person's left;
+  the viewer, z toward the scalp, y to the person's left; its axes in model
+  coordinates are ``face_axes`` (the pipeline gives
+  landmarks.landmark_pose.head_axes_in_model: the landmark head template fitted onto
+  the model's mean face, so both modes share one definition of the head frame
+  and its pitch zero, doc/gaze.md);
 * ``gaze`` frame: same origin, z along the gaze, x to the person's right,
   y down (for eyes looking straight ahead its z equals the face x).
 
@@ -79,14 +83,16 @@ def interocular_distance_raw(model: "FaceVerseModel") -> float:
 def head_pose(model: "FaceVerseModel", coeffs: np.ndarray, crop_boxes: np.ndarray,
               intrinsics: Optional[CameraIntrinsics] = None,
               image_size: Optional[Sequence[int]] = None, use_eyes: bool = True,
-              refine: bool = True) -> List[FacePose]:
+              refine: bool = True, face_axes=FACE_AXES_IN_MODEL) -> List[FacePose]:
     """Head (sellion) and gaze poses in the optical frame, one FacePose per face.
 
     model: :class:`faceverse_ros.core.model.FaceVerseModel`; coeffs: (B, n) or (n,);
     crop_boxes: (B, 4) or (4,) true crop boxes (image pixels) the coefficients
     were regressed from; intrinsics: the image's camera, or None with
     ``image_size`` = (width, height) for :meth:`CameraIntrinsics.default`.
-    use_eyes: gaze from the eye angles; otherwise the gaze is the face x axis.
+    use_eyes: gaze from the eye angles (relative to the face frame); otherwise the gaze
+    is the face x axis.
+    face_axes: (3, 3) the face frame's axes (columns) in model coordinates.
     refine: polish the closed-form pose (module doc) with a Levenberg-Marquardt
     PnP (``cv2.solvePnPRefineLM``, started from it, PNP_CRITERIA) that fits the 478 MediaPipe
     vertices of the reconstructed face to their image positions under the
@@ -134,13 +140,16 @@ def head_pose(model: "FaceVerseModel", coeffs: np.ndarray, crop_boxes: np.ndarra
         r_opt, model_t = _refine_pnp(geo, boxes, intrinsics, r_opt, model_t)
         position = np.einsum("bij,bj->bi", r_opt, MODEL_UNIT_M * s_unposed) + model_t
 
-    face_rot = r_opt @ FACE_AXES_IN_MODEL
+    # the face frame, and the model axes turned onto it (the eye angles are relative to it)
+    head_axes = np.asarray(face_axes, dtype=np.float64)
+    face_rot = r_opt @ head_axes
+    r_head = r_opt @ head_axes @ FACE_AXES_IN_MODEL.T
     if use_eyes:
         eyes = c[:, model.slices["eyes"]].astype(np.float64)
         r_eye = eye_rotation(0.5 * (eyes[:, 0] + eyes[:, 2]), 0.5 * (eyes[:, 1] + eyes[:, 3]))
     else:
         r_eye = np.broadcast_to(np.eye(3), (b, 3, 3))
-    gaze_rot = r_opt @ r_eye @ FACE_AXES_IN_MODEL @ GAZE_AXES_IN_FACE
+    gaze_rot = r_head @ r_eye @ FACE_AXES_IN_MODEL @ GAZE_AXES_IN_FACE
     quat, gaze_quat = quaternion_from_matrix(face_rot), quaternion_from_matrix(gaze_rot)
     return [FacePose(position=position[i], rotation=face_rot[i], quaternion=quat[i],
                      gaze_direction=gaze_rot[i, :, 2].copy(), gaze_rotation=gaze_rot[i],

@@ -162,7 +162,10 @@ class BagWriter:
                     head_pose=make("geometry_msgs/msg/Pose", position=make(
                         "geometry_msgs/msg/Point", x=pos[0], y=pos[1], z=pos[2]),
                         orientation=_quaternion(ori)),
-                    gaze_direction=_vector3(gaze), landmarks=v["landmarks"],
+                    gaze_direction=_vector3(gaze), gaze_confidence=v["gaze_confidence"],
+                    gaze_target=v["gaze_target"],
+                    gaze_target_confidence=v["gaze_target_confidence"],
+                    mutual_gaze=v["mutual_gaze"], landmarks=v["landmarks"],
                     blendshapes=v["blendshapes"], **blocks)
 
     def _markers(self, header, meshes):

@@ -11,6 +11,7 @@ box, coeffs, pose, landmarks and, when the detector gives them, blendshapes).
 """
 import numpy as np
 
+from faceverse_ros.core.gaze_target import CAMERA
 from faceverse_ros.io.face_ids import face_id_string
 from faceverse_ros.core.layout import V4
 
@@ -44,7 +45,8 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
     Returns a dict with the message's field names: face_id, id, confidence, mode,
     roi (x_offset, y_offset, width, height), the seven coefficient blocks (float32
     arrays), head_position (x, y, z), head_orientation (x, y, z, w), gaze_direction
-    (x, y, z), landmarks (float32, flattened x, y; empty unless with_landmarks) and
+    (x, y, z), gaze_confidence, gaze_target, gaze_target_confidence, mutual_gaze
+    (gaze_target_fields), landmarks (float32, flattened x, y; empty unless with_landmarks) and
     blendshapes (float32; empty when the detector gives none).
     """
     coeffs = np.asarray(face.coeffs, dtype=np.float32).reshape(-1)
@@ -59,6 +61,7 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
         head_position=tuple(float(v) for v in pose.position),
         head_orientation=tuple(float(v) for v in pose.quaternion),
         gaze_direction=tuple(float(v) for v in pose.gaze_direction),
+        **gaze_target_fields(face, id_prefix),
         landmarks=(np.asarray(face.landmarks[:, :2], dtype=np.float32).reshape(-1)
                    if with_landmarks else np.zeros(0, np.float32)),
         blendshapes=(np.asarray(blendshapes, dtype=np.float32).reshape(-1)
@@ -67,6 +70,21 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
     for name, sl in BLOCKS:
         fields[name] = coeffs[sl].copy()
     return fields
+
+
+def gaze_target_fields(face, id_prefix=ROOT_PREFIX):
+    """gaze_confidence, gaze_target (CAMERA, another face's id string, or ""),
+    gaze_target_confidence and mutual_gaze of a FaceResult."""
+    target = getattr(face, "gaze_target", None)
+    if target is None:
+        name = ""
+    elif target == CAMERA:
+        name = CAMERA
+    else:
+        name = face_id_string(id_prefix, int(target))
+    return dict(gaze_confidence=float(getattr(face, "gaze_confidence", 1.0)), gaze_target=name,
+                gaze_target_confidence=float(getattr(face, "gaze_target_confidence", 0.0)),
+                mutual_gaze=bool(getattr(face, "mutual_gaze", False)))
 
 
 def face_frames(face, id_prefix=ROOT_PREFIX):

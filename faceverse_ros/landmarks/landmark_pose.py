@@ -25,8 +25,15 @@ Method (weak perspective + ray correction):
    (toward the person's left); z = the direction from the mouth-corner
    midpoint (61, 291) to the eye-centre midpoint, made orthogonal to y (the
    "eyes-mouth face plane" convention of Zhang et al., MPIIGaze, CVPR 2015);
-   x = y cross z, out of the face. So pitch = 0 when that face plane faces the
-   camera.
+   x = y cross z, out of the face. These eyes-mouth axes are then turned
+   about y by ``PITCH_ZERO_DEG`` (x down by 3.8 degrees): the turn that fits
+   the template onto MediaPipe's canonical face model (the 468-vertex model of
+   ``face_landmarker.task``, the reference of MediaPipe's own facial
+   transformation matrix), so the head frame is that model's frame. Pitch 0
+   is thus a head held like the canonical face, not an eyes-mouth plane facing
+   the camera: the eyes sit deeper in the face than the mouth corners, so that
+   plane leans back by a few degrees on a level head, which those axes would
+   read as a face tilted up (doc/gaze.md).
 3. Scale: the distance between the two eye centres (each the midpoint of its
    eye's corners 33/133 and 362/263) is set to 63 mm, the mean adult
    inter-pupillary distance (Dodgson, "Variation and extrema of human
@@ -64,13 +71,18 @@ from faceverse_ros.landmarks.indices import (LEFT_EYE_INNER, LEFT_EYE_OUTER, MID
 INTERPUPILLARY_DISTANCE_M = 0.063
 RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER)  # image left for a frontal face
 LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, LEFT_EYE_INNER)
-# MOUTH_CORNERS define only the template's pitch zero; PAIRS are (person's left, right)
+# MOUTH_CORNERS define only the template's eyes-mouth axes; PAIRS are (person's left, right)
 PAIRS = MIRROR_PAIRS
+#: the head frame's pitch zero: the eyes-mouth axes turned about y (x down) by this, degrees;
+#: the angle of the similarity fit of the eyes-mouth template onto MediaPipe's canonical face
+#: model (test_gaze recomputes it from face_landmarker.task)
+PITCH_ZERO_DEG = 3.8
 FIT_INDICES = MIDLINE + tuple(i for pair in PAIRS for i in pair)
 
-# Template, millimetres, head frame (x out of the face, y to the person's left,
-# z up), origin at the sellion. Printed by derive_template() on the test data
-# (see the module doc) and rounded to 0.1 mm; mirror-symmetric by construction.
+# Template, millimetres, eyes-mouth axes (x out of the face, y to the person's
+# left, z up; step 2 before the PITCH_ZERO_DEG turn), origin at the sellion.
+# Printed by derive_template() on the test data (see the module doc) before that
+# turn and rounded to 0.1 mm; mirror-symmetric by construction.
 _MIDLINE_XZ_MM = (
     (0.0, 0.0),  # 168
     (4.2, -7.9),  # 6
@@ -111,7 +123,13 @@ def _build_template():
     return np.array(rows, dtype=np.float64)
 
 
-TEMPLATE_MM = _build_template()  # (len(FIT_INDICES), 3), rows in FIT_INDICES order
+def eyes_mouth_to_head(points):
+    """Points or axes (..., 3) in eyes-mouth axes -> the head frame (the PITCH_ZERO_DEG turn)."""
+    return np.asarray(points, dtype=np.float64) @ ry(-math.radians(PITCH_ZERO_DEG)).T
+
+
+# (len(FIT_INDICES), 3) mm in the head frame, rows in FIT_INDICES order
+TEMPLATE_MM = eyes_mouth_to_head(_build_template())
 
 # The frontal reference (head axes in the optical frame for a face looking into the
 # camera) is FACE_AXES_IN_MODEL, as model axes = optical axes for a frontal face.
@@ -180,7 +198,8 @@ def derive_template(landmark_sets: Sequence[np.ndarray], weights: Optional[npt.A
     landmark_sets: sequence of (478, 3) arrays in pixels (x, y, z scaled like
     x, as :class:`~faceverse_ros.tracking.detector.Detection` gives), any pose.
     weights: optional per-set weights (e.g. 1/N for N frames of one video).
-    Returns a (len(FIT_INDICES), 3) array in millimetres (see module doc).
+    Returns a (len(FIT_INDICES), 3) array in millimetres in the head frame (see
+    module doc; the stored table is this before the PITCH_ZERO_DEG turn).
     """
     sets = [np.asarray(s, dtype=np.float64) for s in landmark_sets]
     if not sets:
@@ -228,7 +247,7 @@ def derive_template(landmark_sets: Sequence[np.ndarray], weights: Optional[npt.A
     right_c = (head[row[33]] + head[row[133]]) / 2.0
     left_c = (head[row[263]] + head[row[362]]) / 2.0
     head *= INTERPUPILLARY_DISTANCE_M * 1000.0 / np.linalg.norm(left_c - right_c)
-    return head[fit_rows]
+    return eyes_mouth_to_head(head[fit_rows])
 
 
 # --------------------------------------------------------------------------
@@ -247,7 +266,7 @@ def _check_intrinsics(intrinsics):
 
 
 def gaze_direction_in_head(eyes: npt.ArrayLike) -> np.ndarray:
-    """Unit gaze vector in the head frame from the 4 spec-6 eye values.
+    """Unit gaze vector in the head frame from the 4 eye values (landmarks.eyes).
 
     The two eyes' (vertical, horizontal) values are averaged and used as the
     FaceVerse eye rotation ``Ry(horizontal) @ Rx(vertical)`` applied to the
@@ -273,7 +292,7 @@ def estimate_head_pose(landmarks: npt.ArrayLike, intrinsics: CameraIntrinsics,
     landmarks: (478, 3) pixels (x, y, z scaled like x), as Detection gives.
     intrinsics: (fx, fy, cx, cy) of the image in pixels (from camera_info, or
         :meth:`CameraIntrinsics.default`).
-    eyes: optional spec-6 eye values (4,); None -> gaze = head x axis.
+    eyes: optional eye values (4,) (landmarks.eyes); None -> gaze = head x axis.
     template_mm: optional replacement template (len(FIT_INDICES), 3) in mm.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
@@ -307,7 +326,7 @@ def estimate_head_pose(landmarks: npt.ArrayLike, intrinsics: CameraIntrinsics,
 def face_pose(position: npt.ArrayLike, rotation: npt.ArrayLike,
               eyes: Optional[npt.ArrayLike] = None, rms_px: Optional[float] = None) -> FacePose:
     """The FacePose of a head at ``position`` (m) with face axes ``rotation`` (optical
-    frame) and gaze from the spec-6 ``eyes`` (None: along the head's x axis)."""
+    frame) and gaze from the ``eyes`` values (None: along the head's x axis)."""
     rot = np.asarray(rotation, dtype=np.float64)
     g_head = np.array([1.0, 0.0, 0.0]) if eyes is None else gaze_direction_in_head(eyes)
     gaze_frame_head = rotation_between([1.0, 0.0, 0.0], g_head) @ GAZE_AXES_IN_FACE
@@ -316,3 +335,31 @@ def face_pose(position: npt.ArrayLike, rotation: npt.ArrayLike,
                     quaternion=quaternion_from_matrix(rot), gaze_direction=gaze_rot[:, 2].copy(),
                     gaze_rotation=gaze_rot, gaze_quaternion=quaternion_from_matrix(gaze_rot),
                     rms_px=rms_px)
+
+
+#: a model whose mean face's MediaPipe vertices miss the head template by more than this RMS
+#: (template millimetres, after the best similarity fit) is no human face shape (the
+#: synthetic test model): its face frame keeps the fixed FACE_AXES_IN_MODEL
+HEAD_AXES_FIT_MAX_MM = 6.0
+
+
+def head_axes_in_model(model) -> np.ndarray:
+    """The face frame's axes (columns) in FaceVerse model axes, cached on the model.
+
+    The rotation of the similarity fit of the head template (the
+    upper-face landmarks, in the head frame with its pitch zero) onto the model's
+    mean face (zero coefficients) at the same MediaPipe landmarks, so that a
+    FaceVerse face and its landmarks give the same head frame. FACE_AXES_IN_MODEL
+    when the fit misses by more than HEAD_AXES_FIT_MAX_MM.
+    """
+    cached = model.__dict__.get("_head_axes_in_model")
+    if cached is not None:
+        return cached
+    geo = model.landmarks_from_coeffs(np.zeros(model.n_coeffs, np.float32), "mediapipe")
+    verts = geo.vertices[0].astype(np.float64)[list(FIT_INDICES)]
+    scale, rot, t = similarity_fit(TEMPLATE_MM, verts)
+    rms_mm = float(np.sqrt((((verts - t) @ rot / scale - TEMPLATE_MM) ** 2).sum(axis=1).mean())) \
+        if scale > 0 else np.inf
+    axes = rot if rms_mm <= HEAD_AXES_FIT_MAX_MM else FACE_AXES_IN_MODEL
+    model.__dict__["_head_axes_in_model"] = axes
+    return axes

@@ -45,6 +45,8 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     p.x, p.y, p.z = v["head_position"]
     q.x, q.y, q.z, q.w = v["head_orientation"]
     g.x, g.y, g.z = v["gaze_direction"]
+    msg.gaze_confidence, msg.gaze_target = v["gaze_confidence"], v["gaze_target"]
+    msg.gaze_target_confidence, msg.mutual_gaze = v["gaze_target_confidence"], v["mutual_gaze"]
     msg.landmarks = v["landmarks"]
     msg.blendshapes = v["blendshapes"]
     return msg

@@ -51,7 +51,7 @@ import numpy as np
 
 from faceverse_ros.landmarks.boxes import landmark_box, square_box
 from faceverse_ros.landmarks.blendshapes import from_categories
-from faceverse_ros.landmarks.eyes import eye_values, NUM_LANDMARKS
+from faceverse_ros.landmarks.eyes import check_with_blendshapes, eye_gaze, NUM_LANDMARKS
 
 TASK_FILENAME = "face_landmarker.task"
 TASK_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -70,8 +70,11 @@ class Detection:
     box: (4,) float64 squared box (x0, y0, x1, y1) in pixels, spec 5
         (``square_box(landmark_box(landmarks))``); may extend past the image.
     confidence: float in [0, 1] (see the module docstring for its meaning).
-    eyes: (4,) float64 spec-6 eye values [left vertical, left horizontal,
-        right vertical, right horizontal].
+    eyes: (4,) float64 eye angles in radians from the eyeball model
+        (landmarks.eyes.eye_gaze): [left vertical, left horizontal, right
+        vertical, right horizontal], FaceVerse's eye rotation convention.
+    gaze_confidence: in [0, 1], how far the eyes carry the gaze (0: both eyes
+        closed or hidden, the gaze is the head direction).
     blendshapes: (52,) float32 weights in [0, 1] in BLENDSHAPE_NAMES order
         (tasks backend), or None (legacy backend: not estimated).
     """
@@ -80,6 +83,7 @@ class Detection:
     confidence: float
     eyes: np.ndarray
     blendshapes: Optional[np.ndarray] = None
+    gaze_confidence: float = 1.0
 
 
 def find_task_file(task_path: Optional[Union[str, Path]] = None) -> Optional[Path]:
@@ -136,10 +140,11 @@ def _validate_stamp(stamp_s):
 
 
 def make_detection(landmarks_px: np.ndarray, confidence: float):
-    """Build a Detection (squared box and eye values) from (478, 3) pixel landmarks."""
+    """Build a Detection (squared box, eye angles and gaze confidence) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
+    eyes, gaze_confidence = eye_gaze(lm)
     return Detection(landmarks=lm, box=square_box(landmark_box(lm)),
-                     confidence=float(confidence), eyes=eye_values(lm))
+                     confidence=float(confidence), eyes=eyes, gaze_confidence=gaze_confidence)
 
 
 class FaceDetector:
@@ -294,6 +299,7 @@ class FaceDetector:
             px = arr * np.array([w, h, w], dtype=np.float64)
             det = make_detection(px, conf)
             det.blendshapes = weights
+            det.gaze_confidence = check_with_blendshapes(det.eyes, det.gaze_confidence, weights)
             detections.append(det)
         return detections
 

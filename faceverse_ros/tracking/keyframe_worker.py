@@ -293,6 +293,8 @@ def finish_keyframe(job: KeyframeJob, coeffs: np.ndarray, fitter: "LandmarkFitte
         job.error = why
         return
     job.fit_coeffs, job.rms_px = res.coeffs, float(res.rms_px)
+    if update is None:  # no linear update configured: the next frames fit in full
+        return
     pause()
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
                                fit=res.linearisation)

@@ -12,6 +12,7 @@ Order per frame (each stage is one module):
                                core.fitting): pose + expression
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
+    gaze_target.gaze_targets   what each face looks at (camera, another face, nothing)
     face_mesh.face_meshes      mesh (only when asked)
 
 The MediaPipe face mesh's triangles (landmarks.canonical_mesh: from the .task bundle or
@@ -38,8 +39,9 @@ import numpy as np
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.face_mesh import MeshMaker
+from faceverse_ros.core.gaze_target import GazeInput, gaze_targets
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.landmarks.landmark_pose import face_pose
+from faceverse_ros.landmarks.landmark_pose import face_pose, head_axes_in_model
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
@@ -61,7 +63,7 @@ class FaceResult:
     confidence: float
     box: np.ndarray             # (4,) smoothed squared box, image pixels
     landmarks: np.ndarray       # (478, 3) pixels of that frame
-    eyes: np.ndarray            # (4,) smoothed spec-6 eye values (radians) = coeffs' eyes block
+    eyes: np.ndarray            # (4,) smoothed eye angles (radians) = coeffs' eyes block
     coeffs: np.ndarray          # (n,) float32, smoothed
     mode: int                   # MODE_* (same values as FaceVerseParams.MODE_*)
     pose: FacePose
@@ -70,6 +72,10 @@ class FaceResult:
     mesh: Optional[object] = None             # core.face_mesh.FaceMesh (need_mesh)
     blendshapes: Optional[np.ndarray] = None  # (52,) smoothed weights in [0, 1] (tasks detector)
     keyframe: bool = False      # identity, texture and lighting of a keyframe new in this frame
+    gaze_confidence: float = 1.0              # this frame's eyes' share of the gaze (0: head only)
+    gaze_target: Optional[object] = None      # core.gaze_target.CAMERA, another face_id, or None
+    gaze_target_confidence: float = 0.0
+    mutual_gaze: bool = False                 # gaze_target is a face that looks back
 
 
 @dataclasses.dataclass
@@ -316,8 +322,10 @@ class FacePipeline:
         for cam, items in by_camera.items():
             assert self.model is not None   # faces with coefficients come from a model
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
-                              np.stack([f.crop_box for _, f in items]), cam)
+                              np.stack([f.crop_box for _, f in items]), cam,
+                              face_axes=head_axes_in_model(self.model))
             out += [self._face(track, f, f.coeffs, pose) for (track, f), pose in zip(items, poses)]
+        _add_gaze_targets(out)
         return sorted(out, key=lambda face: (face.stamp, face.face_id))
 
     @staticmethod
@@ -326,7 +334,8 @@ class FacePipeline:
         return FaceResult(track.face_id, f.stamp, float(f.detection.confidence), f.box,
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
-                          blendshapes=f.blendshapes, keyframe=f.keyframe)
+                          blendshapes=f.blendshapes, keyframe=f.keyframe,
+                          gaze_confidence=float(getattr(f.detection, "gaze_confidence", 1.0)))
 
     def _add_mesh(self, faces, timings):
         # full-resolution meshes (PLY export, markers from the command line) from the mesh
@@ -345,6 +354,20 @@ class FacePipeline:
         for face, mesh in zip(full, meshes):
             face.mesh = mesh
         _lap(timings, "reconstruct", t)
+
+
+def _add_gaze_targets(faces: List[FaceResult]):
+    """Fill each face's gaze target from the faces of the same frame (same stamp and so
+    the same camera)."""
+    by_stamp: Dict[float, List[FaceResult]] = {}
+    for face in faces:
+        by_stamp.setdefault(face.stamp, []).append(face)
+    for group in by_stamp.values():
+        targets = gaze_targets([GazeInput(f.face_id, f.pose.position, f.pose.gaze_direction,
+                                          f.gaze_confidence) for f in group])
+        for face, t in zip(group, targets):
+            face.gaze_target, face.gaze_target_confidence = t.target, t.confidence
+            face.mutual_gaze = t.mutual
 
 
 def _lap(timings, name, start):

@@ -76,7 +76,7 @@ DEFAULT_COEFFS = dict(min_cutoff=0.5, beta=4.0, d_cutoff=1.0)
 # Head rotation, speed = norm of the low-passed angular velocity in rad/s
 # (synthetic: noise 0.01 rad, ramps of 1 rad/s).
 DEFAULT_ROTATION = dict(min_cutoff=0.5, beta=4.0, d_cutoff=1.0)
-# Eye values (spec 6 units, radians by the model's convention), units/s.
+# Eye angles (radians, landmarks.eyes.eye_gaze), units/s.
 # Tuned on the detector's real eye values of talking_256.mp4, which move all
 # the time (saccades) and are noisy: there no One Euro setting beat the
 # original's 3-frame mean at equal lag; this one has 26 ms of lag instead of

@@ -5,7 +5,10 @@ between them (no ROS).
 their stage-2 smoothing. Per face and frame:
 
 - the track's first frame, and every frame while a regression costs no more than a fit
-  (tracking.keyframes.KeyframeCost): the ResNet, inline (``MODE_REGRESSOR``);
+  (tracking.keyframes.KeyframeCost): the ResNet, inline (``MODE_REGRESSOR``); where
+  keyframes alternate with fits, the pose and expression of an inline keyframe are then
+  fitted to its landmarks like a background keyframe's (the network's identity, texture
+  and lighting kept);
 - a frame due a keyframe otherwise: with ``keyframe_background`` (the default) the
   keyframe becomes a job of tracking.keyframe_worker and the frame itself is solved like
   the frames between keyframes; without it, the ResNet inline;
@@ -178,8 +181,37 @@ class CoefficientSolver:
         self.keyframe_cost.record(True, (now - t0) * 1000.0 / len(inline))
         exp = self.model.slices["exp"]
         for k, c, box in zip(inline, coeffs, boxes):
-            items[k][0].keyframe_recorded(True, exp=c[exp])
-            out[k] = Solution(c, box, MODE_REGRESSOR, keyframe=True)
+            track, frame = items[k]
+            track.keyframe_recorded(True, exp=c[exp])
+            out[k] = self._fit_keyframe(track, frame, c, box, timings) if \
+                self.fitter is not None and np.all(np.isfinite(c)) else None
+            if out[k] is None:
+                out[k] = Solution(c, box, MODE_REGRESSOR, keyframe=True)
+
+    def _fit_keyframe(self, track, frame, coeffs, box, timings) -> Optional[Solution]:
+        """An inline keyframe as the background worker makes one (keyframe_worker.
+        finish_keyframe): the network's identity, texture and lighting, the pose and
+        expression fitted to the frame's landmarks from the track's last solution (the
+        network's values on a first frame), the network's expression as the prior, and the
+        linear state about the fit. Publishing the network's own pose and expression
+        instead would make every keyframe a step away from what the landmarks show and back.
+        None when the fit fails (the network's values are then published)."""
+        from faceverse_ros.tracking.keyframe_worker import KeyframeJob, finish_keyframe
+
+        t = time.perf_counter()
+        start, start_box = track.fit_start()
+        job = KeyframeJob(frame.stamp, None, np.asarray(box, np.float64),
+                          np.array(frame.detection.landmarks),
+                          start=None if start is None else np.array(start, dtype=np.float32),
+                          start_box=None if start_box is None else np.asarray(start_box, np.float64))
+        finish_keyframe(job, coeffs, self.fitter, self.fast_update)
+        _lap(timings, "fit", t)
+        if job.error is not None:
+            return None
+        track.linear = job.state
+        track.key_fit = (np.array(job.fit_coeffs, dtype=np.float32), np.asarray(box, np.float64))
+        return Solution(job.fit_coeffs, np.asarray(box, np.float64), MODE_REGRESSOR,
+                        job.rms_px, keyframe=True)
 
     def _offer_fitted_crops(self, items, keyframes, timings):
         """engine auto calibrates its int8 model on the first face crops it is given
@@ -307,27 +339,41 @@ class CoefficientSolver:
         """Pose and expression from the landmarks, the rest from the last keyframe: one
         linearised solve (core.fast_update) about the track's state when that holds, else a
         full fit (which the next frames then linearise about). keyframe: this frame's
-        keyframe went to the background worker (the schedule has recorded it)."""
+        keyframe went to the background worker (the schedule has recorded it).
+
+        The linear state's J and A are those of the full fit it was prepared from: once it
+        has served keyframe.interval frames, the next frame fits in full again (from the
+        last solution, a step or two) and the state is prepared there. With J from a pose
+        far away, the chord steps settle beside the fit's optimum (J^T r = prior holds for
+        the old J, not the current one), and the next keyframe's full fit would jump; the
+        interval stretched for the ResNet's sake (tracking.keyframes) does not stretch
+        the linearisation's age."""
         box = crop_box_from_square(frame.box).astype(np.float64)
         landmarks = frame.detection.landmarks
         state = track.linear
         record = (lambda rms: None) if keyframe else \
             (lambda rms: track.keyframe_recorded(False, rms))
-        if state is not None and self.fast_update is not None:
+        if state is not None and self.fast_update is not None and \
+                state.frames < self.config.keyframe_interval:
             try:
                 quick = self.fast_update.update(state, landmarks, box)
             except ValueError:
                 quick = None
             if quick is not None and self.fast_update.acceptable(state, quick):
+                self.fast_update.advance(state, quick)
                 record(quick.rms_px)
                 return Solution(quick.coeffs, box, MODE_LANDMARK_FIT, quick.rms_px,
                                 keyframe=track.pop_new_keyframe())
-        init, init_box = track.fit_start()
-        try:
-            res = self.fitter.fit(landmarks, box, init, prior_exp=track.key_exp,
-                                  init_box=init_box)
-        except ValueError as exc:
-            problems.append(f"face {track.face_id}: landmark fit failed ({exc}); face skipped")
+        res = None
+        for init, init_box in track.fit_starts():
+            try:
+                res = self.fitter.fit(landmarks, box, init, prior_exp=track.key_exp,
+                                      init_box=init_box)
+                break
+            except ValueError as exc:  # e.g. the start puts landmarks behind the crop camera
+                error = exc
+        if res is None:
+            problems.append(f"face {track.face_id}: landmark fit failed ({error}); face skipped")
             track.keyframes.request()
             return None
         # a diverged fit (the start returned) asks for a keyframe; an unconverged one counts

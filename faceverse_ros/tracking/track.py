@@ -42,7 +42,7 @@ class TrackFrame:
     stamp: float
     detection: "Detection"      # this frame's detection
     box: Optional[np.ndarray]   # smoothed squared box (image px); None until stage 1 ran
-    eyes: Optional[np.ndarray]  # smoothed eye values (spec 6); None until stage 1 ran
+    eyes: Optional[np.ndarray]  # smoothed eye angles (landmarks.eyes.eye_gaze); None until stage 1
     rgb: np.ndarray             # the frame's image
     intrinsics: Optional["CameraIntrinsics"]   # of the frame (None: the default camera)
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
@@ -82,6 +82,8 @@ class FaceTrack:
         self.keyframe_job = None  # tracking.keyframe_worker.KeyframeJob in flight
         # (coeffs, crop box) of a background keyframe just taken
         self._anchor: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        # (coeffs, crop box) of the last keyframe's own landmark fit
+        self.key_fit: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._new_keyframe = False
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
@@ -154,23 +156,45 @@ class FaceTrack:
         self.keyframes.restart()
         self.last_coeffs = None
         self.linear = None
-        self.keyframe_job = self._anchor = None
+        self.keyframe_job = self._anchor = self.key_fit = None
         self._new_keyframe = False
 
     def take_keyframe(self, job) -> None:
         """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
         linear state replaces the track's, its network expression is the new prior, and a
         full fit needed before the next solution starts from its fit."""
-        self.linear = job.state
         self.key_exp = np.array(job.coeffs[self.layout.slices["exp"]], dtype=np.float32)
-        self._anchor = (np.array(job.fit_coeffs, dtype=np.float32),
-                        np.asarray(job.crop_box, dtype=np.float64))
+        anchor = np.array(job.fit_coeffs, dtype=np.float32)
+        box = np.asarray(job.crop_box, dtype=np.float64)
+        self.key_fit = (anchor.copy(), box)
+        if self.last_coeffs is not None and self.last_crop_box is not None:
+            # the job's fit and its linear state are of a frame some frames old: the frame
+            # taking the keyframe fits in full, from the last solution's pose and expression
+            # with the keyframe's identity, texture and lighting, so the handover does not
+            # step back to that older frame
+            for name in ("exp", "angles", "trans"):
+                sl = self.layout.slices[name]
+                anchor[sl] = self.last_coeffs[sl]
+            box = self.last_crop_box
+            self.linear = None
+        else:
+            self.linear = job.state
+        self._anchor = (anchor, box)
         self._new_keyframe = True
 
     def fit_start(self):
         """(coefficients, crop box) a full landmark fit starts from: a keyframe just taken,
         else the last solution."""
         return self._anchor if self._anchor is not None else (self.last_coeffs, self.last_crop_box)
+
+    def fit_starts(self):
+        """The starts a full fit tries in turn: fit_start(), then the last keyframe's own fit
+        (a start known to put the face in front of the crop camera with the keyframe's
+        identity, for when the last solution's pose does not, e.g. after a new identity)."""
+        first = self.fit_start()
+        if self.key_fit is None or first[0] is None:
+            return [first]
+        return [first, self.key_fit]
 
     def pop_new_keyframe(self) -> bool:
         """True once after take_keyframe: the solution being made holds the new keyframe."""
