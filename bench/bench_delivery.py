@@ -11,10 +11,14 @@ to the node's image callback; one clock, one machine), medians over --runs runs.
 
     .venv/bin/python bench/bench_delivery.py [--runs 3] [--frames 60] [--sizes 640x480,...]
         [--encodings rgb8,bgr8,yuv422] [--publishers reliable,best_effort]
-        [--profiles shipped,none] [--receiver node|bare] [--json FILE]
+        [--profiles shipped,none] [--publisher-profile none] [--receiver node|bare] [--json FILE]
 
 --receiver bare: a plain subscription made by faceverse_ros.ros.transport.ImageSubscription
 (what the node uses) instead of the whole node; it shows the transport alone.
+
+--publisher-profile none: the publisher loads no profile whatever the receiver's (a camera
+driver started apart from this package); the receiving node's warning that frames are lost
+appears in the output (its stderr).
 """
 import argparse
 import json
@@ -172,12 +176,14 @@ def one_setting(args, profile, combos, results):
     common = [sys.executable, __file__, "--profiles", profile, "--expect", args.expect]
     receiver = subprocess.Popen(common + ["--role", "receiver", "--receiver", args.receiver],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    sender = [sys.executable, __file__, "--profiles", args.publisher_profile or profile,
+              "--expect", args.expect]
     try:
         ready = json.loads(_read_json_line(receiver, timeout=120))
         print(f"[{profile}] receiver ready ({args.receiver}); {ready['profile']}", file=sys.stderr)
         for run, (size, encoding, kind, rep) in enumerate(combos):
             tag = f"{profile[0]}{run}"
-            pub = subprocess.run(common + ["--role", "publisher", "--size", size, "--encoding",
+            pub = subprocess.run(sender + ["--role", "publisher", "--size", size, "--encoding",
                                            encoding, "--kind", kind, "--run", tag, "--frames",
                                            str(args.frames), "--rate", str(args.rate)],
                                  capture_output=True, text=True, env=env,
@@ -188,7 +194,9 @@ def one_setting(args, profile, combos, results):
             receiver.stdin.flush()
             got = json.loads(_read_json_line(receiver, timeout=30))["arrivals"]
             row = summarise(out, got, args.frames)
-            row.update(profile=profile, size=size, encoding=encoding, publisher=kind, rep=rep)
+            row.update(profile=profile if not args.publisher_profile else
+                       f"{profile} (publisher: {args.publisher_profile})",
+                       size=size, encoding=encoding, publisher=kind, rep=rep)
             results.append(row)
             print(f"[{profile}] {size} {encoding} {kind} run {rep + 1}: "
                   f"{row['received']}/{row['published']} frames, {row['fps']:.1f} fps, "
@@ -254,6 +262,8 @@ def main(argv=None):
     ap.add_argument("--encodings", default="rgb8,bgr8,yuv422")
     ap.add_argument("--publishers", default="reliable,best_effort")
     ap.add_argument("--profiles", default="shipped,none")
+    ap.add_argument("--publisher-profile", choices=("shipped", "none"), default=None,
+                    help="the publisher's profile (default: the receiver's)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rate", type=float, default=30.0)

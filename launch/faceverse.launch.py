@@ -3,6 +3,9 @@
     ros2 launch faceverse_ros faceverse.launch.py image:=/camera/image_raw \
         camera_info:=/camera/camera_info rviz:=true
     ros2 launch faceverse_ros faceverse.launch.py --show-args     # every argument, described
+    ros2 launch faceverse_ros faceverse.launch.py depth:=true \
+        depth_image:=/camera/aligned_depth_to_color/image_raw \
+        depth_camera_info:=/camera/aligned_depth_to_color/camera_info   # doc/depth.md
 
 Before anything starts, the launch checks what it was asked for: the optional packages
 (rviz2 for rviz:=true, v4l2_camera for camera:=true), the parameter file (it must exist and
@@ -42,6 +45,17 @@ ARGUMENTS = {
     "face_id_prefix": ("", "Prefix of face ids and TF frames (face_<prefix><n>, gaze_<prefix><n>); "
                            "empty = derived from the namespace ('f' at the root, 'robot1_f' under "
                            "/robot1). Overrides the parameter file."),
+    "depth": ("false", "true: also use a depth image registered to the colour camera "
+                       "(parameter depth.enabled; doc/depth.md): face positions measured, not "
+                       "guessed from an average eye distance."),
+    "depth_image": ("/camera/aligned_depth_to_color/image_raw",
+                    "Registered depth image topic (REP-118 16UC1 mm or 32FC1 m, the colour "
+                    "image's frame_id; remapped onto the node's 'depth/image'), e.g. a "
+                    "RealSense's aligned_depth_to_color/image_raw or a ZED's "
+                    "depth/depth_registered (depth:=true)."),
+    "depth_camera_info": ("/camera/aligned_depth_to_color/camera_info",
+                          "CameraInfo topic of that depth image (remapped onto "
+                          "'depth/camera_info')."),
     "log_level": ("info", "Log level of the node: debug, info, warn, error or fatal."),
     "camera": ("false", "true: also start the v4l2_camera driver (package v4l2_camera) publishing "
                         "<image> and <camera_info>."),
@@ -141,6 +155,7 @@ def _setup(context):
     fqn = node_fqn(namespace)
     share = _share(PACKAGE)
     want_camera, want_rviz = _flag(context, "camera"), _flag(context, "rviz")
+    want_depth = _flag(context, "depth")
     # --- every check first: nothing has started yet ---
     missing = [(pkg, arg) for pkg, arg, wanted in (("v4l2_camera", "camera", want_camera),
                                                    ("rviz2", "rviz", want_rviz))
@@ -169,6 +184,8 @@ def _setup(context):
 
     # --- then the actions ---
     overrides = {"face_id_prefix": face_id_prefix} if face_id_prefix else {}
+    if want_depth:
+        overrides["depth.enabled"] = True
     actions = []
     if want_camera:
         actions.append(Node(
@@ -179,7 +196,8 @@ def _setup(context):
         package=PACKAGE, executable=NODE_NAME, name=NODE_NAME, namespace=namespace,
         parameters=[params_file] + ([overrides] if overrides else []),
         remappings=[("image", image), ("image/compressed", image.rstrip("/") + "/compressed"),
-                    ("camera_info", camera_info)],
+                    ("camera_info", camera_info), ("depth/image", get("depth_image")),
+                    ("depth/camera_info", get("depth_camera_info"))],
         arguments=["--ros-args", "--log-level", get("log_level")], output="screen"))
     if want_rviz:
         view = tempfile.NamedTemporaryFile("w", prefix="faceverse_", suffix=".rviz", delete=False)

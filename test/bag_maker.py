@@ -27,12 +27,15 @@ def stamps_ns(count, fps):
 
 def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/camera/image_raw",
                      info_topic="/camera/camera_info", extra_image_topic=None, bad_every=0,
-                     info=None):
+                     info=None, depth=None, depth_topic="/camera/aligned_depth_to_color/image_raw",
+                     depth_frame_id=FRAME_ID):
     """A bag of `frames` on `topic`: kind 'rgb8'/'bgr8' (sensor_msgs/Image) or 'png'/'jpeg'
     (CompressedImage on topic + '/compressed'), with CameraInfo (fx = fy = width, principal
     point ((W-1)/2, (H-1)/2)) on `info_topic` before the first frame and every 10 frames.
     info: (fx, fy, cx, cy, width, height) of the CameraInfo instead (a calibration of
     another size: a binned stream). bad_every > 0 (raw kinds): every such frame is a 'bayer_rggb8' Image (unsupported).
+    depth: a function (index) -> (encoding, 2-D array) or None: a depth Image on depth_topic
+    with the frame's stamp (frame_id depth_frame_id), recorded 3 ms after the colour image.
     Returns (image topic, header stamps in ns)."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
@@ -83,6 +86,8 @@ def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/cam
                                           typestore=store) if info_topic else None
         extra = writer.add_connection(extra_image_topic, "sensor_msgs/msg/Image",
                                       typestore=store) if extra_image_topic else None
+        depth_conn = writer.add_connection(depth_topic, "sensor_msgs/msg/Image",
+                                           typestore=store) if depth is not None else None
         for i, (ns, rgb) in enumerate(zip(stamps, frames)):
             if info_conn is not None and i % 10 == 0:
                 writer.write(info_conn, ns + record_delay_ns(i) - 1,
@@ -94,4 +99,15 @@ def write_camera_bag(path, frames, fps, storage="mcap", kind="rgb8", topic="/cam
             if extra is not None:
                 writer.write(extra, ns + record_delay_ns(i) + 1,
                              store.serialize_cdr(image(ns, rgb, False), "sensor_msgs/msg/Image"))
+            made = depth(i) if depth is not None else None
+            if made is not None:
+                encoding, arr = made
+                arr = np.ascontiguousarray(arr)
+                hdr = header(ns)
+                hdr.frame_id = depth_frame_id
+                msg = T["sensor_msgs/msg/Image"](
+                    header=hdr, height=arr.shape[0], width=arr.shape[1], encoding=encoding,
+                    is_bigendian=0, step=arr.strides[0], data=arr.view(np.uint8).reshape(-1))
+                writer.write(depth_conn, ns + record_delay_ns(i) + 3_000_000,
+                             store.serialize_cdr(msg, "sensor_msgs/msg/Image"))
     return topic, stamps

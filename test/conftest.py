@@ -32,13 +32,15 @@ SLOW = {"test_bag", "test_behaviour_golden", "test_bench", "test_cli", "test_cli
         "test_launch_checks", "test_node", "test_node_face_mesh", "test_node_frames",
         "test_node_inputs", "test_packaging", "test_params_users", "test_readme",
         "test_ros_bounds", "test_ros_foundation", "test_shutdown", "test_transport",
-        "test_typecheck"}
+        "test_typecheck", "test_bag_depth", "test_driver_defaults", "test_launch_depth",
+        "test_newcomer_cli", "test_newcomer_node", "test_node_depth"}
 ROS = {"test_delivery", "test_entry_points", "test_hri", "test_hri_listener", "test_humble_api",
        "test_launch", "test_node", "test_node_face_mesh", "test_node_frames", "test_node_inputs",
        "test_params_users", "test_ros_bounds", "test_ros_cdr", "test_ros_convert",
-       "test_ros_foundation", "test_ros_markers", "test_transport"}
+       "test_ros_foundation", "test_ros_markers", "test_transport", "test_depth_input",
+       "test_driver_defaults", "test_launch_depth", "test_newcomer_node", "test_node_depth"}
 SHELL = {"test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh", "test_readme",
-         "test_packaging"}
+         "test_packaging", "test_newcomer_cli"}
 
 
 def pytest_collection_modifyitems(config, items):

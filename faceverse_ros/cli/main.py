@@ -4,12 +4,13 @@
                       [--save-ply] [--save-obj] [--task F] [--smooth one_euro|original|none]
                       [--topic T] [--output-bag OUT_DIR [--storage mcap|sqlite3]] ...
     faceverse-ros node [--camera VIDEO|FOLDER|IMAGE|webcam[:N]] [--params-file YAML]
-                       [--set NAME=VALUE ...]
+                       [--set NAME=VALUE ...] [--ros-args -r image:=/cam/image_raw -p N:=V ...]
     faceverse-ros export-onnx --out FILE.onnx [--quantize static|dynamic] ...
     faceverse-ros bench [--frames N] [--modes baseline,ours] ...
 
 Errors (a missing file, a bad input) end the command with one readable line
-on stderr and a non-zero exit status.
+on stderr and a non-zero exit status; the line names the option as typed.
+MediaPipe's and TensorFlow Lite's own log lines are hidden unless --verbose.
 """
 import argparse
 import json
@@ -45,9 +46,11 @@ def _add_pipeline_args(ap):
                     "is found, else the legacy Face Mesh")
     ap.add_argument("--task", default=None, help="MediaPipe face_landmarker.task (default: "
                     "$FACEVERSE_DATA, ./data, then the ROS share data folder)")
-    ap.add_argument("--max-faces", type=int, default=1)
+    ap.add_argument("--max-faces", type=int, default=1, help="most faces tracked per image "
+                    "(1..16, like the node's max_faces)")
     ap.add_argument("--smooth", choices=("one_euro", "original", "none"), default="one_euro",
-                    help="temporal filter (videos and webcams; images are never smoothed)")
+                    help="temporal filter (videos, webcams, bags and folders of numbered frames; "
+                    "photos are never smoothed)")
     ap.add_argument("--keyframe-interval", type=int, default=DEFAULT_INTERVAL,
                     help="run the ResNet every N frames of a face, fit landmarks in between "
                     f"(1 = always; default {DEFAULT_INTERVAL}, the node's default)")
@@ -57,6 +60,26 @@ def _add_pipeline_args(ap):
     ap.add_argument("--sync-keyframes", action="store_true",
                     help="run every keyframe inline (reproducible output) instead of in a "
                     "background thread (keyframe.background)")
+
+
+# the node parameters behind run's options, for messages that name what the user typed
+OPTION_NAMES = {"model_path": "--model", "checkpoint_path": "--checkpoint", "engine": "--engine",
+                "onnx_path": "--onnx", "device": "--device", "threads": "--threads",
+                "detector": "--detector", "task_path": "--task", "max_faces": "--max-faces",
+                "smoother.kind": "--smooth", "keyframe.interval": "--keyframe-interval",
+                "keyframe.max_interval": "--keyframe-max-interval",
+                "landmark_only": "--landmark-only", "keyframe.background": "--sync-keyframes"}
+
+
+def _check_ranges(args):
+    """run's options that are node parameters take the node's ranges (tracking.config.RANGES);
+    a value outside is one line naming the option."""
+    from faceverse_ros.tracking.config import RANGES
+
+    for name, (lo, hi) in RANGES.items():
+        value = getattr(args, name.replace(".", "_"), None)
+        if value is not None and not lo <= value <= hi:
+            raise CliError(f"{OPTION_NAMES[name]} must be a whole number in {lo}..{hi}, got {value}")
 
 
 def _pipeline_config(args, stream):
@@ -71,7 +94,7 @@ def _pipeline_config(args, stream):
         "keyframe.interval": args.keyframe_interval, "landmark_only": args.landmark_only,
         "keyframe.max_interval": args.keyframe_max_interval,
         "keyframe.background": not args.sync_keyframes},
-        stream=stream)
+        stream=stream, names=OPTION_NAMES)
 
 
 class _Progress:
@@ -103,8 +126,11 @@ def cmd_run(args):
     from faceverse_ros.tracking.pipeline import FacePipeline
     from faceverse_ros.views.overlay import ViewBuilder
 
+    _check_ranges(args)
     source = open_source(args)
-    stream = source.kind in ("video", "webcam", "bag")
+    stills = _stills(args, source)
+    video_out = source.kind in ("video", "webcam", "bag")   # the overlay as a video file
+    stream = video_out or not stills   # frames of one stream: tracked and smoothed
     name = Path(args.input.rstrip("/")).stem or "webcam"
     out_dir = Path(args.output or Path("out") / name)
     if args.output_bag and Path(args.output_bag).exists():  # before the models load
@@ -114,7 +140,12 @@ def cmd_run(args):
     if pipeline.landmark_only:
         print(f"[run] landmark-only mode: {pipeline.landmark_only_reason}", file=sys.stderr)
     meshes = [suffix for flag, suffix in ((args.save_ply, ".ply"), (args.save_obj, ".obj")) if flag]
-    builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh)
+    from faceverse_ros.io.face_ids import face_id_string, resolve_prefix
+
+    # the overlay labels faces with the id strings of the output bag (and of the node)
+    prefix = resolve_prefix(args.face_id_prefix, "/")
+    builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh,
+                          face_label=lambda face_id: face_id_string(prefix, face_id))
     if pipeline.model is not None:
         pipeline.mesh_builder = builder.mesh_builder()   # one per-face cache for both
     if meshes and builder.triangles is None:
@@ -126,7 +157,8 @@ def cmd_run(args):
         total = 0
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    progress = _Progress(total, not args.quiet)
+    # a redirected stderr (a log file, a pipe) gets no carriage-return updates
+    progress = _Progress(total, not args.quiet and sys.stderr.isatty())
     markers = bool(args.output_bag and args.bag_mesh and builder.triangles is not None)
     # the overlay renders a decimated mesh of its own (ViewBuilder.overlay): full meshes only
     # for the files and markers
@@ -134,7 +166,7 @@ def cmd_run(args):
     triangles = None if args.no_render else builder.triangles
     writer = error = None
     completed = False
-    frames = faces_total = 0
+    frames = faces_total = faces_depth = 0
     last_intrinsics = None  # the camera of the last frame (for the tracks' last faces)
     recent = {}  # stamp -> frame: faces may describe an earlier frame (smoother "original")
     bag = open_output_bag(args) if args.output_bag else None
@@ -144,7 +176,9 @@ def cmd_run(args):
     # the outputs below are made here, in order, while the next frames are worked on
     runner = InOrderRunner(
         lambda frame: (frame, pipeline.detect_stage(frame.rgb, frame.stamp,
-                                                    getattr(frame, "intrinsics", None))),
+                                                    getattr(frame, "intrinsics", None),
+                                                    getattr(frame, "depth", None),
+                                                    new_scene=stills)),
         lambda item: (item[0], pipeline.face_stage(item[1], need_mesh=need_mesh)))
 
     def outputs(done):
@@ -157,11 +191,16 @@ def cmd_run(args):
             _write_outputs(frame, result)
 
     def _write_outputs(frame, result):
-        nonlocal faces_total, writer, last_intrinsics
+        nonlocal faces_total, faces_depth, writer, last_intrinsics
         last_intrinsics = result.intrinsics
         for problem in result.problems:
             print(f"[run] frame {frame.index}: {problem}", file=sys.stderr)
+        depth = getattr(source, "depth_input", None)
+        for key, text in result.notes:   # depth not used for a face or frame: once each
+            if depth is not None:
+                depth.note(key, f"{text} (from frame {frame.index})")
         faces_total += len(result.faces)
+        faces_depth += sum(f.depth_measured for f in result.faces)
         shown, shown_faces = frame, []
         for stamp, faces in result.groups():
             shown, shown_faces = recent.get(stamp, frame), faces
@@ -180,7 +219,7 @@ def cmd_run(args):
                             debug_rgb=overlay if args.bag_debug_image else None,
                             meshes=builder.marker_meshes(shown_faces, args.mesh_decimation)
                             if markers else None)
-        if stream:
+        if video_out:
             if writer is None:
                 h, w = overlay.shape[:2]
                 path = out_dir / f"{name}_overlay.mp4"
@@ -246,6 +285,13 @@ def cmd_run(args):
     mode = "landmark-only" if pipeline.landmark_only else "faceverse"
     for reason, count in sorted(getattr(source, "skipped", {}).items()):
         print(f"[run] skipped {count} image(s): {reason}", file=sys.stderr)
+    depth = getattr(source, "depth_input", None)
+    if depth is not None:
+        median, worst = depth.slop_ms()
+        print(f"[run] depth: {depth.matched} frames matched on {source.depth_topic}, "
+              f"{depth.unmatched} not (stamp difference median {median:.1f} ms, max "
+              f"{worst:.1f} ms); {faces_depth} of {faces_total} faces depth-measured",
+              file=sys.stderr)
     print(f"[run] {frames} frames, {faces_total} faces, {frames / elapsed:.1f} fps ({mode} mode); "
           f"results in {out_dir}" + (f", bag {bag.path} ({bag.params_written} params messages)"
                                      if bag is not None
@@ -253,6 +299,29 @@ def cmd_run(args):
     if error is not None:
         raise error
     return 0
+
+
+def _stills(args, source):
+    """Whether the images are unrelated photos, each processed on its own (ids from 0, no
+    state from one to the next), or the frames of one video (tracked and smoothed). A folder
+    of numbered frames (frame_0001.png, ...) is a video, other folders are photos, unless
+    --stills or --sequence says otherwise; the choice for a folder is said once."""
+    if source.kind not in ("folder", "image"):
+        if args.stills or args.sequence:
+            raise CliError(f"{'--stills' if args.stills else '--sequence'} is for a folder of "
+                           "images; this input is a video, webcam or bag")
+        return False
+    if source.kind == "image":
+        return True
+    if args.stills or args.sequence:
+        return bool(args.stills)
+    if source.numbered:
+        print(f"[run] {len(source)} numbered frames: tracked as one video (--stills: each "
+              "image on its own)", file=sys.stderr)
+        return False
+    print(f"[run] {len(source)} photos (their names are not numbered frames): each processed on "
+          "its own (--sequence: track across them as a video)", file=sys.stderr)
+    return True
 
 
 def _save_faces(args, out_dir, pipeline, builder, frame, faces, intrinsics, render):
@@ -313,8 +382,9 @@ def cmd_node(args):
     import os
 
     if args.localhost:  # must be set before rclpy starts
-        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-        os.environ["ROS_LOCALHOST_ONLY"] = "1"
+        from faceverse_ros.ros.compat import localhost_variables
+
+        os.environ.update(localhost_variables())
     dds_profile = _apply_dds_profile(args)
     from rclpy.parameter import Parameter
 
@@ -323,7 +393,7 @@ def cmd_node(args):
     from faceverse_ros.ros.param_check import ParameterValueError
     from faceverse_ros.ros.params import BY_NAME
 
-    ros_args = ["faceverse-ros"]
+    ros_args = ["faceverse-ros"] + list(args.ros_args)   # remaps, -p, --log-level ... as typed
     if args.params_file:
         if not Path(args.params_file).is_file():
             raise CliError(f"parameter file {args.params_file} not found")
@@ -334,7 +404,13 @@ def cmd_node(args):
             raise ParameterValueError(f"unknown parameter {name} (the node's parameters are listed "
                                       "in config/faceverse.yaml)")
     overrides = [Parameter(name, value=_parse_value(value)) for name, value in assignments]
-    spin.init(ros_args)   # rclpy without its signal handlers: spin_until_signal stops in order
+    try:
+        spin.init(ros_args)   # rclpy without its signal handlers: spin_until_signal stops in order
+    except Exception as exc:  # noqa: BLE001 - rcl refuses a malformed --ros-args: one line
+        detail = " ".join(str(exc).split())
+        if type(exc).__name__ == "UnknownROSArgsError":   # str() is the list of them
+            detail = "unknown ROS arguments: " + detail.strip("[]").replace("'", "")
+        raise CliError(f"--ros-args: {detail}") from None
     nodes = []
     try:
         if args.lifecycle:
@@ -360,9 +436,9 @@ def cmd_node(args):
     # one executor thread: the heavy work runs in the node's and camera's own threads, and
     # a MultiThreadedExecutor's Python threads cost the workers the GIL (measured: 2.4 fps
     # against 30 fps for the same node and camera). The camera (last) is destroyed first.
-    print(f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
-          "Ctrl-C stops", file=sys.stderr)
-    spin.spin_until_signal(nodes)
+    spin.spin_until_signal(nodes, ready=lambda: print(
+        f"[node] running{' with camera ' + args.camera if args.camera else ''}; {dds_profile}; "
+        "Ctrl-C stops", file=sys.stderr, flush=True))
     return 0
 
 
@@ -438,12 +514,28 @@ def build_parser():
                      "its vertices, the head outside the face coarser (like the node's "
                      "debug.render_decimation; 1 = full mesh)")
     run.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    order = run.add_mutually_exclusive_group()
+    order.add_argument("--stills", action="store_true", help="a folder of unrelated photos: "
+                       "each image on its own (ids from 0, no tracking or smoothing across "
+                       "them; the default unless the names are numbered frames)")
+    order.add_argument("--sequence", action="store_true", help="a folder of a video's frames: "
+                       "tracked and smoothed across images (the default for numbered names "
+                       "like frame_0001.png)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar (it is shown only "
+                     "when stderr is a terminal)")
+    run.add_argument("--verbose", action="store_true", help="also MediaPipe's and TensorFlow "
+                     "Lite's own log lines (hidden by default)")
     bag = run.add_argument_group("rosbag2 input and output")
     bag.add_argument("--topic", default=None, help="bag input: the sensor_msgs/Image or "
                      "CompressedImage topic (default: the bag's only image topic)")
     bag.add_argument("--camera-info-topic", default=None, help="bag input: the CameraInfo "
                      "topic (default: the only one, or the one beside the image topic)")
+    bag.add_argument("--depth-topic", default=None, help="bag input: a depth image registered "
+                     "to the colour camera (REP-118 16UC1 mm or 32FC1 m, the colour images' "
+                     "frame_id, e.g. /camera/aligned_depth_to_color/image_raw): face positions "
+                     "measured from it (FaceVerseParams.depth_measured; doc/depth.md)")
+    bag.add_argument("--depth-slop", type=float, default=0.02, metavar="S", help="--depth-topic: "
+                     "largest stamp difference (s) between a colour and its depth image")
     bag.add_argument("--output-bag", default=None, metavar="OUT_DIR", help="also write the "
                      "results as a rosbag2 bag: /faceverse/params and /tf (a new folder)")
     bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
@@ -451,7 +543,8 @@ def build_parser():
     bag.add_argument("--bag-debug-image", action="store_true", help="--output-bag: also the "
                      "overlay image on /faceverse/debug_image")
     bag.add_argument("--bag-mesh", action="store_true", help="--output-bag: also the mesh "
-                     "markers on /faceverse/mesh (needs the FaceVerse files)")
+                     "markers on /faceverse/mesh (the FaceVerse mesh; landmark-only: the "
+                     "MediaPipe face mesh)")
     bag.add_argument("--mesh-decimation", type=int, default=16, help="--bag-mesh: keep one "
                      "vertex in N (like the node's mesh.decimation)")
     bag.add_argument("--frame-id", default="camera_optical_frame", help="--output-bag with a "
@@ -459,7 +552,7 @@ def build_parser():
     bag.add_argument("--face-id-prefix", default="", help="--output-bag: prefix of the face id "
                      "strings (default 'f', the node's rule at the root namespace)")
     _add_pipeline_args(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, parser=run)
 
     node = sub.add_parser("node", help="start the ROS 2 node (and optionally a camera source) in "
                           "this process")
@@ -478,11 +571,17 @@ def build_parser():
     node.add_argument("--activate", action="store_true", help="with --lifecycle: configure and "
                       "activate at start")
     node.add_argument("--localhost", action="store_true", help="keep DDS discovery on this "
-                      "machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)")
+                      "machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST; on Humble "
+                      "ROS_LOCALHOST_ONLY=1)")
+    node.add_argument("--verbose", action="store_true", help="also MediaPipe's and TensorFlow "
+                      "Lite's own log lines (hidden by default)")
     node.add_argument("--dds-profile", default=None, metavar="FILE|off", help="Fast DDS profile "
                       "(default: config/fastdds_large_frames.xml, for frames up to 1080p between "
                       "processes; 'off': Fast DDS defaults; FACEVERSE_DDS_PROFILE does the same)")
-    node.set_defaults(func=cmd_node)
+    node.set_defaults(func=cmd_node, parser=node)
+    node.epilog = ("ROS arguments go after --ros-args, as for any ROS executable: remaps (-r "
+                   "image:=/camera/image_raw), parameters (-p max_faces:=2), --params-file, "
+                   "--log-level.")
 
     export = sub.add_parser("export-onnx", add_help=False, help="export the regressor to ONNX "
                             "(see faceverse-ros export-onnx --help)")
@@ -491,6 +590,21 @@ def build_parser():
                            "(see faceverse-ros bench --help)")
     bench.set_defaults(func=None)
     return ap
+
+
+def split_ros_args(argv):
+    """(own arguments, ROS arguments): each `--ros-args ...` span, up to a `--` or the end,
+    goes to rclpy as typed (several spans are kept, each with its own --ros-args)."""
+    own, ros, inside = [], [], False
+    for arg in argv:
+        if arg == "--ros-args":
+            inside = True
+            ros.append(arg)
+        elif inside and arg == "--":
+            inside = False
+        else:
+            (ros if inside else own).append(arg)
+    return own, ros
 
 
 def main(argv=None):
@@ -506,7 +620,17 @@ def main(argv=None):
         return export_main(argv[1:])
     if argv and argv[0] == "bench":
         return _bench(argv[1:])
-    args = build_parser().parse_args(argv)
+    ros_args = []
+    if argv and argv[0] == "node":   # like every ROS executable: --ros-args ... for rclpy
+        argv, ros_args = split_ros_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # said with the subcommand's usage, not the top-level one
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.ros_args = ros_args
+    if not args.verbose:  # MediaPipe's and TF Lite's INFO/WARNING lines (runtime/native_logs.py)
+        from faceverse_ros.runtime.native_logs import quiet_native_logs
+
+        quiet_native_logs()
     try:
         return args.func(args)
     except CliError as exc:

@@ -10,12 +10,14 @@ def open_source(args):
     from faceverse_ros.io.bag_source import BagSource, is_bag
     from faceverse_ros.io.sources import FrameSource, SourceError
 
+    depth_topic = getattr(args, "depth_topic", None)
     if is_bag(args.input):
         return BagSource(args.input, args.topic, args.camera_info_topic,
-                         log=lambda m: print(f"[run] {m}", file=sys.stderr))
-    if args.topic or args.camera_info_topic:
-        raise SourceError("--topic and --camera-info-topic need a bag input (a rosbag2 folder "
-                          "or a .mcap/.db3 file)")
+                         log=lambda m: print(f"[run] {m}", file=sys.stderr),
+                         depth_topic=depth_topic, depth_slop_s=getattr(args, "depth_slop", 0.02))
+    if args.topic or args.camera_info_topic or depth_topic:
+        raise SourceError("--topic, --camera-info-topic and --depth-topic need a bag input (a "
+                          "rosbag2 folder or a .mcap/.db3 file)")
     return FrameSource(args.input)
 
 

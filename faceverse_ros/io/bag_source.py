@@ -7,6 +7,12 @@ second topic. Each frame's time is its header stamp (the camera's clock at
 capture), never the wall clock; a frame whose header stamp is zero falls back
 to the time it was recorded, said once.
 
+With a depth topic (a depth image registered to the colour camera, REP-118 16UC1 or 32FC1,
+the colour images' frame_id) each frame gets the depth image nearest in stamp within
+``depth_slop_s`` (io.depth_input, the node's matching): a colour frame is handed out once
+the bag has been read DEPTH_LOOKAHEAD_NS of recording time past it, so a depth image
+recorded just after its colour image is found; unusable depth is said once per kind.
+
 Images that cannot be decoded (an unsupported encoding, corrupt data) are
 skipped and counted by reason (`skipped`); a bag that cannot be opened or
 read on raises BagError with one readable line.
@@ -27,6 +33,7 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMAGE_TYPES = (IMAGE, COMPRESSED)
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
+DEPTH_LOOKAHEAD_NS = 200_000_000
 
 
 def is_bag(spec):
@@ -45,6 +52,7 @@ class BagFrame(Frame):
     frame_id: str = ""
     log_time_ns: int = 0                    # when the recorder received it
     intrinsics: Optional[tuple] = None       # (fx, fy, cx, cy) from the latest CameraInfo
+    depth: object = None                     # core.depth.DepthImage matched (depth topic)
 
 
 def _describe(topics):
@@ -65,7 +73,8 @@ class BagSource:
 
     kind = "bag"
 
-    def __init__(self, spec, topic=None, camera_info_topic=None, log=print):
+    def __init__(self, spec, topic=None, camera_info_topic=None, log=print, depth_topic=None,
+                 depth_slop_s=0.02):
         from rosbags.rosbag2 import Reader
 
         self.spec = str(spec)
@@ -75,6 +84,7 @@ class BagSource:
             raise BagError(f"bag '{self.spec}' does not exist")
         self.skipped = collections.Counter()
         self.fps = None
+        self.depth_topic, self.depth_slop_s, self.depth_input = depth_topic, depth_slop_s, None
         try:
             self._reader = Reader(path)
             self._reader.open()
@@ -88,7 +98,11 @@ class BagSource:
 
     def _select(self, topic, camera_info_topic):
         topics = {c.topic: c.msgtype for c in self._reader.connections}
-        images = {t: m for t, m in topics.items() if m in IMAGE_TYPES}
+        if self.depth_topic is not None and topics.get(self.depth_topic) != IMAGE:
+            raise BagError(f"depth topic '{self.depth_topic}' is not a sensor_msgs/Image topic "
+                           f"of bag '{self.spec}' (Image topics: "
+                           f"{_describe({t: m for t, m in topics.items() if m == IMAGE})})")
+        images = {t: m for t, m in topics.items() if m in IMAGE_TYPES and t != self.depth_topic}
         infos = sorted(t for t, m in topics.items() if m == CAMERA_INFO)
         if topic is None:
             if not images:
@@ -119,6 +133,7 @@ class BagSource:
             if infos and camera_info_topic is None:
                 self.log(f"several CameraInfo topics ({', '.join(infos)}) and none beside "
                          f"{topic}: using default intrinsics (choose with --camera-info-topic)")
+        self._depth_conns = [c for c in self._reader.connections if c.topic == self.depth_topic]
         self.topic, self.msgtype, self.camera_info_topic = topic, images[topic], camera_info_topic
         self._image_conns = [c for c in self._reader.connections if c.topic == topic]
         self._info_conns = [c for c in self._reader.connections if c.topic == camera_info_topic]
@@ -136,11 +151,37 @@ class BagSource:
             reader.close()
 
     def __iter__(self):
+        if not self._depth_conns:
+            yield from self._frames()
+            return
+        from faceverse_ros.io.depth_input import DepthInput
+
+        say = lambda m: self.log(f"depth on {self.depth_topic}: {m}")  # noqa: E731
+        self.depth_input = depth = DepthInput(self.depth_slop_s, 64, warn=say, info=say)
+        pending = collections.deque()
+
+        def matched(frame):
+            frame.depth = depth.match(frame.stamp, frame.frame_id, 0.0)
+            return frame
+
+        for item in self._frames(depth=depth):
+            if isinstance(item, BagFrame):
+                pending.append(item)
+                continue
+            while pending and item - pending[0].log_time_ns > DEPTH_LOOKAHEAD_NS:
+                yield matched(pending.popleft())
+        while pending:
+            yield matched(pending.popleft())
+
+    def _frames(self, depth=None):
+        """BagFrames in recorded order; with ``depth`` (a DepthInput) the depth messages go
+        into it, and the recording time (ns) of every message read is yielded too."""
         store = typestore()
         stem = Path(self.spec.rstrip("/")).stem
         decode = image_to_rgb if self.msgtype == IMAGE else compressed_to_rgb
         info, index, read, seen, warned_zero = self._first_camera_info(), 0, 0, 0, False
-        messages = self._reader.messages(connections=self._image_conns + self._info_conns)
+        messages = self._reader.messages(connections=self._image_conns + self._info_conns
+                                         + self._depth_conns)
         while True:
             try:
                 item = next(messages, None)
@@ -153,11 +194,17 @@ class BagSource:
                     self.skipped["listed in the bag but unreadable (corrupt storage)"] += missing
                 return
             conn, log_time, raw = item
-            seen += conn.msgtype != CAMERA_INFO
+            is_depth = conn.topic == self.depth_topic
+            seen += conn.msgtype != CAMERA_INFO and not is_depth
+            if depth is not None:
+                yield int(log_time)
             try:
                 msg = store.deserialize_cdr(raw, conn.msgtype)
             except Exception:
                 self.skipped[f"undecodable {conn.msgtype.rsplit('/', 1)[-1]} message"] += 1
+                continue
+            if is_depth:
+                depth.add(msg)
                 continue
             if conn.msgtype == CAMERA_INFO:
                 info = msg

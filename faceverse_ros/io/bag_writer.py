@@ -166,7 +166,8 @@ class BagWriter:
                     gaze_target=v["gaze_target"],
                     gaze_target_confidence=v["gaze_target_confidence"],
                     mutual_gaze=v["mutual_gaze"], landmarks=v["landmarks"],
-                    blendshapes=v["blendshapes"], **blocks)
+                    blendshapes=v["blendshapes"], depth_measured=v["depth_measured"],
+                    depth_confidence=v["depth_confidence"], **blocks)
 
     def _markers(self, header, meshes):
         markers = []

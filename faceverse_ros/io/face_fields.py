@@ -46,8 +46,9 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
     roi (x_offset, y_offset, width, height), the seven coefficient blocks (float32
     arrays), head_position (x, y, z), head_orientation (x, y, z, w), gaze_direction
     (x, y, z), gaze_confidence, gaze_target, gaze_target_confidence, mutual_gaze
-    (gaze_target_fields), landmarks (float32, flattened x, y; empty unless with_landmarks) and
-    blendshapes (float32; empty when the detector gives none).
+    (gaze_target_fields), landmarks (float32, flattened x, y; empty unless with_landmarks),
+    blendshapes (float32; empty when the detector gives none), depth_measured (bool) and
+    depth_confidence (float; 0 when not measured).
     """
     coeffs = np.asarray(face.coeffs, dtype=np.float32).reshape(-1)
     pose = face.pose
@@ -66,6 +67,8 @@ def face_fields(face, image_size, id_prefix=ROOT_PREFIX, with_landmarks=True):
                    if with_landmarks else np.zeros(0, np.float32)),
         blendshapes=(np.asarray(blendshapes, dtype=np.float32).reshape(-1)
                      if blendshapes is not None else np.zeros(0, np.float32)),
+        depth_measured=bool(getattr(face, "depth_measured", False)),
+        depth_confidence=float(getattr(face, "depth_confidence", 0.0)),
     )
     for name, sl in BLOCKS:
         fields[name] = coeffs[sl].copy()

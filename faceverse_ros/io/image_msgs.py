@@ -280,3 +280,37 @@ def intrinsics_for_image(msg, width, height):
 def stamp_to_seconds(stamp):
     """builtin_interfaces/Time -> float seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def depth_image(msg, max_pixels=DEFAULT_MAX_PIXELS):
+    """sensor_msgs/Image with a REP-118 depth encoding (16UC1 millimetres, 32FC1 metres) ->
+    core.depth.DepthImage (its pixels a view of the message's data, converted to metres only
+    where read), with the header's frame_id and stamp. Raises ImageConversionError on another
+    encoding, zero size, more than max_pixels pixels, a step or data size that does not fit,
+    or big-endian data."""
+    from faceverse_ros.core.depth import DEPTH_DTYPES, DepthImage
+
+    encoding = msg.encoding
+    if encoding not in DEPTH_DTYPES:
+        raise ImageConversionError(
+            f"depth encoding '{encoding}' is not a REP-118 depth image (16UC1 millimetres or "
+            f"32FC1 metres)")
+    dtype = np.dtype(DEPTH_DTYPES[encoding])
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f"zero-size depth image ({width}x{height})")
+    check_pixels(width, height, max_pixels, "depth image")
+    row_bytes = width * dtype.itemsize
+    if step < row_bytes or step % dtype.itemsize:
+        raise ImageConversionError(
+            f"step {step} does not fit a {width}-pixel row of {encoding} ({row_bytes} bytes)")
+    if msg.is_bigendian:
+        raise ImageConversionError(f"big-endian {encoding} is not supported")
+    data = msg.data
+    buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
+    if buf.size != step * height:
+        raise ImageConversionError(
+            f"the header says {width}x{height} {encoding} with step {step} ({step * height} "
+            f"bytes) but the data has {buf.size} bytes")
+    pixels = buf.reshape(height, step)[:, :row_bytes].view(dtype)
+    return DepthImage(pixels, encoding, msg.header.frame_id, stamp_to_seconds(msg.header.stamp))

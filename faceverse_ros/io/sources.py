@@ -7,6 +7,7 @@ videos, from the index at `folder_fps` for images, and from the monotonic
 clock for webcams (there is no other clock for a live camera).
 """
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,22 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 
 class SourceError(ValueError):
     """An input that cannot be opened or read."""
+
+
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
+
+
+def numbered_frames(stems):
+    """True when the file names are one name with a running number (frame_000001,
+    frame_000002, ... or 0001, 0002, ...): the frames of a video, as a camera or a video
+    splitter writes them. Names of unrelated photos (emma, portrait_small) are not."""
+    patterns = set()
+    for stem in stems:
+        match = _NUMBERED.match(stem)
+        if match is None:
+            return False
+        patterns.add((match.group(1), match.group(3)))
+    return len(stems) > 1 and len(patterns) == 1
 
 
 @dataclasses.dataclass
@@ -74,6 +91,11 @@ class FrameSource:
             raise SourceError(
                 f"input '{self.spec}' is not a video ({', '.join(VIDEO_SUFFIXES)}), an image, "
                 "a folder or webcam[:N]")
+
+    @property
+    def numbered(self):
+        """A folder of numbered frames (numbered_frames); False for other inputs."""
+        return self.kind == "folder" and numbered_frames([p.stem for p in self._files])
 
     def __len__(self):
         if self.kind in ("image", "folder"):

@@ -180,3 +180,63 @@ def serialize(msg, arrays: Dict[int, Dict[str, np.ndarray]] = None) -> bytes:
     w = _Writer()
     _write_message(w, msg, arrays or {})
     return bytes(w.buf)
+
+
+class _Header:
+    def __init__(self, sec, nanosec, frame_id):
+        self.stamp = _Stamp(sec, nanosec)
+        self.frame_id = frame_id
+
+
+class _Stamp:
+    def __init__(self, sec, nanosec):
+        self.sec, self.nanosec = sec, nanosec
+
+
+class RawImage:
+    """A sensor_msgs/Image read from its CDR bytes without rclpy's conversion: the same field
+    names (header.stamp, header.frame_id, height, width, encoding, is_bigendian, step) and
+    ``data`` a NumPy uint8 view of the bytes (no copy)."""
+
+    def __init__(self, data):
+        buf = memoryview(data)
+        if len(buf) < 4 or bytes(buf[:2]) != ENCAPSULATION[:2]:
+            raise ValueError("not a little-endian CDR message")
+        pos = 4
+
+        def align(n):
+            nonlocal pos
+            pos = 4 + -(-(pos - 4) // n) * n
+
+        def u32():
+            nonlocal pos
+            align(4)
+            if pos + 4 > len(buf):
+                raise ValueError("sensor_msgs/Image CDR bytes end early")
+            value = struct.unpack_from("<I", buf, pos)[0]
+            pos += 4
+            return value
+
+        def string():
+            nonlocal pos
+            n = u32()
+            if pos + n > len(buf):
+                raise ValueError("sensor_msgs/Image CDR bytes end early")
+            text = bytes(buf[pos:pos + n]).rstrip(b"\x00").decode("utf-8", "replace")
+            pos += n
+            return text
+
+        sec = struct.unpack("<i", struct.pack("<I", u32()))[0]
+        nanosec = u32()
+        self.header = _Header(sec, nanosec, string())
+        self.height, self.width = u32(), u32()
+        self.encoding = string()
+        if pos + 1 > len(buf):
+            raise ValueError("sensor_msgs/Image CDR bytes end early")
+        self.is_bigendian = buf[pos]
+        pos += 1
+        self.step = u32()
+        n = u32()
+        if pos + n > len(buf):
+            raise ValueError(f"sensor_msgs/Image CDR data holds {len(buf) - pos} of its {n} bytes")
+        self.data = np.frombuffer(buf, dtype=np.uint8, count=n, offset=pos)

@@ -26,3 +26,27 @@ def add_parameter_callbacks(node, check, apply):
 
     node.add_on_set_parameters_callback(check_then_apply)
     return "on_set"
+
+
+_LOCALHOST_ONLY_DISTROS = ("foxy", "galactic", "humble")
+
+
+def localhost_variables(environ=None):
+    """The environment that keeps DDS discovery on this machine, set before rclpy starts.
+
+    Iron and newer read ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and warn that
+    ROS_LOCALHOST_ONLY is deprecated whenever it is set, so only the older distributions get
+    ROS_LOCALHOST_ONLY=1. Without ROS_DISTRO (the PyPI environment) rclpy tells: Iron's
+    rclpy is also the first with ReliabilityPolicy.BEST_AVAILABLE.
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    distro = environ.get("ROS_DISTRO", "").strip().lower()
+    if distro:
+        old = distro in _LOCALHOST_ONLY_DISTROS
+    else:
+        from rclpy.qos import ReliabilityPolicy
+
+        old = not hasattr(ReliabilityPolicy, "BEST_AVAILABLE")
+    return {"ROS_LOCALHOST_ONLY": "1"} if old else {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}

@@ -49,6 +49,7 @@ def face_to_msg(face, image_size, with_landmarks=True, id_prefix=ROOT_PREFIX):
     msg.gaze_target_confidence, msg.mutual_gaze = v["gaze_target_confidence"], v["mutual_gaze"]
     msg.landmarks = v["landmarks"]
     msg.blendshapes = v["blendshapes"]
+    msg.depth_measured, msg.depth_confidence = v["depth_measured"], v["depth_confidence"]
     return msg
 
 

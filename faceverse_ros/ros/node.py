@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.ros import transport
+from faceverse_ros.ros.cdr import RawImage
 from faceverse_ros.ros.camera_info import FrameIdCheck, IntrinsicsFilter
 from faceverse_ros.ros.convert import ImageConversionError, compressed_to_rgb, image_to_rgb, \
     stamp_to_seconds
@@ -35,6 +36,7 @@ from faceverse_ros.ros.messages import check_layout
 from faceverse_ros.ros.outputs import OUTPUT_QOS, VIEW_QOS, FrameOutputs  # noqa: F401 (re-exported)
 from faceverse_ros.ros import spin
 from faceverse_ros.ros.compat import add_parameter_callbacks
+from faceverse_ros.io.depth_input import DepthInput
 from faceverse_ros.io.face_ids import resolve_prefix
 from faceverse_ros.ros.param_check import ParameterValueError, accepts, checked_value
 from faceverse_ros.ros.params import BY_NAME, PARAMS
@@ -108,6 +110,8 @@ class _FaceVerseBehaviour:
         self.frame_ids = FrameIdCheck()
         self._active = []   # subscriptions and the timer of the active state
         self._worker = None
+        self._depth = None        # ros.depth_input.DepthInput while depth.enabled and active
+        self._depth_subs = []
 
     @property
     def counts(self):
@@ -125,35 +129,83 @@ class _FaceVerseBehaviour:
                 "FaceVerseParams has mode=MODE_LANDMARK_ONLY.")
         self.outputs = FrameOutputs(self, self._p, self.pipeline.model,
                                     self.pipeline.canonical_mesh, prefix=self.face_id_prefix)
+        self.outputs.depth_values = self._depth_values
 
     def _activate(self):
         """Start the worker threads, subscribe to the camera, publish diagnostics."""
         self._worker = PipelineWorker(self.pipeline, self.publish_frame, self._stage_failed)
         self.outputs.start(self._view_failed)
         max_pixels, warn = self._p["input.max_pixels"], self._input_warning
+        topic = "image/compressed" if self._p["input.compressed"] else "image"
+        self._loss = transport.FrameLossMonitor(self.resolve_topic_name(topic))
         if self._p["input.compressed"]:
             convert = functools.partial(compressed_to_rgb, max_pixels=max_pixels, on_warning=warn)
             image = transport.ImageSubscription(
-                self, CompressedImage, "image/compressed", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, CompressedImage, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
         else:
             convert = functools.partial(image_to_rgb, max_pixels=max_pixels)
             image = transport.ImageSubscription(
-                self, Image, "image", lambda m: self.image_callback(m, convert),
-                self._p["input.reliability"])
+                self, Image, topic, lambda m: self.image_callback(m, convert),
+                self._p["input.reliability"], on_lost=self._on_frames_lost)
+        self._image_subscription = image
         self._active = [
             image,
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS),
             self.create_timer(float(self._p["diagnostics.period_s"]),
                               self.outputs.publish_diagnostics),
+            self.create_timer(1.0, self._check_frame_loss),
         ]
+        self._set_depth(self._p["depth.enabled"])
         self.get_logger().info(
             f"faceverse_node active: {'compressed ' if self._p['input.compressed'] else ''}images "
             f"from {self.resolve_topic_name('image')}, engine {self._p['engine']}, detector "
             f"{self._p['detector']}, smoother {self._p['smoother.kind']}, {image.reliability} "
             f"image subscription (input.reliability {self._p['input.reliability']})")
 
+    def _set_depth(self, enabled):
+        """Subscribe to depth/image and depth/camera_info (enabled) or stop (executor thread:
+        start-up and `ros2 param set ... depth.enabled`)."""
+        if enabled and not self._depth_subs:
+            log = self.get_logger()
+            self._depth = DepthInput(self._p["depth.slop_s"], self._p["depth.queue_size"],
+                                     warn=log.warning, info=log.info,
+                                     wait_s=self._p["depth.wait_s"])
+            depth = self._depth
+            self._depth_subs = [   # CDR bytes: no rclpy conversion of the image in this thread
+                transport.ImageSubscription(self, Image, "depth/image",
+                                            lambda data: self._on_depth(depth, data),
+                                            self._p["input.reliability"], raw=True),
+                self.create_subscription(CameraInfo, "depth/camera_info",
+                                         self._depth.set_camera_info, SENSOR_QOS)]
+            log.info(f"depth input on: {self.resolve_topic_name('depth/image')} matched to the "
+                     f"colour images within {self._p['depth.slop_s']:g} s")
+        elif not enabled and self._depth_subs:
+            image, info = self._depth_subs
+            image.destroy()
+            self.destroy_subscription(info)
+            self._depth_subs, self._depth = [], None
+            self.get_logger().info("depth input off: positions from the colour images alone")
+
+    @staticmethod
+    def _on_depth(depth, data):
+        try:
+            depth.add(RawImage(data))
+        except ValueError as exc:
+            depth.note("cdr", f"depth image not readable, not used: {exc}")
+
+    def _depth_values(self):
+        """Diagnostics of the depth input (FrameOutputs.publish_diagnostics)."""
+        depth = self._depth
+        if depth is None:
+            return {"depth": "off"}
+        median, worst = depth.slop_ms()
+        return {"depth": "on", "depth_matched_frames": str(depth.matched),
+                "depth_unmatched_frames": str(depth.unmatched),
+                "depth_slop_median_ms": f"{median:.1f}", "depth_slop_max_ms": f"{worst:.1f}"}
+
     def _deactivate(self):
+        self._set_depth(False)
         for entity in self._active:
             if isinstance(entity, transport.ImageSubscription):
                 entity.destroy()
@@ -177,6 +229,14 @@ class _FaceVerseBehaviour:
             self.pipeline = None
 
     # -- parameters -----------------------------------------------------------------------------
+    def set_parameters(self, parameter_list):
+        # every way to set parameters at run time (`ros2 param set`, the parameter services,
+        # code) comes through these two: see _as_declared
+        return super().set_parameters(_as_declared(parameter_list))
+
+    def set_parameters_atomically(self, parameter_list):
+        return super().set_parameters_atomically(_as_declared(parameter_list))
+
     def _check_params(self, params):
         """Run-time changes: refused with the reason (read-only, type, range, choices)."""
         for param in params:
@@ -200,6 +260,12 @@ class _FaceVerseBehaviour:
                 continue
             value = checked_value(spec, param.value)   # an integer for a double: a double
             self._p[param.name] = value
+            if param.name == "depth.enabled" and self._worker is not None:
+                self._set_depth(value)      # else: at activation
+            elif param.name == "depth.slop_s" and self._depth is not None:
+                self._depth.slop_s = float(value)
+            elif param.name == "depth.wait_s" and self._depth is not None:
+                self._depth.wait_s = float(value)
             change = smoother_change(param.name, value)
             if change is not None and self.pipeline is not None:  # else: read at configure
                 self.pipeline.set_smoothing(**change)  # thread-safe: the tracks pick it up
@@ -207,6 +273,22 @@ class _FaceVerseBehaviour:
     # -- input ----------------------------------------------------------------------------------
     def _on_camera_info(self, msg):
         self._camera_info = msg
+        self._loss.add("camera_info")
+
+    def _on_frames_lost(self, count):  # DDS: frames of a best-effort publisher that never came
+        self._loss.add("lost", count)
+
+    def _check_frame_loss(self):
+        """Say once when the camera's frames are lost on the way (ros/transport.py)."""
+        if self._loss.said is not None:
+            return
+        topic = self._image_subscription.topic
+        best_effort = [i for i in self.get_publishers_info_by_topic(topic)
+                       if transport.reliability_for_publishers([i.qos_profile.reliability])
+                       == "best_effort"]
+        warning = self._loss.check(publishers=len(best_effort))
+        if warning:
+            self.get_logger().warning(warning)
 
     def image_callback(self, msg, convert):
         """Hook: one image message in (executor thread): hand it to the worker."""
@@ -215,10 +297,21 @@ class _FaceVerseBehaviour:
         if worker is None:  # deactivating
             return
         outputs.counts.add("received")
+        self._loss.add("received")
         outputs.in_rate.tick(now)
-        worker.submit(FrameJob(stamp_to_seconds(msg.header.stamp), lambda: self._decode(msg, convert),
-                               self.choose_intrinsics, tag=msg.header, received=now))
+        stamp, depth = stamp_to_seconds(msg.header.stamp), self._depth
+        worker.submit(FrameJob(stamp, lambda: self._decode(msg, convert),
+                               self.choose_intrinsics, tag=msg.header, received=now,
+                               depth=None if depth is None else
+                               lambda: self._match_depth(depth, stamp, msg.header.frame_id)))
         outputs.counts.set("dropped", worker.dropped)
+
+    def _match_depth(self, depth, stamp, frame_id):
+        """The depth image matched to one colour frame (worker thread), or None."""
+        info = self._camera_info
+        colour = None if info is None else (info.k, (info.width, info.height))
+        return depth.match(stamp, frame_id, time.monotonic(), colour,
+                           None if info is None else (info.width, info.height))
 
     def _decode(self, msg, convert):
         try:
@@ -259,6 +352,10 @@ class _FaceVerseBehaviour:
         for problem in output.result.problems:
             self.outputs.counts.add("bad")
             self.get_logger().warning(problem, throttle_duration_sec=WARN_EVERY_S)
+        depth = self._depth
+        for key, text in output.result.notes:   # depth not used for a face or frame: once each
+            if depth is not None:
+                depth.note(key, text)
         ok, warning = self.frame_ids.check(output.job.tag.frame_id)
         if warning:
             self.get_logger().warning(warning)  # once per bad frame_id
@@ -286,6 +383,20 @@ class _FaceVerseBehaviour:
             self._deactivate()
             self._cleanup()
         return super().destroy_node()
+
+
+def _as_declared(params):
+    """An integer for a double parameter as that double (`ros2 param set ... beta 5` sends an
+    integer): the parameter keeps its declared type instead of becoming an integer (the
+    descriptors allow dynamic typing so that such a value is not refused). Other values are
+    passed on as given and checked by _check_params."""
+    out = []
+    for param in params:
+        spec = BY_NAME.get(param.name)
+        if spec is not None and isinstance(spec.default, float) and type(param.value) is int:
+            param = Parameter(param.name, value=float(param.value))
+        out.append(param)
+    return out
 
 
 def _one_line(exc):
@@ -340,19 +451,23 @@ class FaceVerseLifecycleNode(_FaceVerseBehaviour, LifecycleNode):
 
 def main(argv=None, lifecycle=False):
     """Entry point of `ros2 run faceverse_ros faceverse_node` (takes --ros-args)."""
+    from faceverse_ros.runtime.native_logs import quiet_native_logs
+
+    quiet_native_logs()   # MediaPipe's and TF Lite's INFO/WARNING lines; FACEVERSE_VERBOSE=1 keeps them
     try:  # the Fast DDS profile for large frames, before rclpy starts (ros/transport.py)
-        transport.apply_profile()
+        dds_profile = transport.apply_profile()
     except transport.ProfileError as exc:
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         return 1
     spin.init(sys.argv if argv is None else argv)
+    rclpy.logging.get_logger("faceverse_node").info(dds_profile)  # what this process's Fast DDS got
     try:
         node = FaceVerseLifecycleNode() if lifecycle else FaceVerseNode()
     except Exception as exc:  # bad assets / parameters: one readable line, non-zero exit
         print(f"faceverse_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    spin.spin_until_signal([node])   # SIGINT / SIGTERM: workers stop, then the context
+    spin.spin_until_signal([node])   # SIGINT / SIGTERM / SIGHUP: workers stop, then the context
     return 0
 
 

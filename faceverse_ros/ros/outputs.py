@@ -13,6 +13,7 @@ current frame_id, and no debug view. The debug image and the mesh markers are
 drawn on / for the newest frame of the result, in the views worker, at most
 views.max_rate_hz.
 """
+import functools
 import threading
 import time
 
@@ -46,7 +47,8 @@ VIEW_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
 VIEWS_NICE = 10
 VIEWS_CPU_SHARE = 0.15
 HISTORY_FRAMES = 16   # frames whose header / image a delayed or flushed result may need
-COUNTERS = ("received", "processed", "dropped", "bad", "faces")
+COUNTERS = ("received", "processed", "dropped", "bad", "faces", "faces_published",
+            "faces_depth_measured")
 
 
 def header_for(stamp_s, like):
@@ -82,8 +84,10 @@ class FrameOutputs:
         self._views_next = -1e9
         self.history = FrameHistory(HISTORY_FRAMES)
         self.landmark_only = model is None
-        self._builder = ViewBuilder(model, canonical)
+        self._builder = ViewBuilder(model, canonical, face_label=functools.partial(
+            face_id_string, self.id_prefix))   # the debug image names faces as the messages do
         self._views = None
+        self.depth_values = lambda: {}   # extra diagnostics of the depth input (the node's)
         # no publish after destroy(): a worker still finishing a frame checks this under the lock
         self._publish_lock = threading.Lock()
         self._closed = False
@@ -153,6 +157,10 @@ class FrameOutputs:
         self._fps.tick(done)
         self.counts.add("processed")
         self.counts.set("faces", len(groups[-1][1]) if groups else 0)
+        every = [f for _, group in groups for f in group]
+        self.counts.add("faces_published", len(every))
+        self.counts.add("faces_depth_measured", sum(bool(getattr(f, "depth_measured", False))
+                                                    for f in every))
         record, faces = published[-1]
         if record is not None:
             self._submit_views(record, faces, done)
@@ -240,6 +248,13 @@ class FrameOutputs:
                       bad_frames=str(c["bad"]), received_frames=str(c["received"]),
                       processed_frames=str(c["processed"]),
                       mode="landmark_only" if self.landmark_only else "faceverse")
+        depth = self.depth_values()
+        seen = (c["faces_published"], c["faces_depth_measured"])
+        last, self._depth_seen = getattr(self, "_depth_seen", (0, 0)), seen
+        if depth.get("depth") == "on":  # faces published since the last diagnostics
+            faces, measured = seen[0] - last[0], seen[1] - last[1]
+            depth["depth_measured_face_share"] = f"{measured / faces:.3f}" if faces else "nan"
+        values.update(depth)
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.node.get_clock().now().to_msg()

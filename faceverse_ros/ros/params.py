@@ -7,6 +7,7 @@ at start-up and are declared read-only.
 """
 import dataclasses
 
+from faceverse_ros.tracking.config import RANGES
 from faceverse_ros.tracking.face_smoothing import PARTS as SMOOTHER_PARTS
 from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL
 from faceverse_ros.tracking.smoothing import DEFAULT_BLENDSHAPES, DEFAULT_BOX, DEFAULT_BOX_SIZE, \
@@ -72,7 +73,7 @@ PARAMS = [
               "export the checkpoint once into the cache."),
     ParamSpec("device", "cpu", "cpu or cuda (torch engine; onnx uses CUDA when its provider is there).",
               choices=("cpu", "cuda")),
-    ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=(0, 256)),
+    ParamSpec("threads", 0, "CPU threads for the regressor; 0 = all cores.", range=RANGES["threads"]),
     ParamSpec("face_id_prefix", "", "Prefix of face ids (FaceVerseParams.id, the ROS4HRI "
               "/humans/faces/<id>/ topics) and TF frames (face_<prefix><n>, gaze_<prefix><n>): a "
               "letter, then letters, digits or '_'; empty "
@@ -85,7 +86,7 @@ PARAMS = [
               choices=("auto", "tasks", "legacy")),
     ParamSpec("task_path", "", "MediaPipe face_landmarker.task (file or folder); empty = "
               "$FACEVERSE_DATA, ./data, then the ROS share data folder."),
-    ParamSpec("max_faces", 1, "Most faces tracked per image.", range=(1, 16)),
+    ParamSpec("max_faces", 1, "Most faces tracked per image.", range=RANGES["max_faces"]),
     ParamSpec("min_detection_confidence", 0.5, "MediaPipe detection confidence threshold.",
               range=(0.0, 1.0)),
     ParamSpec("tracker.birth_frames", 1, "Frames a new face must be seen before it gets an id.",
@@ -95,13 +96,13 @@ PARAMS = [
     # keyframes (landmark fitting between regressor runs)
     ParamSpec("keyframe.interval", DEFAULT_INTERVAL, "Run the ResNet every N frames per face (1 = every frame); "
               "frames in between fit pose and expression to the landmarks (every frame regresses "
-              "anyway while a regression costs no more than a fit).", range=(1, 1000)),
+              "anyway while a regression costs no more than a fit).", range=RANGES["keyframe.interval"]),
     ParamSpec("keyframe.max_interval", DEFAULT_MAX_INTERVAL, "Background keyframes the CPU has "
               "no time for (one still running two intervals after it went in, or done while "
               "the frames kept most CPUs busy) double a face's interval, up to this many frames; "
               "one done before the next is due, with CPUs to spare, halves it again, down to "
               "keyframe.interval (at or below it: no stretching).",
-              range=(1, 1000)),
+              range=RANGES["keyframe.max_interval"]),
     ParamSpec("keyframe.drift_px", float(DEFAULT_DRIFT_PX), "Also run the ResNet when the fitted landmarks drift "
               "more than this (pixels, RMS) from the detected ones; 0 = off.", range=(0.0, 1000.0)),
     ParamSpec("keyframe.background", True, "Run keyframes after a face's first in a background "
@@ -117,6 +118,21 @@ PARAMS = [
               "compressed; compressed sizes are read from the JPEG/PNG header before decoding); "
               "larger ones are refused with a warning. Default: 4K (4096x2160).",
               range=(1, 1 << 31)),
+    # depth (doc/depth.md)
+    ParamSpec("depth.enabled", False, "Subscribe to depth/image (sensor_msgs/Image, REP-118 "
+              "16UC1 mm or 32FC1 m) and depth/camera_info: a depth image REGISTERED to the colour "
+              "camera (same frame_id, e.g. a RealSense's aligned_depth_to_color/image_raw) makes "
+              "each face's position measured (FaceVerseParams.depth_measured); off = colour only.",
+              runtime=True),
+    ParamSpec("depth.slop_s", 0.02, "Largest stamp difference (s) between a colour image and "
+              "the depth image matched to it; farther ones are not used.", runtime=True,
+              range=(0.0, 1.0)),
+    ParamSpec("depth.wait_s", 0.03, "Longest wait (s) of a colour frame for its depth image "
+              "while the depth stream is live but has nothing as new yet (drivers that align "
+              "depth send it after the colour image); 0 = never wait.", runtime=True,
+              range=(0.0, 0.5)),
+    ParamSpec("depth.queue_size", 10, "Depth images kept for matching by stamp (the newest "
+              "win).", range=(1, 100)),
     ParamSpec("camera.fx", 0.0, "Focal length x (px) used without camera_info; 0 = image width.",
               range=(0.0, 100000.0)),
     ParamSpec("camera.fy", 0.0, "Focal length y (px) used without camera_info; 0 = fx.",

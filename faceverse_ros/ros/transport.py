@@ -28,9 +28,22 @@ BEST_AVAILABLE; there the same rule is applied to get_publishers_info_by_topic. 
 the choice is made when the subscription is created, so `ImageSubscription` checks the
 publishers every few seconds and re-creates the subscription when they changed kind (a
 reliable driver that started after the node, a best-effort one that replaced it).
+
+Frames lost on the way (FrameLossMonitor). A camera driver started on its own, with Fast
+DDS's defaults, sends each frame through its own 512 KiB shared-memory segment; a best-effort
+frame larger than that mostly never arrives. The segment is the sender's, so the receiving
+side cannot enlarge it, and a reader without shared memory only moves the frames to UDP,
+which loses large best-effort frames as well. So the node watches for it: DDS reports the
+frames a best-effort reader never got (the message_lost event), and most drivers send one
+camera_info per frame. When 5 % or more
+of the frames of the last 5 s were lost, the node says so once, with the fix for this
+installation (which variable the driver's process needs, and the file).
 """
+import collections
+import importlib
 import os
 import sys
+import threading
 from pathlib import Path
 
 PROFILE_FILE_NAME = "fastdds_large_frames.xml"
@@ -75,6 +88,14 @@ def profile_variables(environ=None):
     return (FASTDDS_VAR, FASTRTPS_VAR)
 
 
+def _is_shipped(path, environ):
+    shipped = shipped_profile(environ)
+    try:
+        return shipped is not None and Path(path).resolve() == shipped.resolve()
+    except OSError:
+        return False
+
+
 class ProfileError(ValueError):
     """FACEVERSE_DDS_PROFILE names a file that does not exist."""
 
@@ -85,9 +106,18 @@ def profile_plan(environ=None):
     rmw = environ.get("RMW_IMPLEMENTATION", "")
     if rmw and not rmw.startswith("rmw_fastrtps"):
         return {}, f"DDS profile: not used with RMW_IMPLEMENTATION={rmw}"
-    for var in (FASTDDS_VAR, FASTRTPS_VAR):
+    read = profile_variables(environ)
+    if FASTDDS_VAR in read:   # Fast DDS 3 still reads the old name (with a deprecation warning)
+        read = (FASTDDS_VAR, FASTRTPS_VAR)
+    for var in read:
         if environ.get(var):
-            return {}, f"DDS profile: yours ({var}={environ[var]})"
+            whose = "the shipped one" if _is_shipped(environ[var], environ) else "yours"
+            return {}, f"DDS profile: {whose} ({var}={environ[var]})"
+    for var in (FASTDDS_VAR, FASTRTPS_VAR):
+        if environ.get(var):  # the name the other Fast DDS major version reads: pass it on
+            return {read[0]: environ[var]}, (
+                f"DDS profile: yours ({environ[var]}); {var} is not read by this Fast DDS, so it "
+                f"is set as {read[0]} for this process")
     switch = environ.get(SWITCH_VAR, "").strip()
     if switch.lower() in OFF_VALUES:
         return {}, f"DDS profile: off ({SWITCH_VAR}={switch}); Fast DDS defaults"
@@ -104,7 +134,7 @@ def profile_plan(environ=None):
     variables = {var: path for var in profile_variables(environ)}
     if not switch and QOS_FROM_XML_VAR not in environ:  # the shipped file's memory policies
         variables[QOS_FROM_XML_VAR] = "1"
-    return variables, f"DDS profile: {path} ({', '.join(variables)})"
+    return variables, f"DDS profile for this process: {path} ({', '.join(variables)})"
 
 
 def apply_profile(environ=None):
@@ -170,11 +200,13 @@ class ImageSubscription:
     """
 
     def __init__(self, node, msg_type, topic, callback, setting="auto", log=None,
-                 recheck_period_s=RECHECK_PERIOD_S):
+                 recheck_period_s=RECHECK_PERIOD_S, raw=False, on_lost=None):
         if setting not in RELIABILITY_CHOICES:
             raise ValueError(f"image reliability must be one of {', '.join(RELIABILITY_CHOICES)}, "
                              f"got {setting!r}")
         self._node, self._type, self._callback = node, msg_type, callback
+        self._raw = raw   # the callback takes the message's CDR bytes (ros/cdr.py RawImage)
+        self._on_lost = on_lost   # called with the number of messages DDS reports lost
         self._topic = node.resolve_topic_name(topic)
         self._log = log or node.get_logger().info
         self.setting = setting
@@ -200,8 +232,17 @@ class ImageSubscription:
         return self._topic
 
     def _create(self, reliability):
-        self.subscription = self._node.create_subscription(
-            self._type, self._topic, self._callback, image_qos(reliability))
+        events = _lost_events(self._on_lost)
+        raw = {"raw": True} if self._raw else {}
+        try:
+            self.subscription = self._node.create_subscription(
+                self._type, self._topic, self._callback, image_qos(reliability),
+                **({"event_callbacks": events} if events is not None else {}), **raw)
+        except Exception as exc:  # noqa: BLE001 - an RMW without the message_lost event
+            if events is None or "Unsupported" not in type(exc).__name__:
+                raise
+            self.subscription = self._node.create_subscription(
+                self._type, self._topic, self._callback, image_qos(reliability), **raw)
         if isinstance(reliability, str):
             self.reliability = reliability
 
@@ -241,3 +282,93 @@ class ImageSubscription:
         if self.subscription is not None:
             self._node.destroy_subscription(self.subscription)
             self.subscription = None
+
+
+# -- frames lost between the camera driver and the node ---------------------------------------
+LOSS_WINDOW_S = 5.0
+LOSS_FRACTION = 0.05
+SHM_SEGMENT_KIB = 512   # Fast DDS's default shared-memory segment per participant
+
+
+def _lost_events(on_lost):
+    """SubscriptionEventCallbacks with a message_lost callback (rclpy.event_handler; Humble:
+    rclpy.qos_event), or None without a callback."""
+    if on_lost is None:
+        return None
+    for name in ("rclpy.event_handler", "rclpy.qos_event"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return module.SubscriptionEventCallbacks(
+            message_lost=lambda info: on_lost(int(info.total_count_change)))
+    return None
+
+
+def driver_fix(environ=None):
+    """What a camera driver's process needs so that its large best-effort frames arrive:
+    one sentence for this installation (the variable this Fast DDS reads, the file)."""
+    environ = os.environ if environ is None else environ
+    rmw = environ.get("RMW_IMPLEMENTATION", "")
+    other = "make the driver publish reliable, or send image/compressed (input.compressed)"
+    if rmw and not rmw.startswith("rmw_fastrtps"):
+        return f"Fix: {other}."
+    profile = shipped_profile(environ)
+    where = str(profile) if profile is not None else \
+        "<faceverse_ros share>/config/" + PROFILE_FILE_NAME
+    var = profile_variables(environ)[0]
+    return (f"The driver's own Fast DDS sends each frame through its default {SHM_SEGMENT_KIB} KiB "
+            f"shared-memory segment, too small for these frames, and a best-effort frame that "
+            f"does not fit is lost. Fix: start the camera driver's process with {var}={where} "
+            f"and {QOS_FROM_XML_VAR}=1 in its environment (this Fast DDS reads {var}), or start it "
+            f"from faceverse.launch.py, or {other}.")
+
+
+class FrameLossMonitor:
+    """Frames that did not arrive, over the last `window_s` seconds, said once (see the module
+    doc). Feed it `add("received")` per image, `add("lost", n)` from the message_lost event
+    and `add("camera_info")` per camera_info; `check(now, publishers)` returns the warning the
+    first time at least `fraction` of the frames were lost, else None. Thread-safe."""
+
+    def __init__(self, topic, window_s=LOSS_WINDOW_S, fraction=LOSS_FRACTION, fix=None,
+                 clock=None):
+        import time
+
+        self.topic, self.window_s, self.fraction = topic, float(window_s), float(fraction)
+        self.fix = fix if fix is not None else driver_fix()
+        self._clock = clock or time.monotonic
+        self._events = collections.deque()   # (time, kind, count)
+        self._lock = threading.Lock()
+        self.said = None
+
+    def add(self, kind, count=1):
+        with self._lock:
+            self._events.append((self._clock(), kind, int(count)))
+
+    def counts(self, now=None):
+        """{'received', 'lost', 'camera_info'} over the window ending at `now`."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            while self._events and self._events[0][0] < now - self.window_s:
+                self._events.popleft()
+            out = {"received": 0, "lost": 0, "camera_info": 0}
+            for _, kind, count in self._events:
+                out[kind] += count
+        return out
+
+    def check(self, now=None, publishers=1):
+        if self.said is not None:
+            return None
+        c = self.counts(now)
+        received, lost = c["received"], c["lost"]
+        if c["camera_info"] and publishers:   # one camera_info per frame sent
+            # an RMW that reports no lost messages: the frames the camera_info says were sent
+            # (the node's keep-last-1 queue may drop a few itself: only a large gap counts)
+            if c["camera_info"] >= 10 and received < 0.5 * c["camera_info"]:
+                lost = max(lost, c["camera_info"] - received)
+        sent = received + lost
+        if lost < 3 or lost < self.fraction * sent:
+            return None
+        self.said = (f"image frames are being lost before they reach the node: {lost} of "
+                     f"{sent} on {self.topic} in the last {self.window_s:g} s. {self.fix}")
+        return self.said

@@ -7,7 +7,7 @@ pipeline's two halves (anything with ``detect_stage(rgb, stamp, intrinsics)``
 and ``face_stage(staged)``, as tracking.pipeline.FacePipeline) on one: the
 caller hands a :class:`FrameJob` in and gets each frame's :class:`FrameOutput`
 out, in the worker's thread; nothing calls back into the caller but
-``job.load``, ``job.intrinsics`` (both about the job's own frame) and the
+``job.load``, ``job.intrinsics``, ``job.depth`` (all about the job's own frame) and the
 result and error handlers.
 """
 import dataclasses
@@ -22,7 +22,7 @@ import numpy as np
 class TwoStagePipeline(Protocol):
     """What a PipelineWorker runs (tracking.pipeline.FacePipeline is one)."""
 
-    def detect_stage(self, rgb: np.ndarray, stamp: float, intrinsics: Any) -> Any:
+    def detect_stage(self, rgb: np.ndarray, stamp: float, intrinsics: Any, depth: Any = None) -> Any:
         """The first half of a frame (detection); its result goes to face_stage."""
 
     def face_stage(self, staged: Any) -> Any:
@@ -37,6 +37,7 @@ class FrameJob:
     intrinsics: Optional[Callable[[int, int], object]] = None   # (width, height) -> intrinsics
     tag: object = None                          # the caller's (e.g. the ROS header)
     received: float = 0.0                       # monotonic time the frame arrived
+    depth: Optional[Callable[[], object]] = None  # -> the frame's depth image or None (worker)
 
 
 @dataclasses.dataclass
@@ -67,7 +68,9 @@ class PipelineWorker:
             return None
         height, width = rgb.shape[:2]
         intrinsics = job.intrinsics(width, height) if job.intrinsics is not None else None
-        return job, rgb, self.pipeline.detect_stage(rgb, job.stamp, intrinsics)
+        if job.depth is None:
+            return job, rgb, self.pipeline.detect_stage(rgb, job.stamp, intrinsics)
+        return job, rgb, self.pipeline.detect_stage(rgb, job.stamp, intrinsics, job.depth())
 
     def _second(self, item):
         job, rgb, staged = item

@@ -12,6 +12,15 @@ from faceverse_ros.tracking.keyframes import DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
 
 SMOOTHER_KEYS = ("min_cutoff", "beta", "d_cutoff")
 
+# the allowed ranges of the integer settings that the node's parameters (ros/params.py) and
+# the command line's options share, so that both accept the same values
+RANGES = {
+    "max_faces": (1, 16),
+    "threads": (0, 256),
+    "keyframe.interval": (1, 1000),
+    "keyframe.max_interval": (1, 1000),
+}
+
 
 @dataclasses.dataclass
 class PipelineConfig:
@@ -43,16 +52,23 @@ class PipelineConfig:
     keyframe_background: bool = True        # keyframes after a track's first in a thread of their
                                             # own (tracking.keyframe_worker); False: inline,
                                             # reproducible
+    # how messages name a setting: parameter name -> what the user types instead (the command
+    # line's options, e.g. "task_path" -> "--task"); a name not here is said as the parameter
+    names: dict = dataclasses.field(default_factory=dict)
+
+    def name_of(self, parameter: str) -> str:
+        """The setting as the user knows it: the command line's option, else the parameter."""
+        return self.names.get(parameter, parameter)
 
 
 def _path(value):
     return str(value) if value else None
 
 
-def config_from_params(values: Mapping, stream: bool = True) -> PipelineConfig:
+def config_from_params(values: Mapping, stream: bool = True, names: Optional[Mapping] = None) -> PipelineConfig:
     """PipelineConfig from parameter values named as the node's parameters; names
     not given keep PipelineConfig's defaults, unknown names are ignored (they belong to
-    the node: publishing, diagnostics, camera)."""
+    the node: publishing, diagnostics, camera). ``names``: PipelineConfig.names."""
     v = dict(values)
     base = PipelineConfig()
     smoothing = {"kind": v.get("smoother.kind", "one_euro")}
@@ -78,7 +94,8 @@ def config_from_params(values: Mapping, stream: bool = True) -> PipelineConfig:
         keyframe_drift_px=float(v.get("keyframe.drift_px", base.keyframe_drift_px)),
         keyframe_max_interval=int(v.get("keyframe.max_interval", base.keyframe_max_interval)),
         keyframe_background=bool(v.get("keyframe.background", base.keyframe_background)),
-        landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream)
+        landmark_only=bool(v.get("landmark_only", base.landmark_only)), stream=stream,
+        names=dict(names or {}))
 
 
 def smoother_change(name: str, value):

@@ -167,13 +167,19 @@ class FaceDetector:
         (video mode) before the detector is run again.
     blendshapes: run the Face Landmarker's blendshape network (tasks backend;
         one small network per face, see bench/bench_face_mesh.py).
+    names: how messages name the settings (tracking.config.PipelineConfig.names):
+        "detector" and "task_path" as the user typed them (e.g. "--task").
     """
 
     BACKENDS = ("legacy", "tasks", "auto")
     MODES = ("video", "image")
 
-    def __init__(self, backend="legacy", max_faces=1, task_path: Optional[Union[str, Path]] = None, mode="video",
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes: bool = True):
+    def __init__(self, backend="legacy", max_faces=1, task_path: Optional[Union[str, Path]] = None,
+                 mode="video", min_detection_confidence=0.5, min_tracking_confidence=0.5,
+                 blendshapes: bool = True, names=None):
+        names = names or {}
+        detector_name, task_name = names.get("detector", "detector"), names.get("task_path",
+                                                                                "task_path")
         if backend not in self.BACKENDS:
             raise ValueError(f"backend must be one of {self.BACKENDS}, got {backend!r}")
         if mode not in self.MODES:
@@ -185,6 +191,12 @@ class FaceDetector:
             if not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.choice = f"MediaPipe {backend} detector (asked for)"
+        if backend == "tasks" and not task_path:  # like auto, from the data folders
+            task_path = find_task_file(None)
+            if task_path is None:
+                raise ValueError(
+                    f"{detector_name} tasks needs MediaPipe's {TASK_FILENAME}: name it with "
+                    f"{task_name} or put it in data/ (download: {TASK_URL})")
         if backend == "auto":
             found = find_task_file(task_path)
             if found is not None:
@@ -193,8 +205,8 @@ class FaceDetector:
                                "with 52 blendshapes")
             else:
                 backend = "legacy"
-                self.choice = (f"MediaPipe legacy Face Mesh: no {TASK_FILENAME} found (give "
-                               "task_path / --task, or put it in data/), so no blendshapes")
+                self.choice = (f"MediaPipe legacy Face Mesh: no {TASK_FILENAME} found (name it "
+                               f"with {task_name}, or put it in data/), so no blendshapes")
         self.backend = backend
         self.blendshapes = bool(blendshapes) and backend == "tasks"
         # the first reason blendshapes were dropped (the caller logs it once), or ""
@@ -208,10 +220,6 @@ class FaceDetector:
         self._offset_ms = 0
         self._impl = None
         if backend == "tasks":
-            if not task_path:
-                raise ValueError(
-                    "backend='tasks' needs task_path: the MediaPipe FaceLandmarker bundle "
-                    f"({TASK_FILENAME}, from {TASK_URL})")
             self.task_path = str(find_task_file(task_path))
         self._impl = self._create()
 

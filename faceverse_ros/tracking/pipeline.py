@@ -13,6 +13,9 @@ Order per frame (each stage is one module):
     track.FaceTrack            coefficients smoothed (stage 2); eyes = stage-1 eyes
     headpose.head_pose         metric head and gaze pose in the optical frame
     gaze_target.gaze_targets   what each face looks at (camera, another face, nothing)
+    face_depth.TrackDepth      with a registered depth image: the metric scale of the pose
+                               measured at the face's landmarks (landmarks.landmark_depth), kept
+                               per track
     face_mesh.face_meshes      mesh (only when asked)
 
 The MediaPipe face mesh's triangles (landmarks.canonical_mesh: from the .task bundle or
@@ -41,12 +44,15 @@ from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.face_mesh import MeshMaker
 from faceverse_ros.core.gaze_target import GazeInput, gaze_targets
 from faceverse_ros.core.headpose import head_pose
-from faceverse_ros.landmarks.landmark_pose import face_pose, head_axes_in_model
+from faceverse_ros.core.depth import DepthImage
+from faceverse_ros.landmarks.landmark_pose import (estimate_head_pose, face_pose,
+                                                   head_axes_in_model)
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR, V4
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, rotation_matrix
 from faceverse_ros.tracking.config import PipelineConfig
 from faceverse_ros.tracking.detector import FaceDetector
+from faceverse_ros.tracking.face_depth import NO_DEPTH, DepthFusion
 from faceverse_ros.tracking.face_smoothing import SmootherSettings
 from faceverse_ros.tracking.solver import CoefficientSolver
 from faceverse_ros.tracking.track import FaceTrack, TrackFrame
@@ -76,6 +82,15 @@ class FaceResult:
     gaze_target: Optional[object] = None      # core.gaze_target.CAMERA, another face_id, or None
     gaze_target_confidence: float = 0.0
     mutual_gaze: bool = False                 # gaze_target is a face that looks back
+    depth: DepthFusion = NO_DEPTH   # what a depth image did to the position (face_depth)
+
+    @property
+    def depth_measured(self):
+        return bool(self.depth.measured)
+
+    @property
+    def depth_confidence(self):
+        return float(self.depth.confidence)
 
 
 @dataclasses.dataclass
@@ -87,6 +102,7 @@ class StagedFrame:
     frames: list                # (FaceTrack, TrackFrame needing coefficients)
     ended: list                 # FaceTracks the id tracker ended in this frame
     timings: Dict[str, float]
+    notes: list = dataclasses.field(default_factory=list)   # (key, text) about the depth
 
 
 @dataclasses.dataclass
@@ -97,6 +113,7 @@ class FrameResult:
     faces: List[FaceResult]
     timings: Dict[str, float]   # milliseconds per stage
     problems: List[str]         # faces dropped this frame and why (e.g. NaN outputs)
+    notes: list = dataclasses.field(default_factory=list)  # (key, text): depth not used, why
 
     def groups(self):
         """[(stamp, [faces of that frame])] in stamp order."""
@@ -121,7 +138,7 @@ class FacePipeline:
         self.detector = FaceDetector(
             backend=config.detector, max_faces=config.max_faces, task_path=config.task_path,
             mode="video" if config.stream else "image",
-            min_detection_confidence=config.min_detection_confidence)
+            min_detection_confidence=config.min_detection_confidence, names=config.names)
         self.log(f"detector: {self.detector.choice}")
         self._told_blendshapes = False
         self.ids = IdTracker(min_hits=config.birth_frames, max_missed=config.max_missed)
@@ -232,34 +249,52 @@ class FacePipeline:
 
     # -- per frame ------------------------------------------------------------------------------
     def process(self, rgb: np.ndarray, stamp: float,
-                intrinsics: Optional["CameraIntrinsics"] = None, need_mesh: bool = False) -> FrameResult:
+                intrinsics: Optional["CameraIntrinsics"] = None, need_mesh: bool = False,
+                depth=None, new_scene=False) -> FrameResult:
         """Track the faces of one uint8 RGB frame (H, W, 3) with its stamp in seconds.
 
         intrinsics: (fx, fy, cx, cy) pixels or a CameraIntrinsics; None = the
         documented default (faceverse_ros.core.camera).
         need_mesh: also reconstruct each FaceVerse face's mesh (FaceResult.mesh).
+        depth: a core.depth.DepthImage registered to this frame (same optical frame, same
+        field of view, any size), or None.
+        new_scene: an unrelated image (see detect_stage).
         """
-        return self.face_stage(self.detect_stage(rgb, stamp, intrinsics), need_mesh)
+        return self.face_stage(self.detect_stage(rgb, stamp, intrinsics, depth, new_scene),
+                               need_mesh)
 
     def detect_stage(self, rgb: np.ndarray, stamp: float,
-                     intrinsics: Optional["CameraIntrinsics"] = None) -> StagedFrame:
+                     intrinsics: Optional["CameraIntrinsics"] = None, depth=None,
+                     new_scene=False) -> StagedFrame:
         """First half of process(): detection, ids and stage-1 smoothing (box, eyes).
+
+        new_scene: this frame has nothing to do with the ones before (an unrelated photo):
+        every track ends (its filters and keyframes with it) and ids start from 0 again.
 
         It touches only the detector, the id tracker and the tracks' stage-1
         state, so a pipelined runner may call it for frame t+1 while
         face_stage() works on frame t (the stages hand over a StagedFrame).
         """
         timings: Dict[str, float] = {}
+        notes: list = []   # (key, text) about the depth
         t = time.perf_counter()
         height, width = rgb.shape[:2]
         cam = CameraIntrinsics.coerce(intrinsics, width, height)
+        depth = self._usable_depth(depth, (width, height), notes)
         detections = self.detector.detect(rgb, stamp)
         if self.detector.blendshape_problem and not self._told_blendshapes:
             self._told_blendshapes = True
             self.log(f"blendshapes not published: {self.detector.blendshape_problem}")
         t = _lap(timings, "detect", t)
+        ended = []
+        if new_scene:
+            from faceverse_ros.tracking.tracker import IdTracker
+
+            ended, self._tracks = list(self._tracks.values()), {}
+            self.ids = IdTracker(min_hits=self.config.birth_frames,
+                                 max_missed=self.config.max_missed)
         ids = self.ids.update([d.box for d in detections], stamp)
-        ended = [self._tracks.pop(i) for i in ids.ended if i in self._tracks]
+        ended += [self._tracks.pop(i) for i in ids.ended if i in self._tracks]
         frames = []
         for face_id, det in zip(ids.ids, detections):
             if face_id is None:  # not born yet
@@ -270,11 +305,31 @@ class FacePipeline:
                     face_id, self.smoothing, self.config.keyframe_interval,
                     self.config.keyframe_drift_px, self.layout,
                     self.config.keyframe_max_interval)
-            frame = track.update(stamp, det, rgb, cam)
+            frame = track.update(stamp, det, rgb, cam, depth)
             if frame is not None:
                 frames.append((track, frame))
         _lap(timings, "track", t)
-        return StagedFrame(float(stamp), (width, height), cam, frames, ended, timings)
+        return StagedFrame(float(stamp), (width, height), cam, frames, ended, timings, notes)
+
+    @staticmethod
+    def _usable_depth(depth, colour_size, notes):
+        """The depth image when it can describe this frame, else None with a note: it must
+        show the colour image's field of view (same aspect ratio within 1 %) and hold a
+        measurement somewhere."""
+        if depth is None:
+            return None
+        if not isinstance(depth, DepthImage):
+            raise TypeError(f"depth must be a core.depth.DepthImage, got {type(depth).__name__}")
+        (wc, hc), (wd, hd) = colour_size, depth.size
+        if abs((wd / hd) / (wc / hc) - 1.0) > 0.01:
+            notes.append(("depth_size", f"depth image {wd}x{hd} does not have the colour image's "
+                          f"aspect ratio ({wc}x{hc}): not registered to it; depth ignored"))
+            return None
+        if not depth.has_measurement():
+            notes.append(("depth_empty", "depth image holds no measurement (all zero or NaN): "
+                          "depth ignored"))
+            return None
+        return depth
 
     def face_stage(self, staged: StagedFrame, need_mesh: bool = False) -> FrameResult:
         """Second half of process(): coefficients, stage-2 smoothing, pose and mesh."""
@@ -299,8 +354,9 @@ class FacePipeline:
         _lap(timings, "pose", t)
         if need_mesh:
             self._add_mesh(faces, timings)
+        notes = list(staged.notes) + [f.depth.note for f in faces if f.depth.note is not None]
         return FrameResult(staged.stamp, staged.image_size, staged.intrinsics, faces, timings,
-                           problems)
+                           problems, notes)
 
     # -- results --------------------------------------------------------------------------------
     def _results(self, done) -> List[FaceResult]:
@@ -324,9 +380,34 @@ class FacePipeline:
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
                               np.stack([f.crop_box for _, f in items]), cam,
                               face_axes=head_axes_in_model(self.model))
-            out += [self._face(track, f, f.coeffs, pose) for (track, f), pose in zip(items, poses)]
-        _add_gaze_targets(out)
+            for (track, f), pose in zip(items, poses):
+                f.depth_fusion = self._depth_for_faceverse(track, f, pose)
+                out.append(self._face(track, f, f.coeffs, pose))
+        _add_gaze_targets(out)   # from the fused positions
         return sorted(out, key=lambda face: (face.stamp, face.face_id))
+
+    @staticmethod
+    def _depth_for_faceverse(track, f: TrackFrame, pose):
+        """The FaceVerse pose moved along its rays to the depth measured at the landmarks
+        (this frame's, else the person's kept scale); the landmark pose is the reference of
+        the measurement (tracking.face_depth)."""
+        if f.depth is None and track.depth.kept_scale() is None:
+            return NO_DEPTH
+        try:
+            ref = estimate_head_pose(f.detection.landmarks, f.intrinsics)
+        except ValueError:
+            return NO_DEPTH
+        z = float(pose.position[2])
+        if not z > 0:
+            return NO_DEPTH
+        size = None if f.depth is None else f.rgb.shape[1::-1][-2:]
+        fusion = track.depth.fuse(f.depth, size, f.detection.landmarks, ref,
+                                  to_published=float(ref.position[2]) / z)
+        shift = pose.position * (fusion.factor - 1.0)
+        pose.position = pose.position + shift
+        if pose.model_translation is not None:  # the mesh moves with its sellion (size kept)
+            pose.model_translation = pose.model_translation + shift
+        return fusion
 
     @staticmethod
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:
@@ -335,7 +416,8 @@ class FacePipeline:
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
                           blendshapes=f.blendshapes, keyframe=f.keyframe,
-                          gaze_confidence=float(getattr(f.detection, "gaze_confidence", 1.0)))
+                          gaze_confidence=float(getattr(f.detection, "gaze_confidence", 1.0)),
+                          depth=f.depth_fusion if f.depth_fusion is not None else NO_DEPTH)
 
     def _add_mesh(self, faces, timings):
         # full-resolution meshes (PLY export, markers from the command line) from the mesh

@@ -400,9 +400,13 @@ class CoefficientSolver:
         # model axes expressed in the optical frame; the angles assume the crop camera is
         # the real camera (no off-axis correction in this mode).
         coeffs[lay.angles] = matrix_to_euler(hp.rotation @ FACE_AXES_IN_MODEL.T)
-        coeffs[lay.trans] = hp.position
+        # the metric scale from depth (this frame's, else the person's kept one) before the
+        # translation is smoothed (tracking.face_depth)
+        size = None if frame.depth is None else frame.rgb.shape[1::-1][-2:]
+        fusion = track.depth.fuse(frame.depth, size, frame.detection.landmarks, hp)
+        coeffs[lay.trans] = hp.position * fusion.factor
         coeffs[lay.eyes] = frame.eyes
-        return Solution(coeffs, None, MODE_LANDMARK_ONLY, hp.rms_px)
+        return Solution(coeffs, None, MODE_LANDMARK_ONLY, hp.rms_px, depth=fusion)
 
 
 def _crop_each(frames):

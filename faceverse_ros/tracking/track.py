@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 import numpy as np
 
 from faceverse_ros.core.layout import V4
+from faceverse_ros.tracking.face_depth import TrackDepth
 from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoother
 from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
                                               DEFAULT_MAX_INTERVAL, KeyframeSchedule)
@@ -32,6 +33,7 @@ from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL
 if TYPE_CHECKING:
     from faceverse_ros.core.camera import CameraIntrinsics
     from faceverse_ros.tracking.detector import Detection
+    from faceverse_ros.tracking.face_depth import DepthFusion
 
 HISTORY = 4  # frames kept per track: the original's two stages need the frame two back
 
@@ -44,13 +46,15 @@ class TrackFrame:
     box: Optional[np.ndarray]   # smoothed squared box (image px); None until stage 1 ran
     eyes: Optional[np.ndarray]  # smoothed eye angles (landmarks.eyes.eye_gaze); None until stage 1
     rgb: np.ndarray             # the frame's image
-    intrinsics: Optional["CameraIntrinsics"]   # of the frame (None: the default camera)
+    intrinsics: "CameraIntrinsics"   # of the frame
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
     mode: Optional[int] = None
     fit_rms_px: Optional[float] = None
     coeffs: Optional[np.ndarray] = None     # smoothed coefficients (complete())
     blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
     keyframe: bool = False      # identity, texture, lighting from a keyframe new in this frame
+    depth: object = None        # core.depth.DepthImage matched to the frame, or None
+    depth_fusion: Optional["DepthFusion"] = None  # applied (complete())
 
 
 @dataclasses.dataclass
@@ -61,6 +65,7 @@ class Solution:
     mode: int
     fit_rms_px: Optional[float] = None
     keyframe: bool = False      # a new keyframe's identity, texture, lighting (see TrackFrame)
+    depth: Optional["DepthFusion"] = None   # applied to the translation
 
 
 class FaceTrack:
@@ -85,17 +90,19 @@ class FaceTrack:
         # (coeffs, crop box) of the last keyframe's own landmark fit
         self.key_fit: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._new_keyframe = False
+        self.depth = TrackDepth()  # the person's scale from depth (tracking.face_depth)
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
     # -- stage 1 ------------------------------------------------------------------------------
     def update(self, stamp: float, detection: "Detection", rgb: np.ndarray,
-               intrinsics: "CameraIntrinsics") -> Optional[TrackFrame]:
-        """Record this frame's detection; smooth box and eyes. Returns the frame whose
-        coefficients are needed now (this one, or the previous one with "original"), or
-        None while the original's window fills."""
+               intrinsics: "CameraIntrinsics", depth=None) -> Optional[TrackFrame]:
+        """Record this frame's detection (and its matched depth image, or None); smooth box
+        and eyes. Returns the frame whose coefficients are needed now (this one, or the
+        previous one with "original"), or None while the original's window fills."""
         stamp = float(stamp)
-        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics)
+        self._frames[stamp] = TrackFrame(stamp, detection, None, None, rgb, intrinsics,
+                                         depth=depth)
         while len(self._frames) > HISTORY:
             self._frames.popitem(last=False)
         sample = self.smoother.smooth_box(stamp, detection.box, detection.eyes,
@@ -124,6 +131,7 @@ class FaceTrack:
         frame.crop_box = self.last_crop_box
         frame.mode, frame.fit_rms_px = solution.mode, solution.fit_rms_px
         frame.keyframe = bool(solution.keyframe)
+        frame.depth_fusion = solution.depth
         self._anchor = None
         self._pending[frame.stamp] = frame
         return self._finish(self.smoother.smooth_coeffs(frame.stamp, coeffs,

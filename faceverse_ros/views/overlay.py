@@ -35,8 +35,11 @@ RENDER_REST_CELLS = 3   # and clusters the head outside the face_mask in 3x larg
 RENDER_MAX_PX = 200     # ViewBuilder renders larger faces at this size and scales the render up
 
 
-def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, max_px=None):
-    """A copy of ``rgb`` with the faces drawn (see module doc). ``triangles``: the model's
+def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, max_px=None,
+                 face_label=str):
+    """A copy of ``rgb`` with the faces drawn (see module doc), each labelled with
+    ``face_label(face_id)``: the callers give the id string of their messages (FaceVerseParams.id,
+    the TF frames: "f0"), so that the picture and the topics name a face alike. ``triangles``: the model's
     (T, 3) triangles to render the faces' meshes; None draws no mesh. ``meshes``: the
     meshes to render instead of the faces' own (a list, None entries skipped); a mesh
     with its own ``triangles`` (a decimated FaceMesh) is drawn with those. ``max_px``:
@@ -71,7 +74,8 @@ def draw_overlay(rgb, faces, intrinsics, triangles=None, fps=None, meshes=None, 
             (pts[:, 1] < out.shape[0])
         out[pts[ok, 1], pts[ok, 0]] = LANDMARK_COLOUR
         draw_axes(out, face.pose, intrinsics)
-        label = f"id {face.face_id}" + (" landmark-only" if face.mode == MODE_LANDMARK_ONLY else "")
+        label = face_label(face.face_id) + (
+            " landmark-only" if face.mode == MODE_LANDMARK_ONLY else "")
         cv2.putText(out, label, (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     BOX_COLOUR, 1, cv2.LINE_AA)
         draw_blendshapes(out, getattr(face, "blendshapes", None), (x0, y1))
@@ -218,8 +222,9 @@ class ViewBuilder:
     decimation's vertices of it and their markers decimated from it."""
 
     def __init__(self, model=None, canonical=None, render_decimation=RENDER_DECIMATION,
-                 render_rest_cells=RENDER_REST_CELLS):
+                 render_rest_cells=RENDER_REST_CELLS, face_label=str):
         self.model = model
+        self.face_label = face_label   # face id -> its label: the id string of the messages
         self.canonical = canonical
         self.render_decimation = int(render_decimation)
         self.render_rest_cells = float(render_rest_cells)
@@ -245,7 +250,7 @@ class ViewBuilder:
                 self.add_meshes(req.faces, req.intrinsics)
             debug = draw_overlay(req.rgb, req.faces, req.intrinsics,
                                  self.triangles if req.render else None,
-                                 req.fps) if req.debug else None
+                                 req.fps, face_label=self.face_label) if req.debug else None
             meshes = self.marker_meshes(req.faces, req.decimation) if req.mesh else None
             return Views(req.tag, debug, meshes)
         done = {}   # decimation -> meshes of this request (render and markers may share one)
@@ -258,14 +263,15 @@ class ViewBuilder:
         """The debug image of ``faces`` (draw_overlay); FaceVerse faces rendered from their
         meshes at ``decimation`` (None: the builder's render decimation)."""
         if not render or self.triangles is None:
-            return draw_overlay(rgb, faces, intrinsics, None, fps)
+            return draw_overlay(rgb, faces, intrinsics, None, fps, face_label=self.face_label)
         if self.model is None:
             self.add_meshes(faces, intrinsics)
-            return draw_overlay(rgb, faces, intrinsics, self.triangles, fps)
+            return draw_overlay(rgb, faces, intrinsics, self.triangles, fps,
+                                face_label=self.face_label)
         d = self.render_decimation if decimation is None else int(decimation)
         meshes = self.decimated_meshes(faces, d, done, rest_cells=self.render_rest_cells)
         return draw_overlay(rgb, faces, intrinsics, self.triangles, fps, meshes=meshes,
-                            max_px=self.render_max_px)
+                            max_px=self.render_max_px, face_label=self.face_label)
 
     def decimator(self, decimation, rest_cells=1.0):
         """The MeshDecimator of the FaceVerse mesh at ``decimation`` (cached): the parts

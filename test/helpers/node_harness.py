@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 import rclpy
+from rcl_interfaces.msg import Log
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
@@ -21,7 +23,8 @@ from helpers.spin import SpinThread
 from helpers.video import read_rgb
 from helpers.waiting import wait_for
 
-__all__ = ["FRAME", "FRAME_NS", "SENSOR_QOS", "Harness", "small_photo", "stamp_key", "wait_for"]
+__all__ = ["FRAME", "FRAME_NS", "SENSOR_QOS", "Harness", "Inputs", "face_image", "k_of", "small_photo",
+           "stamp_key", "wait_for"]
 
 FRAME = "test_camera_optical"
 FRAME_NS = 33_000_000  # 30 Hz stamps
@@ -132,3 +135,51 @@ class Harness:
 def stamp_key(header) -> tuple:
     """A header's stamp as (sec, nanosec): how the tests match outputs to their frame."""
     return header.stamp.sec, header.stamp.nanosec
+
+
+class Inputs(Harness):
+    """The harness plus the node's log lines (from /rosout) and camera_info helpers."""
+
+    def __init__(self, context, overrides):
+        super().__init__(context, overrides)
+        self.log = []
+        name = self.node.get_logger().name
+        self.tester.create_subscription(
+            Log, "/rosout", lambda m: self.log.append(m.msg) if m.name == name else None,
+            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+        time.sleep(0.5)
+
+    def said(self, words, timeout=5.0):
+        return wait_for(lambda: any(words in line for line in self.log), timeout)
+
+    def send_info(self, k, size):
+        info = CameraInfo(width=size[0], height=size[1], k=[float(v) for v in k])
+        info.header.frame_id = FRAME
+        self.info_pub.publish(info)
+        # camera_info and images are separate topics: the image waits until the node has it
+        assert wait_for(lambda: (got := self.node._camera_info) is not None
+                        and np.array_equal(got.k, info.k, equal_nan=True)
+                        and got.width == info.width, 10)
+
+    def face_tf(self, msg):
+        stamp = msg.header.stamp.sec
+        assert wait_for(lambda: any(t.header.stamp.sec == stamp and t.child_frame_id.startswith("face_")
+                                    for m in self.got["tf"] for t in m.transforms), 10)
+        return [t for m in self.got["tf"] for t in m.transforms
+                if t.header.stamp.sec == stamp and t.child_frame_id.startswith("face_")][0]
+
+
+def k_of(fx: float, fy: float, cx: float, cy: float) -> list:
+    """The 9 values of a camera matrix K."""
+    return [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+
+
+FACE = None
+
+
+def face_image() -> np.ndarray:
+    """frontal_1080p.jpg at 480 x 270 (read once)."""
+    global FACE
+    if FACE is None:
+        FACE = small_photo("frontal_1080p.jpg")   # 480 x 270
+    return FACE
