@@ -59,7 +59,8 @@ def main(argv=None):
     ap.add_argument("--landmark-only", action="store_true")
     args = ap.parse_args(argv)
 
-    from bag_maker import video_frames, write_camera_bag
+    from bag_maker import write_camera_bag
+    from helpers.video import video_frames
     from faceverse_ros.io.bag_source import BagSource
     from faceverse_ros.io.sources import FrameSource
 

@@ -23,7 +23,6 @@ appears in the output (its stderr).
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,12 @@ import threading
 import time
 from pathlib import Path
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_LOCALHOST_ONLY"] = "1"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # our own DDS domain
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "test")]
+from helpers.dds import pin_loopback  # noqa: E402
+
+pin_loopback()  # before rclpy is imported
+
 
 BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "yuv422": 2, "mono8": 1}
 TOPIC = "/image"

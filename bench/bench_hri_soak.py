@@ -23,22 +23,21 @@ faces of each.
 """
 import argparse
 import os
-import random
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_LOCALHOST_ONLY"] = "1"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # our own DDS domain
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "test")]
+from helpers.dds import pin_loopback  # noqa: E402
+
+pin_loopback()  # before rclpy is imported
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def rss_mb(pid):
@@ -93,12 +92,12 @@ def main():
         return
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image
 
     from hri_msgs.msg import IdsList
     from faceverse_ros.ros.convert import rgb_to_image
     from faceverse_ros.ros.node import SENSOR_QOS
+    from helpers.spin import SpinThread
 
     bgr = cv2.imread(args.photo)
     if bgr is None:
@@ -122,16 +121,7 @@ def main():
             ids_seen.update(msg.ids)
 
     peer.create_subscription(IdsList, "/humans/faces/tracked", on_tracked, 10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(peer)
-    stop = threading.Event()
-
-    def spin_loop():
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.01)
-
-    spin = threading.Thread(target=spin_loop, daemon=True)
-    spin.start()
+    spin = SpinThread(peer, period_s=0.01)
 
     def node_publishers():
         try:
@@ -194,9 +184,7 @@ def main():
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        stop.set()
-        spin.join(5)
-        executor.shutdown()
+        spin.close()
         peer.destroy_node()
         rclpy.try_shutdown()
 

@@ -24,21 +24,19 @@ object per configuration and scenario (fps, p50_ms, p95_ms, sent, received).
 import argparse
 import json
 import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ["ROS_LOCALHOST_ONLY"] = "1"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))  # our own DDS domain
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "test")]
+from helpers.dds import pin_loopback  # noqa: E402
+
+pin_loopback()  # before rclpy is imported
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "test"))  # synthetic FaceVerse files (test-only code)
 
 
 def rss_mb(pid):

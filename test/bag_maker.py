@@ -20,20 +20,6 @@ def record_delay_ns(index):
 FRAME_ID = "camera_color_optical_frame"
 
 
-def video_frames(path, count):
-    """The first `count` frames of a video as uint8 RGB, and its frame rate."""
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while len(frames) < count:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames, fps
-
-
 def stamps_ns(count, fps):
     """Header stamps: T0 plus the frame index over the frame rate (ns)."""
     return [T0_NS + int(round(i * 1e9 / fps)) for i in range(count)]

@@ -4,9 +4,7 @@ DDS discovery is pinned to loopback *before* anything can import rclpy: these
 machines must never multicast on the network.
 """
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ["ROS_LOCALHOST_ONLY"] = "1"
@@ -16,35 +14,44 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from helpers.paths import ROOT  # noqa: E402
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # session fixtures with synthetic FaceVerse assets (test/fixtures_assets.py)
 pytest_plugins = ["fixtures_assets"]
 
+# Markers (registered in pytest.ini) by test module. `slow`: starts processes or ROS peers,
+# runs whole videos or builds; left out of the fast tier (scripts/test.sh --fast = -m "not
+# slow"). `ros`: talks over DDS or needs the built messages (also given to every test that
+# uses the rclpy_context fixture). `shell`: runs commands as a user does, in a plain shell.
+SLOW = {"test_bag", "test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh",
+        "test_colcon_test", "test_default_discovery", "test_delivery", "test_entry_points",
+        "test_hri_listener", "test_humble_api", "test_keyframe_handover", "test_launch",
+        "test_launch_checks", "test_node", "test_node_face_mesh", "test_node_frames",
+        "test_node_inputs", "test_packaging", "test_params_users", "test_readme",
+        "test_ros_bounds", "test_ros_foundation", "test_shutdown", "test_transport",
+        "test_typecheck", "test_bag_depth", "test_driver_defaults", "test_launch_depth",
+        "test_newcomer_cli", "test_newcomer_node", "test_node_depth"}
+ROS = {"test_delivery", "test_entry_points", "test_hri", "test_hri_listener", "test_humble_api",
+       "test_launch", "test_node", "test_node_face_mesh", "test_node_frames", "test_node_inputs",
+       "test_params_users", "test_ros_bounds", "test_ros_cdr", "test_ros_convert",
+       "test_ros_foundation", "test_ros_markers", "test_transport", "test_depth_input",
+       "test_driver_defaults", "test_launch_depth", "test_newcomer_node", "test_node_depth"}
+SHELL = {"test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh", "test_readme",
+         "test_packaging", "test_newcomer_cli"}
 
-def shared_path(relative: str) -> Path:
-    """Path of a file in ../shared; skip without it, but fail under CI."""
-    path = SHARED / relative
-    if not path.exists():
-        message = f"../shared/{relative} is not present beside the project root"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI must have it)")
-        pytest.skip(message)
-    return path
 
-
-USER_EXE = ROOT / ".venv" / "bin" / "faceverse-ros"
-
-
-def run_as_user(*args, env=None, home=ROOT, timeout=600):
-    """`faceverse-ros ...` from a shell with nothing sourced (only HOME and PATH)."""
-    base = ["env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin"] + [f"{k}={v}" for k, v in
-                                                                  (env or {}).items()]
-    return subprocess.run(base + [str(USER_EXE), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        if module in SLOW:
+            item.add_marker(pytest.mark.slow)
+        if module in ROS or "rclpy_context" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ros)
+        if module in SHELL:
+            item.add_marker(pytest.mark.shell)
 
 
 @pytest.fixture(scope="session")
@@ -57,21 +64,3 @@ def rclpy_context():
     rclpy.init(context=ctx)
     yield ctx
     rclpy.shutdown(context=ctx)
-
-
-def spin_until(node, predicate, timeout_s, context):
-    """Spin `node` until predicate() is true or timeout_s passes; returns predicate()."""
-    import time
-
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not predicate() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-    finally:
-        executor.remove_node(node)
-        executor.shutdown()
-    return predicate()

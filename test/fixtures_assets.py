@@ -47,7 +47,7 @@ def standin_assets():
     """``StandinAssets(model_path, checkpoint_path)`` of the cached STAND-IN files
     (faceverse_ros/cli/standin_assets.py): a face-shaped model and a network with one fixed
     output, for behaviour on a face."""
-    from conftest import shared_path
+    from helpers import shared_path
     from faceverse_ros.cli.standin_assets import standin_assets as make
 
     return make(task_path=shared_path("models/face_landmarker.task"))

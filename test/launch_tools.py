@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 BIN = Path(sys.executable).parent
 ROS2 = BIN / "ros2"

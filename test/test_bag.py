@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 
 pytest.importorskip("rosbags", reason="rosbags is pinned in requirements.txt (run ./scripts/setup.sh)")
 
-from bag_maker import FRAME_ID, record_delay_ns, video_frames, write_camera_bag  # noqa: E402
+from bag_maker import FRAME_ID, record_delay_ns, write_camera_bag  # noqa: E402
+from helpers.bags import read_bag, run_cli_module as _cli  # noqa: E402
+from helpers.video import video_frames  # noqa: E402
 from faceverse_ros.cli.main import main  # noqa: E402
 
 VIDEO = "testdata/video/talking_256.mp4"
@@ -28,31 +30,11 @@ N = 16
 BLOCKS = ("shape", "expression", "texture", "lighting", "rotation", "translation", "eyes")
 
 
-def _cli(*args, timeout=900):
-    out = subprocess.run([sys.executable, "-m", "faceverse_ros.cli.main", *map(str, args)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert "Traceback" not in out.stderr, out.stderr[-3000:]
-    return out
-
-
 def _assets(synthetic_assets):
     # the ResNet on every frame: bag and file runs compare value for value (keyframes in a
     # background thread would make each run's values depend on its timing)
     return ["--model", synthetic_assets.model_path, "--checkpoint", synthetic_assets.checkpoint_path,
             "--keyframe-interval", "1"]
-
-
-def read_bag(path):
-    """{topic: [(record time ns, message)]} and {topic: connection}, types from the bag."""
-    from rosbags.highlevel import AnyReader
-
-    out, conns = {}, {}
-    with AnyReader([Path(path)]) as reader:
-        for conn in reader.connections:
-            conns[conn.topic] = conn
-        for conn, t, raw in reader.messages():
-            out.setdefault(conn.topic, []).append((t, reader.deserialize(raw, conn.msgtype)))
-    return out, conns
 
 
 def ros_build_hash(name):

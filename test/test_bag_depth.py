@@ -8,10 +8,11 @@ against a head of known geometry is in test_depth.py / test_depth_pipeline.py.
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 pytest.importorskip("rosbags", reason="rosbags is pinned in requirements.txt (run ./scripts/setup.sh)")
-from bag_maker import FRAME_ID, video_frames, write_camera_bag  # noqa: E402
-from test_bag import _cli, read_bag  # noqa: E402
+from bag_maker import FRAME_ID, write_camera_bag  # noqa: E402
+from helpers.bags import read_bag, run_cli_module as _cli  # noqa: E402
+from helpers.video import video_frames  # noqa: E402
 
 VIDEO = "testdata/video/talking_256.mp4"
 N = 8

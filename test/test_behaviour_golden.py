@@ -33,7 +33,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from conftest import USER_EXE, run_as_user, shared_path  # noqa: E402
+from helpers import USER_EXE, run_as_user, shared_path  # noqa: E402
 
 GOLDEN = HERE / "data" / "golden"
 VIDEO = "testdata/video/talking_256.mp4"

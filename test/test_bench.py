@@ -5,7 +5,7 @@ most 30 frames a second; an offline feed drops nothing). Speed itself is not jud
 (benchmarks print numbers; tests do not time)."""
 import json
 
-from conftest import ROOT, run_as_user, shared_path
+from helpers import ROOT, run_as_user, shared_path
 
 MODES = ("detector_only", "ours", "ours+render")
 FEEDS = ("offline", "live")

@@ -1,4 +1,4 @@
-"""The 52 blendshape names and values: the model's own categories, the .msg comment, the
+"""The 52 blendshape names and values: the model's own categories, the published array, the
 acceptance numbers on the shared video (bench/eval_blendshapes.py)."""
 import sys
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 from faceverse_ros.landmarks.blendshapes import (BLENDSHAPE_NAMES, NUM_BLENDSHAPES, as_dict,
                                                 eye_aspect_ratio, from_categories, from_dict,
                                                 mouth_opening, strongest)
@@ -37,12 +37,29 @@ def test_names_are_the_models_category_order():
     np.testing.assert_allclose(values, [c.score for c in cats], rtol=1e-6)
 
 
-def test_msg_comment_lists_the_names_in_order():
-    text = (ROOT / "msg" / "FaceVerseParams.msg").read_text()
-    block = text[text.index("# ARKit-compatible blendshape"):text.index("float32[] blendshapes")]
-    comment = " ".join(line.lstrip("# ") for line in block.splitlines())
-    listed = comment.split("BLENDSHAPE_NAMES):")[1].split("(52 values)")[0]
-    assert tuple(n.strip() for n in listed.split(",")) == BLENDSHAPE_NAMES
+def test_published_blendshapes_are_the_models_scores_by_name():
+    """FaceVerseParams.blendshapes as the node fills it (pipeline -> face_to_msg): the value at
+    the index of each name is the score MediaPipe's own FaceLandmarker gives that category."""
+    pytest.importorskip("rclpy", reason="the message classes need the built package")
+    from faceverse_ros.ros.messages import face_to_msg
+    from faceverse_ros.tracking.config import PipelineConfig
+    from faceverse_ros.tracking.pipeline import FacePipeline
+
+    cats = _model_categories()
+    rgb = cv2.imread(str(shared_path("testdata/faces/portrait_small.jpg")))[:, :, ::-1].copy()
+    pipe = FacePipeline(PipelineConfig(landmark_only=True, detector="tasks",
+                                       task_path=str(shared_path("models/face_landmarker.task")),
+                                       smoothing={"kind": "none"}), log=lambda m: None)
+    try:
+        faces = pipe.process(rgb, 0.0).faces
+    finally:
+        pipe.close()
+    msg = face_to_msg(faces[0], rgb.shape[1::-1])
+    assert len(msg.blendshapes) == 52
+    for c in cats:
+        assert msg.blendshapes[BLENDSHAPE_NAMES.index(c.category_name)] == pytest.approx(
+            c.score, abs=1e-5), c.category_name
+    assert max(c.score for c in cats) > 0.3     # some expression shows: the order matters
 
 
 def test_from_categories_places_by_name_and_rejects_other_models():

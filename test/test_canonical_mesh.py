@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.landmarks.canonical_mesh import (NUM_MESH_VERTICES, CanonicalMeshError, metric_vertices,
                                                mesh_from_task, mesh_from_tesselation, project,
                                                triangles_from_edges, vertex_normals)

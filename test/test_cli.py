@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 from faceverse_ros.cli.main import _parse_value, main
 
 
@@ -93,7 +93,7 @@ def test_a_whole_video_leaves_the_int8_model_for_the_next_run(tmp_path, syntheti
     """engine auto with a cold cache: the int8 calibration starts on the 32nd keyframe crop,
     near the end of the shared video; the run finishes it before it exits (it used to exit
     with the export thread in flight and lose it), and the next run starts with it."""
-    from conftest import run_as_user
+    from helpers import run_as_user
 
     args = ["--task", str(shared_path("models/face_landmarker.task")),
             "--model", str(synthetic_assets.model_path),

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from conftest import ROOT, run_as_user, shared_path
+from helpers import ROOT, run_as_user, shared_path
 from faceverse_ros.landmarks.blendshapes import BLENDSHAPE_NAMES
 from faceverse_ros.views.export import load_params
 

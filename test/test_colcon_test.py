@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_ctest_lists_the_suite_and_runs_the_lint_check(tmp_path):

@@ -1,7 +1,7 @@
 """config/faceverse.yaml, the launch file and the RViz view agree with the code."""
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 from faceverse_ros.ros.params import PARAMS, yaml_text
 
 

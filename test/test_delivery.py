@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers import ROOT
 
 SIZES = ("640x480", "1280x720")
 KINDS = ("reliable", "best_effort")

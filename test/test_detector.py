@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.tracking.detector import Detection, DetectorError, FaceDetector
 from faceverse_ros.tracking.tracker import IdTracker
 

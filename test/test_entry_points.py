@@ -1,13 +1,16 @@
 """The installed executables that `ros2 run` / `ros2 launch` and users start."""
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, shared_path
+from helpers.video import read_rgb
 
 VENV = Path(sys.prefix)
 NODE_EXE = VENV / "lib" / "faceverse_ros" / "faceverse_node"
@@ -19,7 +22,7 @@ def test_node_executable_starts_with_ros_args_and_stops_on_sigint(rclpy_context)
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
 
-    from conftest import spin_until
+    from helpers.spin import spin_until
 
     proc = subprocess.Popen([str(NODE_EXE), "--ros-args", "-p", "landmark_only:=true",
                              "-p", "diagnostics.period_s:=0.2", "-r", "__ns:=/entry"],
@@ -47,7 +50,29 @@ def test_node_executable_bad_asset_is_one_line_and_nonzero(tmp_path):
     assert len(lines) == 1 and "nope.npy" in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_cli_executable_help():
-    proc = subprocess.run([str(CLI_EXE), "--help"], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ))
-    assert proc.returncode == 0 and "run" in proc.stdout and "node" in proc.stdout
+def test_cli_executable_runs_a_photo_and_refuses_an_unknown_command(tmp_path):
+    """The installed faceverse-ros dispatches to its subcommands: `run` on a photo writes one
+    face's params with every landmark inside the image; an unknown subcommand exits 2."""
+    photo = shared_path("testdata/faces/portrait_small.jpg")
+    proc = subprocess.run([str(CLI_EXE), "run", "--input", str(photo), "--output", str(tmp_path),
+                           "--landmark-only", "--save-params", "--quiet"], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = sorted(tmp_path.glob("*_face*.json"))
+    assert [p.name for p in saved] == ["portrait_small_face0.json"]
+    data = json.loads(saved[0].read_text())
+    height, width = read_rgb(photo).shape[:2]
+    px = np.asarray(data["landmarks_px"], float)
+    assert px.shape == (478, 2)
+    assert (px[:, 0] >= 0).all() and (px[:, 0] < width).all()
+    assert (px[:, 1] >= 0).all() and (px[:, 1] < height).all()
+    # an upright frontal face (MediaPipe mesh points): the nose tip (1) between the outer eye
+    # corners (33: the person's right, on the image's left; 263) and below them, the chin (152)
+    # below the nose
+    nose, right_eye, left_eye, chin = px[1], px[33], px[263], px[152]
+    assert right_eye[0] < nose[0] < left_eye[0]
+    assert max(right_eye[1], left_eye[1]) < nose[1] < chin[1]
+    assert data["position_m"][2] > 0                          # in front of the camera
+    wrong = subprocess.run([str(CLI_EXE), "rnu"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ))
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr

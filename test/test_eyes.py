@@ -54,7 +54,7 @@ def test_tilted_eye_uses_the_swapped_components():
 
 def test_directions_on_a_real_detection():
     """Shifting the iris landmarks of a real face moves the values the documented way."""
-    from conftest import shared_path
+    from helpers import shared_path
     import cv2
     from faceverse_ros.tracking.detector import FaceDetector
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.landmarks.canonical_mesh import load_mesh
 from faceverse_ros.landmarks.landmark_pose import estimate_head_pose
 from faceverse_ros.views.export import save_mesh

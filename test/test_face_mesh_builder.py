@@ -1,10 +1,11 @@
-"""core.face_mesh.FaceMeshBuilder (per-track identity/albedo cache, decimated sub-meshes) and
+"""views.mesh_builder.FaceMeshBuilder (per-track identity/albedo cache, decimated sub-meshes) and
 the views that use it, checked against the full reconstruction (model.reconstruct through
 face_meshes) and against hand-written normals, on the SYNTHETIC model (arithmetic only)."""
 import numpy as np
 import pytest
 
-from faceverse_ros.core.face_mesh import FaceMeshBuilder, face_meshes
+from faceverse_ros.core.face_mesh import face_meshes
+from faceverse_ros.views.mesh_builder import FaceMeshBuilder
 from faceverse_ros.core.layout import MODE_LANDMARK_FIT
 from faceverse_ros.views.mesh_decimate import MeshDecimator, part_labels
 from faceverse_ros.views.overlay import ViewBuilder, ViewRequest

@@ -24,7 +24,7 @@ eyes, brows, jaw), which keeps the pose observable; the localised copy imitates 
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 
 from faceverse_ros.core.fitting import (DEFAULT_EXP_PRIOR, N_MESH_LANDMARKS, FitResult, LandmarkFitter,
                                    fit_landmarks)

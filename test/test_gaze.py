@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.core import gaze_target as gt
 from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
@@ -314,12 +314,14 @@ def test_shifted_irises_move_the_gaze_off_the_camera():
     assert moved.gaze_direction[0] > base.gaze_direction[0] + 0.2
 
 
+@pytest.mark.slow
+@pytest.mark.shell
 def test_command_line_json_names_the_camera(tmp_path):
     """`faceverse-ros run --save-params` from a plain shell: the landmark-only JSON carries
     the gaze target, and its gaze_direction / position_m agree with it."""
     import json
 
-    from conftest import run_as_user
+    from helpers import run_as_user
     out = run_as_user("run", "--input", str(shared_path("testdata/faces/portrait_small.jpg")),
                       "--output", str(tmp_path), "--save-params", "--landmark-only")
     assert out.returncode == 0, out.stderr[-2000:]

@@ -5,22 +5,21 @@ codes, array sizes), hand-worked pixel values, dots drawn into an image and foun
 after the warp, and a real MediaPipe detection for the landmark table's structure.
 """
 import math
-import threading
-import time
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 
 rclpy = pytest.importorskip("rclpy", reason="needs rclpy (run ./scripts/setup.sh)")
 hri_msgs = pytest.importorskip("hri_msgs.msg", reason="hri_msgs is not installed (setup.sh builds "
                                "it from ../shared/hri_msgs)")
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from helpers.spin import SpinThread  # noqa: E402
+from helpers.waiting import wait_for  # noqa: E402
 from faceverse_ros.ros.hri import HriFace, HriPublisher, landmarks_msg, roi_msg  # noqa: E402
 from faceverse_ros.ros.hri_facs import BLENDSHAPE_NAMES, facs_values  # noqa: E402
 from faceverse_ros.ros.hri_images import face_aligned, face_crop, face_roi  # noqa: E402
@@ -192,32 +191,13 @@ class Listener:
 def pair(rclpy_context):
     pub_node = rclpy.create_node("hri_pub_test", context=rclpy_context)
     sub_node = rclpy.create_node("hri_listener_test", context=rclpy_context)
-    executor = SingleThreadedExecutor(context=rclpy_context)
-    executor.add_node(pub_node)
-    executor.add_node(sub_node)
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.02)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spin = SpinThread(pub_node, sub_node, context=rclpy_context)
     hri = HriPublisher(pub_node, size=(96, 64))
     yield pub_node, hri, Listener(sub_node)
-    stop.set()
-    thread.join(5)
+    spin.close()
     hri.destroy()
-    executor.shutdown()
     pub_node.destroy_node()
     sub_node.destroy_node()
-
-
-def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return predicate()
 
 
 def _topics(node):
@@ -237,7 +217,7 @@ def test_publisher_lifetime_topics_and_stamps(pair):
     a, b = _face("ta1", (10, 10, 70, 70)), _face("ta2", (80, 20, 150, 90), blendshapes=np.zeros(52))
     listener.follow("ta1")
     listener.follow("ta2")
-    assert _wait(lambda: hri.tracked.get_subscription_count() > 0)
+    assert wait_for(lambda: hri.tracked.get_subscription_count() > 0)
     frames = [[a], [a, b], [b], []]
     for k, faces in enumerate(frames):
         hri.publish(_header(100 + k), rgb, faces)
@@ -246,21 +226,21 @@ def test_publisher_lifetime_topics_and_stamps(pair):
                                                                       "landmarks")}
         want |= {f"/humans/faces/{f.id}/facs" for f in faces if f.blendshapes is not None}
         # the ROS graph (what any other node sees) follows within a moment
-        assert _wait(lambda: {n for n in _topics(node) if n.startswith("/humans/faces/ta")} == want,
+        assert wait_for(lambda: {n for n in _topics(node) if n.startswith("/humans/faces/ta")} == want,
                      10), (k, _topics(node), want)
         assert "/humans/faces/tracked" in _topics(node)
         # tracked + 4 per face (+ facs for b)
         assert hri.publisher_count() == 1 + 4 * len(faces) + sum(f.blendshapes is not None
                                                                  for f in faces)
         if k == 1:  # both faces have publishers: wait until the listener is matched
-            assert _wait(lambda: hri._faces["ta2"].aligned.get_subscription_count() > 0)
+            assert wait_for(lambda: hri._faces["ta2"].aligned.get_subscription_count() > 0)
             hri.publish(_header(200), rgb, faces)
-    assert _wait(lambda: len(listener.got.get("tracked", [])) >= 5)
+    assert wait_for(lambda: len(listener.got.get("tracked", [])) >= 5)
     tracked = {m.header.stamp.sec: list(m.ids) for m in listener.got["tracked"]}
     assert tracked[103] == [] and tracked[200] == ["ta1", "ta2"]
     assert all(m.header.frame_id == "cam_optical" and m.header.stamp.nanosec == 500
                for m in listener.got["tracked"])
-    assert _wait(lambda: any(m.header.stamp.sec == 200 for m in listener.got.get(("ta2", "aligned"), [])))
+    assert wait_for(lambda: any(m.header.stamp.sec == 200 for m in listener.got.get(("ta2", "aligned"), [])))
     for key in (("ta2", "roi"), ("ta2", "cropped"), ("ta2", "aligned"), ("ta2", "landmarks"),
                 ("ta2", "facs")):
         msg = [m for m in listener.got[key] if m.header.stamp.sec == 200]
@@ -289,7 +269,7 @@ def test_many_faces_leave_no_publishers_behind(pair):
     for k in range(300):
         hri.publish(_header(k), rgb, [_face(f"m{k}", (5, 5, 50, 50))] if k % 2 == 0 else [])
     assert hri.publisher_count() == 1 and hri.face_ids == []
-    assert _wait(lambda: len(_topics(node)) == before, 10), _topics(node)
+    assert wait_for(lambda: len(_topics(node)) == before, 10), _topics(node)
     # rclpy's callback groups never forget an entity: the faces' groups must not be the node's
     assert len(node.default_callback_group.entities) == group_before
 

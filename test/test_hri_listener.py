@@ -10,17 +10,17 @@ face_<id> for every tracked id at the image's stamp, and the topics gone after t
 """
 import math
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import USER_EXE, shared_path
 
 rclpy = pytest.importorskip("rclpy", reason="needs rclpy (run ./scripts/setup.sh)")
 hri_msgs = pytest.importorskip("hri_msgs.msg", reason="hri_msgs is not installed (setup.sh builds "
                                "it from ../shared/hri_msgs)")
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
@@ -28,7 +28,10 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from faceverse_ros.ros.convert import image_to_rgb, rgb_to_image  # noqa: E402
 from faceverse_ros.ros.node import SENSOR_QOS, FaceVerseNode  # noqa: E402
 from faceverse_ros.ros.tf import TF_QOS  # noqa: E402
-from test_node import wait_for  # noqa: E402
+from helpers.shell import popen_as_user  # noqa: E402
+from helpers.spin import SpinThread  # noqa: E402
+from helpers.video import video_frames  # noqa: E402
+from helpers.waiting import wait_for  # noqa: E402
 
 FRAME = "hri_camera_optical"
 SUBTOPICS = {"roi": hri_msgs.NormalizedRegionOfInterest2D, "cropped": Image, "aligned": Image,
@@ -89,11 +92,7 @@ class Harness:
         self.peer = rclpy.create_node("hri_listener", context=context, namespace=ns)
         self.image_pub = self.peer.create_publisher(Image, "image", SENSOR_QOS)
         self.listener = HriListener(self.peer)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.peer)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spin = SpinThread(self.node, self.peer, context=context, threads=2)
         self.seq = 0
 
     def send(self, rgb):
@@ -117,8 +116,7 @@ class Harness:
         return wait_for(ok, timeout)
 
     def close(self):
-        self.executor.shutdown()
-        self.thread.join(timeout=10)
+        self.spin.close()
         self.node.destroy_node()
         self.peer.destroy_node()
 
@@ -221,14 +219,7 @@ def detector():
 
 
 def _video_frames(n):
-    cap = cv2.VideoCapture(str(shared_path("testdata/video/talking_256.mp4")))
-    frames = []
-    while len(frames) < n:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
+    frames, _ = video_frames(shared_path("testdata/video/talking_256.mp4"), n)
     assert len(frames) == n
     return frames
 
@@ -302,26 +293,19 @@ def test_readme_node_command_feeds_an_hri_listener(rclpy_context):
     """The README's command in a plain shell (env -i: nothing sourced) -> /humans/faces topics."""
     import os
     import subprocess
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    exe = root / ".venv" / "bin" / "faceverse-ros"
-    if not exe.exists():
+    if not USER_EXE.exists():
         pytest.skip("no .venv (run ./scripts/setup.sh)")
     video = shared_path("testdata/video/talking_256.mp4")
-    env = {"HOME": os.environ.get("HOME", "/root"), "PATH": "/usr/bin:/bin",
-           "ROS_DOMAIN_ID": os.environ["ROS_DOMAIN_ID"]}   # this test session's own domain
-    proc = subprocess.Popen(["env", "-i", *[f"{k}={v}" for k, v in env.items()], str(exe), "node",
-                             "--camera", str(video), "--loop", "--localhost",
-                             "--set", "landmark_only=true"],
-                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = popen_as_user("node", "--camera", str(video), "--loop", "--localhost",
+                         "--set", "landmark_only=true",
+                         env={"ROS_DOMAIN_ID": os.environ["ROS_DOMAIN_ID"]},  # this session's own
+                         home=Path(os.environ.get("HOME", "/root")),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     node = rclpy.create_node("readme_hri_listener", context=rclpy_context)
     got = {"tracked": [], "roi": []}
     node.create_subscription(hri_msgs.IdsList, "/humans/faces/tracked", got["tracked"].append, 10)
-    executor = SingleThreadedExecutor(context=rclpy_context)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spin = SpinThread(node, context=rclpy_context)
     try:
         assert wait_for(lambda: any(m.ids for m in got["tracked"]) or proc.poll() is not None, 120), \
             "no face id on /humans/faces/tracked"
@@ -339,8 +323,7 @@ def test_readme_node_command_feeds_an_hri_listener(rclpy_context):
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        executor.shutdown()
-        thread.join(10)
+        spin.close()
         node.destroy_node()
 
 

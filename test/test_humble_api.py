@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
 
 PACKAGE = ROOT / "faceverse_ros"
 NODE_NAMES = ("rclpy.node.Node", "rclpy.lifecycle.node.LifecycleNodeMixin", "rclpy.lifecycle.node.LifecycleNode")

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from conftest import shared_path
+from helpers import shared_path
 from launch_tools import camera, error_lines, launch, need_ros2_tools, ros2, stop_daemon
 
 PARAMS = "faceverse_ros/msg/FaceVerseParamsArray"
@@ -173,7 +173,7 @@ def test_two_namespaced_trackers_on_two_cameras(video, params_file, rclpy_contex
         subs.append(node.create_subscription(TFMessage, "/tf", on_tf, QoSProfile(
             depth=100, reliability=ReliabilityPolicy.RELIABLE)))
         subs.append(node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, 10))
-        from conftest import spin_until
+        from helpers.spin import spin_until
 
         def done():
             faces = {ns: any(ids for _, ids in got["params"].get(ns, [])) for ns in ("robot1", "robot2")}

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from launch_tools import error_lines, launch, need_ros2_tools, ros2
 
 LAUNCH_FILE = ROOT / "launch" / "faceverse.launch.py"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 PATHS = ["faceverse_ros", "test", "bench", "scripts", "launch", "setup.py"]
 

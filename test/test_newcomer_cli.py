@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, USER_EXE, run_as_user, shared_path
+from helpers import ROOT, USER_EXE, run_as_user, shared_path
 
 PHOTOS = ("emma.jpg", "frontal_1080p.jpg", "portrait_small.jpg")
 NOISE = ("W0000", "I0000", "XNNPACK", "absl::InitializeLog", "inference_feedback_manager")
@@ -40,7 +40,7 @@ def _error_lines(res):
 
 def test_bag_mesh_in_landmark_only_mode(tmp_path):
     pytest.importorskip("rosbags")
-    from test_bag import read_bag
+    from helpers.bags import read_bag
 
     res = run_as_user("run", "--input", shared_path("testdata/faces/portrait_small.jpg"),
                       "--output", tmp_path / "files", "--output-bag", tmp_path / "bag",

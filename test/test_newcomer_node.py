@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 from launch_tools import Proc, launch, need_ros2_tools, ros2, stop_daemon
 
 VENV = Path(sys.prefix)

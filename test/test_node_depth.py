@@ -15,8 +15,8 @@ pytest.importorskip("rclpy", reason="the node needs rclpy")
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from test_node import FRAME, FRAME_NS, SENSOR_QOS, wait_for  # noqa: E402
-from test_node_inputs import Inputs, face_image, k_of  # noqa: E402
+from helpers.node_harness import (FRAME, FRAME_NS, SENSOR_QOS, Inputs, face_image, k_of,  # noqa: E402
+                                  wait_for)
 
 
 class DepthHarness(Inputs):

@@ -5,7 +5,7 @@ Tasks detector, which still publishes blendshapes."""
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 
 rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts/setup.sh)")
 from rclpy.parameter import Parameter  # noqa: E402
@@ -13,7 +13,7 @@ from visualization_msgs.msg import Marker  # noqa: E402
 
 from faceverse_ros.landmarks.blendshapes import BLENDSHAPE_NAMES  # noqa: E402
 from faceverse_ros.msg import FaceVerseParams  # noqa: E402
-from test_node import FRAME, Harness, _image, _key, wait_for  # noqa: E402
+from helpers.node_harness import FRAME, Harness, small_photo, stamp_key, wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +37,12 @@ def legacy_node(rclpy_context):
 
 def _views_of(h, msg, timeout=30):
     """The debug image and the mesh array published for the image of ``msg`` (same stamp)."""
-    key = _key(msg.header)
-    assert wait_for(lambda: any(_key(d.header) == key for d in h.got["debug"]) and
-                    any(m.markers and _key(m.markers[-1].header) == key for m in h.got["mesh"]),
+    key = stamp_key(msg.header)
+    assert wait_for(lambda: any(stamp_key(d.header) == key for d in h.got["debug"]) and
+                    any(m.markers and stamp_key(m.markers[-1].header) == key for m in h.got["mesh"]),
                     timeout)
-    debug = [d for d in h.got["debug"] if _key(d.header) == key][0]
-    mesh = [m for m in h.got["mesh"] if m.markers and _key(m.markers[-1].header) == key][0]
+    debug = [d for d in h.got["debug"] if stamp_key(d.header) == key][0]
+    mesh = [m for m in h.got["mesh"] if m.markers and stamp_key(m.markers[-1].header) == key][0]
     return debug, mesh
 
 
@@ -75,7 +75,7 @@ def _check_rendered(debug, rgb, face):
 
 def test_tasks_detector_blendshapes_and_the_task_mesh(tasks_node):
     tasks_node.watch_views()
-    rgb = _image("portrait_small.jpg")
+    rgb = small_photo("portrait_small.jpg")
     msg = tasks_node.send_settled(rgb)
     assert msg is not None and len(msg.faces) == 1
     face = msg.faces[0]
@@ -90,7 +90,7 @@ def test_tasks_detector_blendshapes_and_the_task_mesh(tasks_node):
 
 def test_legacy_detector_no_blendshapes_and_the_tesselation_mesh(legacy_node):
     legacy_node.watch_views()
-    rgb = _image("frontal_1080p.jpg")
+    rgb = small_photo("frontal_1080p.jpg")
     msg = legacy_node.send_settled(rgb)
     assert msg is not None and len(msg.faces) == 1
     assert msg.faces[0].mode == FaceVerseParams.MODE_LANDMARK_ONLY
@@ -109,7 +109,7 @@ def test_faceverse_path_with_tasks_detector_publishes_blendshapes(rclpy_context,
                                 Parameter("task_path",
                                           value=str(shared_path("models/face_landmarker.task")))])
     try:
-        msg = h.send_settled(_image("portrait_small.jpg"))
+        msg = h.send_settled(small_photo("portrait_small.jpg"))
         assert msg is not None and len(msg.faces) == 1
         face = msg.faces[0]
         assert face.mode == FaceVerseParams.MODE_REGRESSOR

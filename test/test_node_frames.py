@@ -15,14 +15,14 @@ rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts
 from rclpy.parameter import Parameter  # noqa: E402
 
 from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
-from test_node import FRAME, Harness, _image, _key  # noqa: E402
+from helpers.node_harness import FRAME, Harness, small_photo, stamp_key  # noqa: E402
 
 STEP_PX = 12
 N_FACE = 8
 
 
 def _moving_frames(n=N_FACE):
-    face = _image("emma.jpg")
+    face = small_photo("emma.jpg")
     h, w = face.shape[:2]
     out = []
     for k in range(n):
@@ -81,10 +81,10 @@ def test_original_every_published_field_is_of_the_stamped_frame(rclpy_context, s
         face_keys = _stream(h, images)
         _stream(h, [np.zeros_like(images[0])] * 8)  # the face leaves; its id ends
         time.sleep(0.5)
-        published = [_key(m.header) for m in h.got["params"] if m.faces]
+        published = [stamp_key(m.header) for m in h.got["params"] if m.faces]
         assert published == face_keys  # every face frame once, in order, with its own stamp
-        by_key = {_key(m.header): m for m in h.got["params"] if m.faces}
-        tf = {(_key(t.header), t.child_frame_id): t for m in h.got["tf"] for t in m.transforms}
+        by_key = {stamp_key(m.header): m for m in h.got["params"] if m.faces}
+        tf = {(stamp_key(t.header), t.child_frame_id): t for m in h.got["tf"] for t in m.transforms}
         for k, key in enumerate(face_keys):
             msg = by_key[key]
             assert msg.header.frame_id == FRAME
@@ -112,7 +112,7 @@ def test_smoother_parameters_change_from_another_thread_while_two_faces_stream(r
     stage errors, every change accepted, two faces published to the end."""
     h = Harness(rclpy_context, [Parameter("landmark_only", value=True),
                                 Parameter("max_faces", value=2)])
-    a, b = _image("portrait_small.jpg"), _image("frontal_1080p.jpg")
+    a, b = small_photo("portrait_small.jpg"), small_photo("frontal_1080p.jpg")
     height = min(a.shape[0], b.shape[0])
     pair = np.concatenate([a[:height], b[:height]], axis=1)
     stop = threading.Event()

@@ -9,45 +9,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="the node needs rclpy")
-from rcl_interfaces.msg import Log  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from test_node import FRAME, SENSOR_QOS, Harness, _image, wait_for  # noqa: E402
+from helpers.node_harness import FRAME, SENSOR_QOS, Inputs, face_image, k_of, wait_for  # noqa: E402
 from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
-
-
-class Inputs(Harness):
-    """test_node's harness plus the node's log lines (from /rosout)."""
-
-    def __init__(self, context, overrides):
-        super().__init__(context, overrides)
-        self.log = []
-        name = self.node.get_logger().name
-        self.tester.create_subscription(
-            Log, "/rosout", lambda m: self.log.append(m.msg) if m.name == name else None,
-            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-        time.sleep(0.5)
-
-    def said(self, words, timeout=5.0):
-        return wait_for(lambda: any(words in line for line in self.log), timeout)
-
-    def send_info(self, k, size):
-        info = CameraInfo(width=size[0], height=size[1], k=[float(v) for v in k])
-        info.header.frame_id = FRAME
-        self.info_pub.publish(info)
-        # camera_info and images are separate topics: the image waits until the node has it
-        assert wait_for(lambda: (got := self.node._camera_info) is not None
-                        and np.array_equal(got.k, info.k, equal_nan=True)
-                        and got.width == info.width, 10)
-
-    def face_tf(self, msg):
-        stamp = msg.header.stamp.sec
-        assert wait_for(lambda: any(t.header.stamp.sec == stamp and t.child_frame_id.startswith("face_")
-                                    for m in self.got["tf"] for t in m.transforms), 10)
-        return [t for m in self.got["tf"] for t in m.transforms
-                if t.header.stamp.sec == stamp and t.child_frame_id.startswith("face_")][0]
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +22,6 @@ def node(rclpy_context):
                                Parameter("smoother.kind", value="none")])
     yield h
     h.close()
-
-
-def k_of(fx, fy, cx, cy):
-    return [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-
-
-FACE = None
-
-
-def face_image():
-    global FACE
-    if FACE is None:
-        FACE = _image("frontal_1080p.jpg")   # 480 x 270
-    return FACE
 
 
 # the cases of issue 16: what reached /tf before, and now

@@ -6,7 +6,7 @@ import venv
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_colcon_install_has_sim3dr_and_messages(tmp_path):

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 rclpy = pytest.importorskip("rclpy", reason="the node needs rclpy (run ./scripts/setup.sh)")
-from rcl_interfaces.msg import ParameterType  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 
@@ -152,8 +151,6 @@ def test_humble_fallback_applies_accepted_values(context_with, monkeypatch):
     """Without add_post_set_parameters_callback (Humble), accepted values still take effect."""
     import rclpy.node
 
-    from faceverse_ros.ros import compat
-
     monkeypatch.delattr(rclpy.node.Node, "add_post_set_parameters_callback")
     node = _node(context_with())
     try:
@@ -165,8 +162,38 @@ def test_humble_fallback_applies_accepted_values(context_with, monkeypatch):
         assert not refused.successful and node._p["smoother.kind"] == "original"
     finally:
         node.destroy_node()
-    assert compat.add_parameter_callbacks.__doc__
 
 
-def test_parameter_type_constants_match():
-    assert Parameter.Type.DOUBLE.value == ParameterType.PARAMETER_DOUBLE
+def _flatten(tree, prefix=""):
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{name}.")
+        else:
+            yield prefix + name, value
+
+
+def test_shipped_params_file_lists_the_declared_defaults(context_with):
+    """config/faceverse.yaml, the file users copy to start from the defaults: every entry is a
+    parameter of a node started without it, with the type the YAML value has and that value
+    as its default; the node declares none that the file leaves out."""
+    import yaml
+
+    path = ROOT / "config" / "faceverse.yaml"
+    entries = dict(_flatten(yaml.safe_load(path.read_text())["/**"]["ros__parameters"]))
+    types = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
+             str: Parameter.Type.STRING}
+    node = _node(context_with())
+    try:
+        rclpy_own = {"use_sim_time", "start_type_description_service"}   # rclpy's, not ours
+        declared = {name for name in node._parameters
+                    if not name.startswith("qos_overrides.") and name not in rclpy_own}
+        assert declared == set(entries)
+        for name, value in entries.items():
+            got = node.get_parameter(name)
+            if isinstance(value, list):
+                assert list(got.value) == value, name
+            else:
+                assert got.type_ == types[type(value)], (name, got.type_, value)
+                assert got.value == value, name
+    finally:
+        node.destroy_node()

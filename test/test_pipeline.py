@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.runtime.workers import TwoStageRunner
 from faceverse_ros.tracking.detector import FaceDetector
 from faceverse_ros.tracking.pipeline import (MODE_LANDMARK_FIT, MODE_LANDMARK_ONLY, MODE_REGRESSOR,

@@ -11,7 +11,6 @@ The test reads the commands from the README itself, so README and test cannot dr
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path, wait_for
+from helpers.shell import interrupt_group, kill_group
 
 README = ROOT / "README.md"
 
@@ -98,8 +98,12 @@ def test_readme_test_command(three):
     assert re.search(r"\b\d+ passed\b", out.stdout), out.stdout[-2000:]
 
 
-def test_readme_node_command_runs_and_stops_on_sigint(three):
+def test_readme_node_command_runs_and_stops_on_sigint(three, rclpy_context):
     shared_path("testdata/video/talking_256.mp4")
+    rclpy = pytest.importorskip("rclpy", reason="the check listens to the node with rclpy")
+    from faceverse_ros.msg import FaceVerseParamsArray
+    from helpers.spin import SpinThread
+
     block = next(b for b in _bash_blocks("## ROS 2 usage") if "faceverse-ros node" in b)
     command = _commands(block)[0]
     assert command.startswith(".venv/bin/faceverse-ros node --camera") and "--localhost" in command
@@ -108,15 +112,21 @@ def test_readme_node_command_runs_and_stops_on_sigint(three):
                            plain_env(ROS_DOMAIN_ID=os.environ["ROS_DOMAIN_ID"]).items())]
     proc = subprocess.Popen(argv + shlex.split(command), cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # a listener of the test's own: the command runs once it publishes params with a face
+    listener = rclpy.create_node("readme_params_listener", context=rclpy_context)
+    got = []
+    listener.create_subscription(FaceVerseParamsArray, "/faceverse/params",
+                                 lambda m: got.append(m) if m.faces else None, 10)
+    spin = SpinThread(listener, context=rclpy_context)
     try:
-        time.sleep(20)
+        assert wait_for(lambda: got or proc.poll() is not None, 180), "no params with a face"
         assert proc.poll() is None, proc.stdout.read()[-3000:]
-        os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        assert got[0].header.frame_id == "camera_optical_frame"
+        output = interrupt_group(proc)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
+        spin.close()
+        listener.destroy_node()
     assert proc.returncode == 0, output[-3000:]
     assert "[node] running with camera" in output, output[-3000:]
     for bad in ("Traceback", "RCLError", "error:", "AMENT_PREFIX_PATH", "[ERROR]"):

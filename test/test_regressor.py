@@ -54,6 +54,7 @@ def test_fold_batchnorm_by_formula(synthetic_state_dict):
     np.testing.assert_allclose(b, beta - mean * k, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow   # a full ResNet-50 forward pass through torch
 def test_torch_engine_equals_the_plain_module(synthetic_state_dict, torch_regressor, crops):
     net = build_reconnet(synthetic_state_dict)
     with torch.no_grad():

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("rclpy", reason="the ROS layer needs the ROS message packages")
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from helpers import ROOT  # noqa: E402
 from faceverse_ros.ros.convert import DEFAULT_MAX_PIXELS, ImageConversionError, \
     compressed_size, compressed_to_rgb, image_to_rgb  # noqa: E402
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, spin_until
+from helpers import ROOT
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import ros_peer  # noqa: E402
 
 rclpy = pytest.importorskip("rclpy", reason="the ROS layer needs rclpy (run ./scripts/setup.sh)")
+from helpers.spin import spin_until  # noqa: E402
 
 
 def _start_peer(mode):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, shared_path
+from helpers import ROOT, shared_path
+from helpers.shell import interrupt_group, kill_group
 
 CLI = Path(sys.prefix) / "bin" / "faceverse-ros"
 BAD = re.compile(r"Traceback|RCLError|context is invalid|\[ERROR\]|error:", re.IGNORECASE)
@@ -39,12 +40,9 @@ def test_start_stop_cycle_is_clean(cycle):
             seen += line
         assert "[node] running" in seen, seen[-3000:]
         time.sleep(2.0 + 0.5 * cycle)   # frames flowing through both workers and the camera
-        os.killpg(proc.pid, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=90)
+        rest = interrupt_group(proc, timeout=90)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     output = seen + rest
     assert proc.returncode == 0, output[-3000:]
     assert not [ln for ln in output.splitlines() if BAD.search(ln)], output[-3000:]

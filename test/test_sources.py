@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.io.sources import FrameSource, SourceError
 
 

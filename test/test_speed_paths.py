@@ -176,7 +176,7 @@ def test_linear_update_about_a_full_fit_is_its_first_order_response(synthetic_mo
     start[s["angles"]] += 0.03
     fit = fitter.fit(obs, box, start, prior_exp=truth[s["exp"]])
     update = LinearUpdate(fitter)
-    state = update.prepare(fit.coeffs, box, truth[s["exp"]], fit.rms_px, fit_landmarks=obs)
+    state = update.prepare(fit.coeffs, box, truth[s["exp"]], fit.rms_px, fit=fit.linearisation)
     same = update.update(state, obs, box)
     np.testing.assert_allclose(same.coeffs, fit.coeffs, atol=1e-6)
     assert abs(same.rms_px - fit.rms_px) < 1e-3

@@ -14,7 +14,7 @@ moves), and 90 repeats of one frame.
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.landmarks import landmark_pose as lp
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.rotations import rotation_matrix

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers import shared_path
 from faceverse_ros.tracking import tracker as tracker_mod
 from faceverse_ros.tracking.tracker import IdTracker, box_iou
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from faceverse_ros.ros import transport
 from faceverse_ros.ros.transport import FASTDDS_VAR, FASTRTPS_VAR, SWITCH_VAR, ProfileError, \
     apply_profile, profile_plan, profile_variables, reliability_for_publishers
@@ -136,7 +136,7 @@ def test_auto_reliability_follows_the_publishers(rclpy_context):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from conftest import spin_until
+    from helpers.spin import spin_until
     from faceverse_ros.ros.transport import ImageSubscription
 
     node = rclpy.create_node("faceverse_node", context=rclpy_context)

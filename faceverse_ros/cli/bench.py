@@ -275,6 +275,10 @@ def run_mode(mode, frames, feed, assets, onnx_int8, args, decode_ms):
     views = ViewBuilder(pipe.model, pipe.canonical_mesh) \
         if mode in ("ours+render", "landmark_only+render") else None
     need_mesh = render and views is None
+    if need_mesh and pipe.model is not None:
+        from faceverse_ros.views.mesh_builder import FaceMeshBuilder
+
+        pipe.mesh_builder = FaceMeshBuilder(pipe.model)
     detect_only = mode == "detector_only"
     stages = {name: [] for name in STAGES}
     stages["decode"] = [decode_ms]

@@ -156,6 +156,8 @@ def cmd_run(args):
     prefix = resolve_prefix(args.face_id_prefix, "/")
     builder = ViewBuilder(pipeline.model, pipeline.canonical_mesh,
                           face_label=lambda face_id: face_id_string(prefix, face_id))
+    if pipeline.model is not None:
+        pipeline.mesh_builder = builder.mesh_builder()   # one per-face cache for both
     if meshes and builder.triangles is None:
         raise CliError("--save-ply/--save-obj: no mesh (the FaceVerse files are missing and the "
                        "MediaPipe face mesh could not be read)")

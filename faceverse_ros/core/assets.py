@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class AssetError(FaceVerseError):
     (what was expected and where to get the right file).
     """
 
-    def __init__(self, path, problem: str, hint: str = ""):
+    def __init__(self, path: Union[str, Path], problem: str, hint: str = ""):
         self.path = str(path) if path is not None else None
         self.problem = problem
         self.hint = hint
@@ -111,14 +111,14 @@ def _find(path, filename: str, hint: str) -> Path:
     raise AssetError(filename, "file not found (looked in: " + ", ".join(tried) + ")", hint)
 
 
-def find_model_file(path=None) -> Path:
+def find_model_file(path: Optional[Union[str, Path]] = None) -> Path:
     """Path of ``faceverse_v4_2.npy``: ``path`` (a file or a folder) if given,
     else ``$FACEVERSE_DATA``, the project's ``data/``, then ``./data``.
     Raises :class:`AssetError` when it is not there."""
     return _find(path, MODEL_FILENAME, _model_hint())
 
 
-def find_checkpoint_file(path=None) -> Path:
+def find_checkpoint_file(path: Optional[Union[str, Path]] = None) -> Path:
     """Path of ``faceverse_resnet50.pth``, searched like :func:`find_model_file`."""
     return _find(path, CHECKPOINT_FILENAME, _checkpoint_hint())
 
@@ -149,7 +149,7 @@ class ModelSizes:
         return self.layout.total
 
 
-def load_model_dict(path=None, validate: bool = True) -> Tuple[dict, Path]:
+def load_model_dict(path: Optional[Union[str, Path]] = None, validate: bool = True) -> Tuple[dict, Path]:
     """Load the FaceVerse model dict from ``path`` (see :func:`find_model_file`).
 
     Warning: this unpickles the file (``np.load(..., allow_pickle=True)``),
@@ -225,7 +225,7 @@ def _check_boundaries(a, key, last, path, hint, what, minimum=6):
         raise AssetError(path, f"key '{key}' ends at {a[-1]}, expected the number of {what} ({last})", hint)
 
 
-def validate_model_dict(d: Mapping, path=MODEL_FILENAME) -> ModelSizes:
+def validate_model_dict(d: Mapping, path: Union[str, Path] = MODEL_FILENAME) -> ModelSizes:
     """Check every key of spec section 2: presence, shape, dtype, index ranges.
 
     Returns the :class:`ModelSizes` read from the file; raises

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from typing import Iterable, Tuple
+
 import numpy as np
 
 
@@ -50,7 +52,7 @@ class CameraIntrinsics:
                    float(cy) if cy >= 0 else base.cy)
 
     @classmethod
-    def from_matrix(cls, k) -> "CameraIntrinsics":
+    def from_matrix(cls, k: np.ndarray) -> "CameraIntrinsics":
         """From a 3x3 camera matrix or its 9 row-major values (sensor_msgs/CameraInfo ``k``)."""
         m = np.asarray(k, dtype=np.float64).reshape(3, 3)
         return cls(m[0, 0], m[1, 1], m[0, 2], m[1, 2])
@@ -68,22 +70,23 @@ class CameraIntrinsics:
             raise ValueError(f"intrinsics must be (fx, fy, cx, cy) in pixels, got {value!r}") from None
         return cls(fx, fy, cx, cy)
 
-    def scaled(self, from_size, to_size) -> "CameraIntrinsics":
+    def scaled(self, from_size: Tuple[int, int], to_size: Tuple[int, int]) -> "CameraIntrinsics":
         """These intrinsics of a (width, height) image for the same camera at another size
         (a binned or resized stream)."""
         sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
         return CameraIntrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy)
 
 
-def scaled_intrinsics(k, info_size, image_size):
+def scaled_intrinsics(k: Iterable[float], info_size: Tuple[int, int],
+                      image_size: Tuple[int, int]) -> Tuple[float, float, float, float]:
     """(fx, fy, cx, cy) from the 9 values of K, scaled from info_size to image_size (w, h).
 
     info_size (0, 0) means "the image's size" (no scaling). Overflow gives inf, never raises.
     """
-    k = [float(v) for v in k]
-    if len(k) != 9:
-        raise ValueError(f"K has {len(k)} values, expected 9")
-    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    values = [float(v) for v in k]
+    if len(values) != 9:
+        raise ValueError(f"K has {len(values)} values, expected 9")
+    fx, fy, cx, cy = values[0], values[4], values[2], values[5]
     (iw, ih), (w, h) = info_size, image_size
     if iw and ih and (iw, ih) != (w, h):
         sx, sy = w / iw, h / ih

@@ -5,7 +5,8 @@ Spec ``faceverse_v4.md`` section 4: a torchvision ResNet-50 backbone and eight
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from faceverse_ros.core.assets import (CHECKPOINT_FILENAME, HEAD_NAMES, V4_HEAD_SIZES, AssetError,
                                        _checkpoint_hint, find_checkpoint_file)
@@ -64,7 +65,7 @@ def _unwrap_state_dict(obj):
     return obj
 
 
-def validate_state_dict(sd: Mapping, path=CHECKPOINT_FILENAME,
+def validate_state_dict(sd: Mapping, path: Union[str, Path] = CHECKPOINT_FILENAME,
                         head_sizes: Optional[Sequence[int]] = None) -> Tuple[int, ...]:
     """Check a ReconNet state_dict's keys and shapes.
 
@@ -109,13 +110,13 @@ def validate_state_dict(sd: Mapping, path=CHECKPOINT_FILENAME,
             parts.append(f"{len(unexpected)} unexpected key(s) e.g. {unexpected[:3]}")
         raise AssetError(path, "does not match the ResNet-50 ReconNet layout: " + "; ".join(parts), hint)
     for k, shape in expected.items():
-        got = tuple(sd[k].shape)
-        if got != shape:
-            raise AssetError(path, f"tensor '{k}' has shape {got}, expected {shape}", hint)
+        found = tuple(sd[k].shape)
+        if found != shape:
+            raise AssetError(path, f"tensor '{k}' has shape {found}, expected {shape}", hint)
     return head_sizes
 
 
-def load_checkpoint(path=None, head_sizes: Optional[Sequence[int]] = None):
+def load_checkpoint(path: Optional[Union[str, Path]] = None, head_sizes: Optional[Sequence[int]] = None):
     """Load and validate the ReconNet ``state_dict`` (torch tensors on CPU).
 
     Uses ``torch.load(map_location="cpu", weights_only=True)``. ``head_sizes``

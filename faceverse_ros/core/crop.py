@@ -26,7 +26,7 @@ import numpy as np
 CROP_SIZE = 256
 
 
-def crop_box_from_square(square_box) -> np.ndarray:
+def crop_box_from_square(square_box: np.ndarray) -> np.ndarray:
     """Crop box (x0, y0, x1, y1) int64, image pixels, from a square box (x0, y0, x1, y1).
 
     A non-square box is treated as the square of side max(w, h) around its
@@ -53,7 +53,7 @@ def _check_image(image_rgb) -> np.ndarray:
     return img
 
 
-def crop_region(image_rgb, crop_box) -> np.ndarray:
+def crop_region(image_rgb: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
     """Pixels of an int crop box (x0, y0, x1, y1) of an RGB image, black outside it
     (a view when the box lies inside the image)."""
     img = _check_image(image_rgb)
@@ -70,7 +70,7 @@ def crop_region(image_rgb, crop_box) -> np.ndarray:
     return region
 
 
-def crop_face(image_rgb, box) -> Tuple[np.ndarray, np.ndarray]:
+def crop_face(image_rgb: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Regressor crop of one face.
 
     image_rgb: uint8 (H, W, 3) RGB. box: the squared landmark box (x0, y0,
@@ -83,7 +83,7 @@ def crop_face(image_rgb, box) -> Tuple[np.ndarray, np.ndarray]:
     return crop, crop_box
 
 
-def crop_faces(image_rgb, boxes) -> Tuple[np.ndarray, np.ndarray]:
+def crop_faces(image_rgb: np.ndarray, boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`crop_face` for several boxes (K, 4) of one image -> (K, 256, 256, 3), (K, 4)."""
     b = np.asarray(boxes, dtype=np.float64)
     if b.ndim != 2 or b.shape[1] != 4:

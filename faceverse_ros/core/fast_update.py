@@ -20,12 +20,17 @@ The caller keeps the accuracy: when the update's RMS is clearly above the prepar
 fit's (``acceptable``), it runs the full fit instead and prepares again from it.
 """
 import dataclasses
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from faceverse_ros.core.fit_model import _check_crop_box, rebox_translation
+from faceverse_ros.core.fitting import FitLinearisation
 from faceverse_ros.core.projection import CROP_SIZE
 from faceverse_ros.core.rotations import rotation_matrix
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.fitting import LandmarkFitter
 
 #: an update is kept when its RMS is at most RATIO x the prepared fit's RMS + SLACK_PX
 ACCEPT_RATIO = 1.5
@@ -48,7 +53,7 @@ class LinearState:
     bias: np.ndarray        # (6 + m,) -w (e0 - e_key) in the expression rows
     const: np.ndarray       # (3, K) unposed constant part (identity folded in)
     rms_px: float           # RMS of the full fit x0 came from
-    e_key: np.ndarray = None  # (m,) the expression the prior pulls toward
+    e_key: Optional[np.ndarray] = None  # (m,) the expression the prior pulls toward
     w: float = 0.0          # the prior's weight for box
     frames: int = 0         # accepted updates since the state was prepared
 
@@ -57,14 +62,14 @@ class LinearState:
 class UpdateResult:
     coeffs: np.ndarray      # (n,) float32 for the frame's crop box
     rms_px: float
-    x: np.ndarray = None    # (6 + m,) the solution for the state's box
-    f: np.ndarray = None    # (2K,) its landmark pixels
+    x: Optional[np.ndarray] = None   # (6 + m,) the solution for the state's box
+    f: Optional[np.ndarray] = None   # (2K,) its landmark pixels
 
 
 class LinearUpdate:
     """One linearised solve per frame on a prepared state (module doc)."""
 
-    def __init__(self, fitter, steps: int = CHORD_STEPS):
+    def __init__(self, fitter: "LandmarkFitter", steps: int = CHORD_STEPS):
         self.fitter = fitter
         self.steps = max(1, int(steps))
 
@@ -73,15 +78,16 @@ class LinearUpdate:
         scale2 = (((box[2] - box[0]) + (box[3] - box[1])) / (2.0 * CROP_SIZE)) ** 2
         return f.exp_prior * f.n_landmarks * scale2
 
-    def prepare(self, coeffs, crop_box, prior_exp=None, rms_px=0.0,
-                fit_landmarks=None) -> LinearState:
+    def prepare(self, coeffs: np.ndarray, crop_box: np.ndarray,
+                prior_exp: Optional[np.ndarray] = None, rms_px: float = 0.0,
+                fit: Optional[FitLinearisation] = None) -> LinearState:
         """The state about ``coeffs`` (for ``crop_box``).
 
-        fit_landmarks: the landmarks the fitter's last fit (whose result ``coeffs`` are)
-        was made on. Then its last J and J^T J + w I (built at most a few steps before the
+        fit: the linearisation of the fit whose result ``coeffs`` are (FitResult.linearisation).
+        Then its last J and J^T J + w I (built at most a few steps before the
         end) are taken instead of being built again, and the update is the first-order
         response of that optimum to a change of the landmarks: x0 + A^-1 J^T (obs -
-        fit_landmarks) (at the optimum J^T r balances the prior, so neither the residual
+        fit.landmarks) (at the optimum J^T r balances the prior, so neither the residual
         nor the prior enters, and a slightly stale J cannot bias it). Without it, the
         Gauss-Newton step about x0 with J built there (module doc)."""
         f = self.fitter
@@ -96,23 +102,22 @@ class LinearUpdate:
         if uv is None:
             raise ValueError("the state puts landmarks behind the crop camera")
         w = self._weight(box)
-        a = getattr(f, "last_normal", None) if fit_landmarks is not None else None
-        if a is None:
-            a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
-        jt = f._jac.T.copy()                                        # float32, out of the buffer
-        bias = np.zeros(6 + m)
-        if fit_landmarks is not None:
-            ref = f._check_landmarks(fit_landmarks).reshape(-1).copy()
+        if fit is not None:
+            a, jt = fit.normal, fit.jt
+            ref = fit.landmarks.reshape(-1).copy()
         else:
+            a = f._hessian(f._local(v, p, z, x0[0:3], box), w)     # J^T J + w I_exp
+            jt = f._jac.T.copy()                                    # float32, out of the buffer
             ref = uv.reshape(-1).copy()
+        bias = np.zeros(6 + m)
         e_key = x0[6:] if prior_exp is None else \
             np.asarray(prior_exp, dtype=np.float64).reshape(-1)[:m]
-        if m and fit_landmarks is None:
+        if m and fit is None:
             bias[6:] = -w * (x0[6:] - e_key)
         return LinearState(c, box, x0, ref, jt,
                            np.linalg.inv(a), bias, const, float(rms_px), e_key.copy(), w)
 
-    def update(self, state: LinearState, landmarks_px, crop_box) -> UpdateResult:
+    def update(self, state: LinearState, landmarks_px: np.ndarray, crop_box: np.ndarray) -> UpdateResult:
         f = self.fitter
         box = _check_crop_box(crop_box)
         obs = f._check_landmarks(landmarks_px)                     # (2, K) image px

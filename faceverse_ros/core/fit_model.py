@@ -38,7 +38,7 @@ def _check_crop_box(crop_box, name: str = "crop_box") -> np.ndarray:
     return b
 
 
-def rebox_translation(trans, from_box, to_box) -> np.ndarray:
+def rebox_translation(trans: np.ndarray, from_box: np.ndarray, to_box: np.ndarray) -> np.ndarray:
     """Translation (3,) for ``to_box`` that puts the head origin on the same
     image pixel, at the same image scale, as ``trans`` does for ``from_box``.
 
@@ -69,6 +69,26 @@ def rebox_translation(trans, from_box, to_box) -> np.ndarray:
 
 class FitModel:
     """The model arithmetic of the landmark fit (see module doc); a base of LandmarkFitter."""
+
+    # set up by LandmarkFitter.__init__: sizes, coefficient slices, the fitted vertices'
+    # mean and bases (float64 and float32 copies) and the Jacobian buffers
+    n_landmarks: int
+    exp_dims: int
+    _s_id: slice
+    _s_exp: slice
+    _s_ang: slice
+    _s_trans: slice
+    _mean_t: np.ndarray
+    _b_id: np.ndarray
+    _b_rest: np.ndarray
+    _e: np.ndarray
+    _e32: np.ndarray
+    _e_flat: np.ndarray
+    _jac: np.ndarray
+    _tmp: np.ndarray
+
+    def _check_coeffs(self, coeffs: np.ndarray, name: str = "init_coeffs") -> np.ndarray:
+        raise NotImplementedError   # LandmarkFitter's
 
     def _constant(self, init: np.ndarray) -> np.ndarray:
         """(3, K) unposed fitted vertices with the fitted expression values at zero.
@@ -195,7 +215,7 @@ class FitModel:
             h[6:, 6:].flat[::self.exp_dims + 1] += w
         return h
 
-    def jacobian(self, coeffs, crop_box) -> np.ndarray:
+    def jacobian(self, coeffs: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
         """Analytic Jacobian (2K, 6 + exp_dims) float64 of the fitted landmarks'
         image coordinates (all x rows, then all y rows, ``landmark_ids`` order)
         with respect to (angles, trans, fitted expression values) at coeffs.

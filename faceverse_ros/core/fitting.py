@@ -100,6 +100,17 @@ DEFAULT_REFRESH_RHO = 0.75      #: rebuild J^T J after a step whose gain ratio i
 MU_MAX = 1e12                   #: damping at which the solver gives up ("stalled")
 
 
+@dataclass(frozen=True)
+class FitLinearisation:
+    """What a fit leaves for a linear update about its optimum (core.fast_update): the
+    landmarks it was fitted to ((2, K) image px, the fitted set), J^T of the last Jacobian
+    it built ((6 + exp_dims, 2K) float32) and J^T J + w I of the last one it factored."""
+
+    landmarks: np.ndarray
+    jt: np.ndarray
+    normal: np.ndarray
+
+
 @dataclass
 class FitResult:
     """Result of :meth:`LandmarkFitter.fit`.
@@ -129,6 +140,7 @@ class FitResult:
     converged: bool
     status: str = "converged"
     initial_rms_px: float = float("nan")
+    linearisation: Optional[FitLinearisation] = None   #: None when diverged
 
     def __repr__(self):
         return (f"FitResult(status={self.status!r}, rms_px={self.rms_px:.4g}, initial_rms_px="
@@ -246,7 +258,7 @@ class LandmarkFitter(FitModel):
         self._tmp = np.empty((k, m), dtype=np.float32)
 
     # ----------------------------------------------------------------- geometry (FitModel)
-    def landmarks_px(self, coeffs, crop_box) -> np.ndarray:
+    def landmarks_px(self, coeffs: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
         """(K, 2) image pixels of the fitted landmarks (``landmark_ids`` order)
         for coeffs (n_coeffs,) expressed for crop_box (x0, y0, x1, y1)."""
         c = self._check_coeffs(coeffs, "coeffs")
@@ -283,7 +295,8 @@ class LandmarkFitter(FitModel):
             raise ValueError(f"landmark_ids need {N_MEDIAPIPE_LANDMARKS} landmarks, got {lm.shape[0]}")
         return np.ascontiguousarray(lm[self.landmark_ids, :2].T)  # (2, K)
 
-    def fit(self, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None) -> FitResult:
+    def fit(self, landmarks_px: np.ndarray, crop_box: np.ndarray, init_coeffs: np.ndarray,
+            prior_exp: Optional[np.ndarray] = None, init_box: Optional[np.ndarray] = None) -> FitResult:
         """Fit angles, trans and expression to the landmarks of one face.
 
         landmarks_px: (478, 2|3) (or (468, 2|3)) MediaPipe landmarks in image
@@ -392,8 +405,8 @@ class LandmarkFitter(FitModel):
                     status = "stalled"
                     break
 
-        self.last_normal = h  # J^T J + w I of the last Jacobian built (in self._jac): see
-        # core.fast_update, which linearises about this fit without building them again
+        # core.fast_update linearises about this fit without building J and J^T J again
+        linearisation = FitLinearisation(obs.copy(), self._jac.T.copy(), h)
         out = init.astype(np.float32)
         out[self._s_ang] = x[0:3]
         out[self._s_trans] = x[3:6]
@@ -404,11 +417,12 @@ class LandmarkFitter(FitModel):
         if prior_exp is None and rms > rms0 * (1.0 + 1e-6) + 1e-9:
             # cannot happen in exact arithmetic (F never increases and starts at sum r^2)
             return FitResult(init.astype(np.float32), rms0, iterations, False, "diverged", rms0)
-        return FitResult(out, rms, iterations, status == "converged", status, rms0)
+        return FitResult(out, rms, iterations, status == "converged", status, rms0, linearisation)
 
 
-def fit_landmarks(model: FaceVerseModel, landmarks_px, crop_box, init_coeffs, prior_exp=None, init_box=None,
-                  **fitter_kwargs) -> FitResult:
+def fit_landmarks(model: FaceVerseModel, landmarks_px: np.ndarray, crop_box: np.ndarray,
+                  init_coeffs: np.ndarray, prior_exp: Optional[np.ndarray] = None,
+                  init_box: Optional[np.ndarray] = None, **fitter_kwargs) -> FitResult:
     """One-shot convenience: ``LandmarkFitter(model, **fitter_kwargs).fit(...)``. It
     rebuilds the bases on every call (~7 ms): keep a :class:`LandmarkFitter` per stream."""
     return LandmarkFitter(model, **fitter_kwargs).fit(landmarks_px, crop_box, init_coeffs, prior_exp, init_box)

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Hashable, List, Optional, Sequence
+from typing import Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 #: half-angle (degrees) of the cone around the gaze ray within which the camera is looked at
 CAMERA_CONE_DEG = 12.0
@@ -50,8 +51,8 @@ class GazeInput:
     """One face of one image: a key (its id), head position (m) and unit gaze direction
     in the optical frame, and its gaze confidence in [0, 1]."""
     key: Hashable
-    position: Sequence[float]
-    direction: Sequence[float]
+    position: npt.ArrayLike
+    direction: npt.ArrayLike
     confidence: float = 1.0
 
 
@@ -89,7 +90,8 @@ def gaze_targets(faces: Sequence[GazeInput], camera_cone_deg: float = CAMERA_CON
     out = []
     for i, face in enumerate(faces):
         weight = min(1.0, max(HEAD_ONLY_WEIGHT, float(face.confidence)))
-        candidates = [(CAMERA, np.zeros(3), camera_cone_deg)]
+        candidates: List[Tuple[Hashable, npt.ArrayLike, float]] = [
+            (CAMERA, np.zeros(3), camera_cone_deg)]
         candidates += [(other.key, other.position, face_cone_deg)
                        for j, other in enumerate(faces) if j != i]
         best = None

@@ -41,7 +41,7 @@ Without intrinsics the documented default of faceverse_ros.core.camera is used.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import numpy as np
 
@@ -50,6 +50,9 @@ from faceverse_ros.core.rotations import eye_rotation, rotation_matrix
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.pose import FacePose
 from faceverse_ros.core.rotations import FACE_AXES_IN_MODEL, GAZE_AXES_IN_FACE, quaternion_from_matrix, rotation_between
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.model import FaceVerseModel
 
 #: metres per model unit (raw millimetres / 100)
 MODEL_UNIT_M = 0.1
@@ -64,18 +67,20 @@ REFINE_MIN_ERROR = 0.005
 #: reach cv2.solvePnP's optimum from the closed form, and the bounded count also bounds the
 #: time of a face it cannot fix.
 PNP_CRITERIA = (3, 4, 1e-7)  # (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, count, eps)
+NO_DISTORTION = np.zeros(4)  # the pinhole intrinsics here model no lens distortion
 
 #: the sellion (nose bridge between the eyes) as a MediaPipe landmark (FaceVerseModel.sellion_index)
 SELLION_LANDMARK = 168
 
-def interocular_distance_raw(model) -> float:
+def interocular_distance_raw(model: "FaceVerseModel") -> float:
     """Distance between the mean face's eyeball centres in raw file units
     (about 60-65 if raw units are millimetres, which MODEL_UNIT_M assumes)."""
     c = model.eye_centres(np.zeros(model.n_id, np.float32))[0]
     return float(np.linalg.norm(c[0] - c[1]) * 100.0)
 
 
-def head_pose(model, coeffs, crop_boxes, intrinsics: Optional[CameraIntrinsics] = None,
+def head_pose(model: "FaceVerseModel", coeffs: np.ndarray, crop_boxes: np.ndarray,
+              intrinsics: Optional[CameraIntrinsics] = None,
               image_size: Optional[Sequence[int]] = None, use_eyes: bool = True,
               refine: bool = True, face_axes=FACE_AXES_IN_MODEL) -> List[FacePose]:
     """Head (sellion) and gaze poses in the optical frame, one FacePose per face.
@@ -176,7 +181,7 @@ def _refine_pnp(geo, boxes, k: CameraIntrinsics, r_opt, model_t):
         rvec, _ = cv2.Rodrigues(r_opt[i])
         tvec = model_t[i].reshape(3, 1).copy()
         try:
-            rvec, tvec = cv2.solvePnPRefineLM(obj, uv, kmat, None, rvec, tvec, PNP_CRITERIA)
+            rvec, tvec = cv2.solvePnPRefineLM(obj, uv, kmat, NO_DISTORTION, rvec, tvec, PNP_CRITERIA)
         except cv2.error:
             continue
         if not (np.all(np.isfinite(rvec)) and np.all(np.isfinite(tvec))):
@@ -188,12 +193,14 @@ def _refine_pnp(geo, boxes, k: CameraIntrinsics, r_opt, model_t):
     return r_out, t_out
 
 
-def vertices_in_camera(pose: FacePose, vertices) -> np.ndarray:
+def vertices_in_camera(pose: FacePose, vertices: np.ndarray) -> np.ndarray:
     """Unposed vertices (N, 3) model units of the face of ``pose`` -> (N, 3) metres in the optical frame."""
+    if pose.model_rotation is None or pose.model_translation is None:
+        raise ValueError("the pose has no model placement (a landmark-only pose has no FaceVerse mesh)")
     return model_to_camera(vertices, pose.model_rotation, pose.model_translation)
 
 
-def model_to_camera(vertices, model_rotation, model_translation) -> np.ndarray:
+def model_to_camera(vertices: np.ndarray, model_rotation: np.ndarray, model_translation: np.ndarray) -> np.ndarray:
     """Unposed vertices (N, 3) model units -> metres in the optical frame, with one face's
     ``FacePose.model_rotation`` (3, 3) and ``model_translation`` (3,)."""
     v = np.asarray(vertices, dtype=np.float64)

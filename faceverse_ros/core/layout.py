@@ -67,8 +67,8 @@ def layout_for(n_id: int, n_exp: int, n_tex: int) -> CoefficientLayout:
         if int(n) <= 0:
             raise ValueError(f"{name} basis size must be positive, got {n}")
     given = {"id": int(n_id), "exp": int(n_exp), "tex": int(n_tex)}
-    return CoefficientLayout(tuple((name, given.get(name, FIXED_SIZES.get(name)))
-                                   for name in BLOCK_NAMES))
+    sizes = {**FIXED_SIZES, **given}
+    return CoefficientLayout(tuple((name, sizes[name]) for name in BLOCK_NAMES))
 
 
 #: The official FaceVerse V4 file's layout (621 values).

@@ -24,7 +24,8 @@ precomputed at load time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from pathlib import Path
+from typing import Dict, Optional, Union
 
 import numpy as np
 
@@ -57,9 +58,9 @@ class Reconstruction(Geometry):
     head rotation, ``albedo`` (B, N, 3) in [0, 1]-ish and ``colors`` (B, N, 3)
     SH-lit albedo clipped to [0, 1]."""
 
-    normals: np.ndarray = None
-    albedo: np.ndarray = None
-    colors: np.ndarray = None
+    normals: np.ndarray
+    albedo: np.ndarray
+    colors: np.ndarray
 
 
 # --------------------------------------------------------------------------- mouth helpers
@@ -82,6 +83,11 @@ class _Subset:
     def __init__(self, model: "FaceVerseModel", indices: Optional[np.ndarray]):
         n = model.n_vertices
         vi = model.ver_inds
+        # the whole mesh: slices of the eyeball and mouth rows; a subset: their positions
+        self.left: Union[slice, np.ndarray]
+        self.right: Union[slice, np.ndarray]
+        self.mouth: Union[slice, np.ndarray]
+        self.out: Optional[np.ndarray]
         if indices is None:
             self.bt = model._geo_bt
             self.mean = model._mean
@@ -117,7 +123,7 @@ class FaceVerseModel:
     read from the file (156/177/251 for V4, 621 values in all).
     """
 
-    def __init__(self, model_dict: dict, path=None, validate: bool = True):
+    def __init__(self, model_dict: dict, path: Optional[Union[str, Path]] = None, validate: bool = True):
         sizes = validate_model_dict(model_dict, path or "model dict") if validate else None
         d = model_dict
         if sizes is None:
@@ -170,7 +176,7 @@ class FaceVerseModel:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_file(cls, path=None) -> "FaceVerseModel":
+    def from_file(cls, path: Optional[Union[str, Path]] = None) -> "FaceVerseModel":
         """Load and validate ``faceverse_v4_2.npy`` (path, folder, or None to search ``data/``).
 
         Unpickles the file (``np.load(allow_pickle=True)``): load only the
@@ -191,7 +197,7 @@ class FaceVerseModel:
             raise ValueError("coeffs contain NaN or infinite values")
         return c
 
-    def split(self, coeffs) -> Dict[str, np.ndarray]:
+    def split(self, coeffs: np.ndarray) -> Dict[str, np.ndarray]:
         """Coefficients (B, n) -> {block name: (B, size)} views (id, exp, tex, gamma, angles, trans, eyes)."""
         c = self._coeffs2d(coeffs)
         return {name: c[:, s] for name, s in self.slices.items()}
@@ -219,7 +225,7 @@ class FaceVerseModel:
         return out
 
     @staticmethod
-    def display_adjust_exp(exp) -> np.ndarray:
+    def display_adjust_exp(exp: np.ndarray) -> np.ndarray:
         """Display-only expression gains of the original tracker (spec 3, end):
         dims 14 and 15 (eye closing) and 49 (mouth closing). Returns a copy."""
         e = np.array(exp, dtype=np.float32, copy=True)
@@ -228,7 +234,7 @@ class FaceVerseModel:
         e[..., 49] = _piecewise_mouth(e[..., 49])
         return e
 
-    def display_adjust(self, coeffs) -> np.ndarray:
+    def display_adjust(self, coeffs: np.ndarray) -> np.ndarray:
         """Coefficients with :meth:`display_adjust_exp` applied to the exp block (a copy)."""
         c = self._coeffs2d(coeffs).copy()
         s = self.slices["exp"]
@@ -236,7 +242,7 @@ class FaceVerseModel:
         return c
 
     # ----------------------------------------------------------------- geometry
-    def eye_centres(self, id_coeffs) -> np.ndarray:
+    def eye_centres(self, id_coeffs: np.ndarray) -> np.ndarray:
         """Eye centres (B, 2, 3) [left, right] in model units from identity-only geometry (spec 3.2)."""
         idc = np.asarray(id_coeffs, dtype=np.float32).reshape(-1, self.n_id)
         return np.stack([m + idc @ b for m, b in self._eye], axis=1)
@@ -267,7 +273,8 @@ class FaceVerseModel:
         posed += c[:, None, self.slices["trans"]]
         return posed, r
 
-    def reconstruct_geometry(self, coeffs, display: bool = False, indices=None) -> Geometry:
+    def reconstruct_geometry(self, coeffs: np.ndarray, display: bool = False,
+                             indices: Optional[np.ndarray] = None) -> Geometry:
         """Geometry only (no normals/colours): the cheap path for landmarks and poses.
 
         indices: optional vertex indices; then only those vertices are
@@ -276,7 +283,7 @@ class FaceVerseModel:
         c = self.display_adjust(coeffs) if display else self._coeffs2d(coeffs)
         return self._geometry(c, self._full if indices is None else self._subset_of(indices))
 
-    def vertex_subset(self, indices=None) -> _Subset:
+    def vertex_subset(self, indices: Optional[np.ndarray] = None) -> _Subset:
         """The precomputed sub-basis of a vertex index list (None: the whole mesh). Its
         ``rows`` are the sorted vertices it computes (the list plus the two mouth-closing
         reference vertices), ``bt`` (n_id + n_exp, 3 len(rows)) their id and expression
@@ -331,14 +338,14 @@ class FaceVerseModel:
         raise ValueError(f"landmark kind must be one of {sorted(table) + sorted(self.keypoints_name_list)}, "
                          f"got {kind!r}")
 
-    def landmarks(self, vertices_or_projected, kind: str = "mediapipe") -> np.ndarray:
+    def landmarks(self, vertices_or_projected: np.ndarray, kind: str = "mediapipe") -> np.ndarray:
         """Pick a landmark set from per-vertex arrays (..., N, C) -> (..., K, C)."""
         a = np.asarray(vertices_or_projected)
         if a.ndim < 2 or a.shape[-2] != self.n_vertices:
             raise ValueError(f"expected per-vertex array (..., {self.n_vertices}, C), got {a.shape}")
         return np.take(a, self.landmark_indices(kind), axis=-2)
 
-    def landmarks_from_coeffs(self, coeffs, kind: str = "mediapipe", display: bool = False) -> Geometry:
+    def landmarks_from_coeffs(self, coeffs: np.ndarray, kind: str = "mediapipe", display: bool = False) -> Geometry:
         """:class:`Geometry` of one landmark set only, computed from cached sub-bases (fast)."""
         if kind not in self._subsets:
             self._subsets[kind] = _Subset(self, self.landmark_indices(kind))
@@ -351,7 +358,7 @@ class FaceVerseModel:
         return int(self.keypoints_mediapipe[168])
 
     # ----------------------------------------------------------------- normals and colours
-    def vertex_normals(self, vertices) -> np.ndarray:
+    def vertex_normals(self, vertices: np.ndarray) -> np.ndarray:
         """Unit vertex normals (B, N, 3) of unposed vertices (spec 3.6)."""
         v = np.asarray(vertices, dtype=np.float32)
         squeeze = v.ndim == 2
@@ -372,7 +379,7 @@ class FaceVerseModel:
         vn /= norm[..., None]
         return vn[0] if squeeze else vn
 
-    def albedo(self, tex) -> np.ndarray:
+    def albedo(self, tex: np.ndarray) -> np.ndarray:
         """Albedo (B, N, 3) = (meantex + texBase @ tex) / 255 (spec 3.7), not clipped."""
         t = np.asarray(tex, dtype=np.float32).reshape(-1, self.n_tex)
         a = (t @ self._tex_bt).reshape(t.shape[0], self.n_vertices, 3)
@@ -385,7 +392,7 @@ class FaceVerseModel:
     project = staticmethod(project)
 
     # ----------------------------------------------------------------- everything
-    def reconstruct(self, coeffs, display: bool = False) -> Reconstruction:
+    def reconstruct(self, coeffs: np.ndarray, display: bool = False) -> Reconstruction:
         """Full reconstruction of spec 3 for coefficients (B, n) float32.
 
         display: apply the display-only expression gains first (spec 3, end).

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Dict, Mapping, Sequence
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from faceverse_ros.core.crop import CROP_SIZE
 try:  # torch is optional when only the ONNX engine is used
     import torch
 except ImportError:  # pragma: no cover - exercised only without torch
-    torch = None
+    torch = None  # type: ignore[assignment]
 
 BN_EPS = 1e-5
 ONNX_INPUT = "input"
@@ -35,7 +36,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def file_sha256(path, chunk: int = 1 << 22) -> str:
+def file_sha256(path: Union[str, Path], chunk: int = 1 << 22) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -97,7 +98,7 @@ def fold_batchnorm(state_dict: Mapping, head_sizes: Sequence[int] = V4_HEAD_SIZE
     return out
 
 
-def crops_to_input(crops) -> np.ndarray:
+def crops_to_input(crops: np.ndarray) -> np.ndarray:
     """uint8 RGB crops (B, 256, 256, 3) or (256, 256, 3) -> float32 (B, 3, 256, 256) in [0, 1]."""
     c = check_crops(crops)
     x = np.empty((c.shape[0], 3, CROP_SIZE, CROP_SIZE), dtype=np.float32)
@@ -105,7 +106,7 @@ def crops_to_input(crops) -> np.ndarray:
     return x
 
 
-def check_crops(crops) -> np.ndarray:
+def check_crops(crops: np.ndarray) -> np.ndarray:
     c = np.asarray(crops)
     if c.ndim == 3:
         c = c[None]
@@ -116,7 +117,7 @@ def check_crops(crops) -> np.ndarray:
     return c
 
 
-def ort_session(path, threads: int, device: str = "cpu", spinning: bool = True):
+def ort_session(path: Union[str, Path], threads: int, device: str = "cpu", spinning: bool = True):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -127,7 +128,7 @@ def ort_session(path, threads: int, device: str = "cpu", spinning: bool = True):
     so.log_severity_level = 3
     if not spinning:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    providers = ["CPUExecutionProvider"]
+    providers: List[Union[str, Tuple[str, Dict[str, int]]]] = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise FaceVerseError(f"device '{device}' asked for, but this onnxruntime has no CUDA provider "

@@ -17,7 +17,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def count_quantized_convs(model) -> tuple:
 class _CropReader:
     """ONNX Runtime calibration reader over uint8 crops, one crop per batch."""
 
-    def __init__(self, crops):
+    def __init__(self, crops: np.ndarray):
         self._x = crops_to_input(crops)
         self._i = 0
 
@@ -152,7 +152,8 @@ class _CropReader:
         self._i = 0
 
 
-def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibration_crops=None,
+def export_onnx(checkpoint: Union[str, Path], out_path: Union[str, Path],
+                quantize: Optional[str] = None, calibration_crops: Optional[np.ndarray] = None,
                 head_sizes: Optional[Sequence[int]] = None, per_channel: bool = True,
                 threads: Optional[int] = None) -> ExportReport:
     """Write the ReconNet of ``checkpoint`` (.pth) as an ONNX file.
@@ -187,7 +188,8 @@ def export_onnx(checkpoint, out_path, quantize: Optional[str] = None, calibratio
     return report
 
 
-def quantize_onnx_file(src, out_path, quantize: Optional[str] = None, calibration_crops=None,
+def quantize_onnx_file(src: Union[str, Path], out_path: Union[str, Path],
+                       quantize: Optional[str] = None, calibration_crops: Optional[np.ndarray] = None,
                        per_channel: bool = True, threads: Optional[int] = None) -> ExportReport:
     """Copy (``quantize=None``) or quantise the fp32 ONNX file ``src`` into ``out_path``.
 
@@ -225,6 +227,7 @@ def quantize_onnx_file(src, out_path, quantize: Optional[str] = None, calibratio
                 quant_pre_process(str(src), str(prep), skip_symbolic_shape=True)
             except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
                 prep = src
+            assert crops is not None   # checked above for static
             quantize_static(str(prep), str(tmp_out), _CropReader(crops), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             per_channel=per_channel, calibrate_method=CalibrationMethod.MinMax,
@@ -253,7 +256,7 @@ def _move_into_place(src: Path, dst: Path):
     os.replace(tmp, dst)
 
 
-def cached_onnx(checkpoint, head_sizes: Optional[Sequence[int]] = None) -> Path:
+def cached_onnx(checkpoint: Union[str, Path], head_sizes: Optional[Sequence[int]] = None) -> Path:
     """fp32 ONNX file of ``checkpoint`` under ``<cache>/onnx/``, keyed by the
     checkpoint's SHA-256 (made on first use)."""
     ckpt = Path(checkpoint)

@@ -24,7 +24,7 @@ SH_FACTORS = (_A0 * _C0, _A1 * _C1, _A2 * _C2, _A2 * _C2 * _D0)
 AMBIENT = 0.8  #: added to gamma's first row
 
 
-def sh_basis(normals) -> np.ndarray:
+def sh_basis(normals: np.ndarray) -> np.ndarray:
     """The 9 SH values of spec 3.8 for unit normals (..., 3) -> (..., 9)."""
     n = np.asarray(normals)
     nx, ny, nz = n[..., 0], n[..., 1], n[..., 2]
@@ -42,7 +42,7 @@ def sh_basis(normals) -> np.ndarray:
     return h
 
 
-def shade(albedo, normals, gamma, clip: bool = True) -> np.ndarray:
+def shade(albedo: np.ndarray, normals: np.ndarray, gamma: np.ndarray, clip: bool = True) -> np.ndarray:
     """SH lighting (spec 3.8): ``albedo * (H(normals) @ (gamma.reshape(9, 3) + ambient row))``.
 
     albedo, normals: (B, N, 3); gamma: (B, 27) -> (B, N, 3), clipped to [0, 1]
@@ -57,7 +57,7 @@ def shade(albedo, normals, gamma, clip: bool = True) -> np.ndarray:
     return out
 
 
-def project(posed) -> np.ndarray:
+def project(posed: np.ndarray) -> np.ndarray:
     """Crop-camera projection (spec 3.9): (..., 3) model units -> (..., 3) = (u, v, z + 10)."""
     p = np.asarray(posed, dtype=np.float32)
     out = np.empty_like(p)
@@ -69,7 +69,7 @@ def project(posed) -> np.ndarray:
     return out
 
 
-def to_image(projected, crop_box) -> np.ndarray:
+def to_image(projected: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
     """Crop pixels -> image pixels (spec 3.10): ``u_img = u / 256 * (x1 - x0) + x0``.
 
     projected: (..., n, 3) or (..., n, 2) crop coordinates; crop_box: (4,) or

@@ -29,7 +29,7 @@ torch engine and ``intra_op_num_threads`` for ONNX Runtime.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -44,8 +44,8 @@ try:  # torch is optional when only the ONNX engine is used
     import torch
     from torch import nn
 except ImportError:  # pragma: no cover - exercised only without torch
-    torch = None
-    nn = None
+    torch = None  # type: ignore[assignment]
+    nn = None  # type: ignore[assignment]
 
 
 # =========================================================================== torch network
@@ -144,7 +144,8 @@ if torch is not None:
             return torch.cat(heads, dim=1).flatten(1)
 
 
-def build_reconnet(state_dict: Mapping, head_sizes: Optional[Sequence[int]] = None, path="state_dict"):
+def build_reconnet(state_dict: Mapping, head_sizes: Optional[Sequence[int]] = None,
+                   path: Union[str, Path] = "state_dict"):
     """A :class:`ReconNet` in eval mode with ``state_dict`` loaded strictly.
 
     Raises :class:`AssetError` naming ``path`` on any key or shape mismatch.
@@ -180,7 +181,7 @@ class Regressor:
         match raises :class:`AssetError`.
     """
 
-    def __init__(self, checkpoint=None, engine: str = "torch", device: str = "cpu",
+    def __init__(self, checkpoint: Optional[Union[str, Path]] = None, engine: str = "torch", device: str = "cpu",
                  threads: Optional[int] = None, head_sizes: Optional[Sequence[int]] = None,
                  ort_spinning: bool = True):
         if engine not in ("torch", "onnx"):
@@ -191,6 +192,7 @@ class Regressor:
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         ckpt = Path(checkpoint) if checkpoint is not None else None
+        self.head_sizes: Optional[Tuple[int, ...]]
         if engine == "torch":
             if torch is None:  # pragma: no cover
                 raise FaceVerseError("engine='torch' needs PyTorch; use engine='onnx'")
@@ -231,7 +233,7 @@ class Regressor:
             self._in_name = inp.name
         self.n_outputs = int(sum(self.head_sizes)) if self.head_sizes else None
 
-    def predict(self, crops) -> np.ndarray:
+    def predict(self, crops: np.ndarray) -> np.ndarray:
         """uint8 RGB crops (B, 256, 256, 3) (or one (256, 256, 3)) -> float32 (B, 621).
 
         The crops are made by :func:`faceverse_ros.core.crop.crop_face`; they are

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 #: Columns: the REP-155 face axes expressed in FaceVerse model axes.
 #: Face x (out of the face) = -model z, face y (person's left) = +model x
@@ -63,7 +64,7 @@ def _as_matrices(r, name="rotation"):
     return m
 
 
-def quaternion_from_matrix(r) -> np.ndarray:
+def quaternion_from_matrix(r: np.ndarray) -> np.ndarray:
     """Rotation matrices (3, 3) or (..., 3, 3) -> unit quaternions (4,) or (..., 4).
 
     Quaternions are (x, y, z, w) with w >= 0 (for a rotation by pi, w = 0 and
@@ -125,7 +126,7 @@ def _quaternion_of(m):
     return [sign * v / norm for v in q]
 
 
-def rotation_between(a, b) -> np.ndarray:
+def rotation_between(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """Smallest rotations taking directions a onto directions b.
 
     a, b: (3,) or (..., 3) vectors of any non-zero length (broadcast against
@@ -206,7 +207,7 @@ def _elementary(angle, i, j):
     return r
 
 
-def rx(angle) -> np.ndarray:
+def rx(angle: float) -> np.ndarray:
     """Rotation by ``angle`` (radians, scalar or (...,)) about x: (3, 3) or (..., 3, 3).
 
     Right-handed: takes y toward z, ``[[1, 0, 0], [0, c, -s], [0, s, c]]``.
@@ -214,12 +215,12 @@ def rx(angle) -> np.ndarray:
     return _elementary(angle, 1, 2)
 
 
-def ry(angle) -> np.ndarray:
+def ry(angle: float) -> np.ndarray:
     """Rotation by ``angle`` (radians) about y, taking z toward x: ``[[c, 0, s], [0, 1, 0], [-s, 0, c]]``."""
     return _elementary(angle, 2, 0)
 
 
-def rz(angle) -> np.ndarray:
+def rz(angle: float) -> np.ndarray:
     """Rotation by ``angle`` (radians) about z, taking x toward y: ``[[c, -s, 0], [s, c, 0], [0, 0, 1]]``."""
     return _elementary(angle, 0, 1)
 
@@ -227,7 +228,7 @@ def rz(angle) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Euler angles of the 621 vector (R = Rz(a2) @ Ry(a1) @ Rx(a0)) and quaternions
 # --------------------------------------------------------------------------
-def quat_multiply(q, r):
+def quat_multiply(q: np.ndarray, r: np.ndarray):
     """Hamilton product q * r of (x, y, z, w) quaternions."""
     x1, y1, z1, w1 = q
     x2, y2, z2, w2 = r
@@ -239,12 +240,12 @@ def quat_multiply(q, r):
     ])
 
 
-def quat_conjugate(q):
+def quat_conjugate(q: np.ndarray):
     """Inverse of a unit quaternion (x, y, z, w)."""
     return np.array([-q[0], -q[1], -q[2], q[3]], dtype=np.float64)
 
 
-def rotation_vector(q):
+def rotation_vector(q: np.ndarray):
     """Axis times angle (radians, angle in [0, pi]) of a unit quaternion (x, y, z, w)."""
     v = np.asarray(q[:3], dtype=np.float64)
     w = float(q[3])
@@ -256,7 +257,7 @@ def rotation_vector(q):
     return v / n * (2.0 * math.atan2(n, w))
 
 
-def euler_to_quat(angles):
+def euler_to_quat(angles: np.ndarray):
     """Unit quaternion (x, y, z, w) of R = Rz(a[2]) @ Ry(a[1]) @ Rx(a[0]), radians."""
     a0, a1, a2 = (float(v) for v in angles)
     qx = np.array([math.sin(a0 / 2), 0.0, 0.0, math.cos(a0 / 2)])
@@ -265,7 +266,7 @@ def euler_to_quat(angles):
     return quat_multiply(quat_multiply(qz, qy), qx)
 
 
-def quat_to_matrix(q):
+def quat_to_matrix(q: np.ndarray):
     """3x3 rotation matrix of a (x, y, z, w) quaternion (normalised first)."""
     x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
     return np.array([
@@ -275,7 +276,7 @@ def quat_to_matrix(q):
     ])
 
 
-def matrix_to_euler(rot):
+def matrix_to_euler(rot: np.ndarray):
     """Angles (a0, a1, a2) with rot = Rz(a2) @ Ry(a1) @ Rx(a0); a1 in [-pi/2, pi/2]."""
     r = np.asarray(rot, dtype=np.float64)
     a1 = math.asin(max(-1.0, min(1.0, -r[2, 0])))
@@ -288,12 +289,12 @@ def matrix_to_euler(rot):
     return np.array([a0, a1, a2])
 
 
-def quat_to_euler(q):
+def quat_to_euler(q: np.ndarray):
     """Euler angles (a0, a1, a2) of R = Rz(a2) @ Ry(a1) @ Rx(a0) from a quaternion."""
     return matrix_to_euler(quat_to_matrix(q))
 
 
-def slerp(q0, q1, t):
+def slerp(q0: np.ndarray, q1: np.ndarray, t: float):
     """Spherical linear interpolation from q0 (t=0) to q1 (t=1), shortest arc."""
     q0 = np.asarray(q0, dtype=np.float64)
     q1 = np.asarray(q1, dtype=np.float64)
@@ -309,7 +310,7 @@ def slerp(q0, q1, t):
     return out / np.linalg.norm(out)
 
 
-def rotation_matrix(angles) -> np.ndarray:
+def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     """``Rz(c) @ Ry(b) @ Rx(a)`` for angles (..., 3) = (a, b, c) radians -> (..., 3, 3)."""
     ang = np.asarray(angles, dtype=np.float64)
     a, b, c = ang[..., 0], ang[..., 1], ang[..., 2]
@@ -327,7 +328,7 @@ def rotation_matrix(angles) -> np.ndarray:
     return r
 
 
-def eye_rotation(a, b) -> np.ndarray:
+def eye_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``Ry(b) @ Rx(a)`` (spec 3.3) for arrays of angles -> (..., 3, 3)."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -14,9 +14,10 @@ video ``eyeBlinkLeft`` follows the eye-aspect ratio of the person's left eye
 The same names, in the same order, document ``FaceVerseParams.blendshapes``
 (msg/FaceVerseParams.msg).
 """
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.landmarks.indices import (EYELIDS, INNER_LIPS, LEFT_EYE_INNER,  # noqa: F401
                                              LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER)
@@ -41,7 +42,7 @@ NUM_BLENDSHAPES = len(BLENDSHAPE_NAMES)  # 52
 INDEX: Dict[str, int] = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
 
 
-def from_categories(categories) -> np.ndarray:
+def from_categories(categories: Iterable) -> np.ndarray:
     """(52,) float32 weights from one face's MediaPipe category list.
 
     Each category has ``index``, ``category_name`` and ``score``. The values
@@ -110,7 +111,7 @@ def _dist(lm, a, b):
     return float(np.linalg.norm(lm[a, :2] - lm[b, :2]))
 
 
-def mouth_opening(landmarks) -> float:
+def mouth_opening(landmarks: npt.ArrayLike) -> float:
     """Mean gap between the inner lips over the distance between the outer eye corners
     (33, 263), in the image plane: unitless, 0 for closed lips, independent of face size."""
     lm = np.asarray(landmarks, dtype=np.float64)
@@ -118,7 +119,7 @@ def mouth_opening(landmarks) -> float:
     return float(gap / _dist(lm, RIGHT_EYE_OUTER, LEFT_EYE_OUTER))
 
 
-def eye_aspect_ratio(landmarks, side: str = "both") -> float:
+def eye_aspect_ratio(landmarks: npt.ArrayLike, side: str = "both") -> float:
     """Eyelid opening over eye width (the eye-aspect ratio of Soukupova and Cech, CVWW 2016,
     on three upper/lower eyelid pairs): about 0.3 for an open eye, near 0 when closed.
     side: "left", "right" (the person's own) or "both" (their mean)."""

@@ -2,12 +2,15 @@
 
 Boxes are (x0, y0, x1, y1) in image pixels, float.
 """
+from typing import Iterable
+
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.landmarks.indices import NUM_LANDMARKS  # noqa: F401 (re-exported)
 
 
-def landmark_box(landmarks):
+def landmark_box(landmarks: npt.ArrayLike) -> np.ndarray:
     """Tight box around 2-D landmark points (K, 2+) in pixels."""
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[0] == 0 or pts.shape[1] < 2:
@@ -17,7 +20,7 @@ def landmark_box(landmarks):
     return np.array([x0, y0, x1, y1], dtype=np.float64)
 
 
-def square_box(box):
+def square_box(box: Iterable[float]) -> np.ndarray:
     """Square box of side max(w, h) around the centre of `box` (the original tracker's rule)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0

@@ -60,11 +60,16 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.landmarks.indices import NUM_MESH_VERTICES, SELLION
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.camera import CameraIntrinsics
+    from faceverse_ros.core.pose import FacePose
 
 METADATA_MEMBER = "geometry_pipeline_metadata_landmarks.binarypb"
 
@@ -99,7 +104,7 @@ class CanonicalMesh:
 
 
 # --------------------------------------------------------------------------- the .task bundle
-def mesh_from_task(task_path) -> CanonicalMesh:
+def mesh_from_task(task_path: "str | Path") -> CanonicalMesh:
     """Read the canonical mesh out of a ``face_landmarker.task`` bundle."""
     from mediapipe.tasks.cc.vision.face_geometry.proto import geometry_pipeline_metadata_pb2
 
@@ -167,7 +172,7 @@ def triangles_from_edges(edges: Iterable[Tuple[int, int]]) -> np.ndarray:
     # around a vertex of degree 3); remove those, largest overlap first, until none is left
     cliques = set(cliques)
     while True:
-        count = defaultdict(int)
+        count: Dict[Tuple[int, int], int] = defaultdict(int)
         for t in cliques:
             for e in ((t[0], t[1]), (t[0], t[2]), (t[1], t[2])):
                 count[e] += 1
@@ -199,7 +204,14 @@ def _orient(tris, directed) -> np.ndarray:
     for k, t in enumerate(tris):
         for e in _edges(t):
             by_edge[e].append(k)
-    oriented = [None] * len(tris)
+    oriented: List[Optional[Tuple[int, int, int]]] = [None] * len(tris)
+
+    def placed(k: int) -> Tuple[int, int, int]:
+        """Triangle k as oriented already (every triangle of a piece is)."""
+        t = oriented[k]
+        assert t is not None
+        return t
+
     for start in range(len(tris)):
         if oriented[start] is not None:
             continue
@@ -208,7 +220,7 @@ def _orient(tris, directed) -> np.ndarray:
         queue = deque([start])
         while queue:
             k = queue.popleft()
-            a, b, c = oriented[k]
+            a, b, c = placed(k)
             for u, v in ((a, b), (b, c), (c, a)):
                 for j in by_edge[(min(u, v), max(u, v))]:
                     if j == k:
@@ -222,19 +234,20 @@ def _orient(tris, directed) -> np.ndarray:
                         oriented[j] = cand
                         piece.append(j)
                         queue.append(j)
-                    elif _canonical_cycle(oriented[j]) != _canonical_cycle(cand):
+                    elif _canonical_cycle(placed(j)) != _canonical_cycle(cand):
                         raise CanonicalMeshError("the edges describe a non-orientable mesh")
         votes = 0
         for k in piece:
-            a, b, c = oriented[k]
+            a, b, c = placed(k)
             for u, v in ((a, b), (b, c), (c, a)):
                 if len(by_edge[(min(u, v), max(u, v))]) == 1:  # a boundary edge
                     votes += ((u, v) in directed) - ((v, u) in directed)
         if votes < 0:
             for k in piece:
-                a, b, c = oriented[k]
+                a, b, c = placed(k)
                 oriented[k] = (a, c, b)
-    return np.array([_canonical_cycle(t) for t in oriented], dtype=np.int32).reshape(-1, 3)
+    return np.array([_canonical_cycle(placed(k)) for k in range(len(tris))],
+                    dtype=np.int32).reshape(-1, 3)
 
 
 @lru_cache(maxsize=1)
@@ -251,13 +264,14 @@ def mesh_from_tesselation() -> CanonicalMesh:
     return CanonicalMesh(triangles=_tesselation_triangles(), source="tesselation")
 
 
-def load_mesh(task_path=None) -> CanonicalMesh:
+def load_mesh(task_path: "Optional[str | Path]" = None) -> CanonicalMesh:
     """The .task bundle's canonical mesh when ``task_path`` is given, else the tesselation's."""
     return mesh_from_task(task_path) if task_path else mesh_from_tesselation()
 
 
 # --------------------------------------------------------------------------- metric vertices
-def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
+def metric_vertices(landmarks_px: npt.ArrayLike, intrinsics: "CameraIntrinsics",
+                    pose: "FacePose") -> np.ndarray:
     """The 468 mesh landmarks in metres in the camera optical frame.
 
     landmarks_px: (478, 3) or (468, 3) pixels (x, y, z scaled like x), as
@@ -289,7 +303,7 @@ def metric_vertices(landmarks_px, intrinsics, pose) -> np.ndarray:
     return out
 
 
-def project(vertices_m, intrinsics) -> np.ndarray:
+def project(vertices_m: npt.ArrayLike, intrinsics: "CameraIntrinsics") -> np.ndarray:
     """(N, 3) optical-frame metres -> (N, 3) image vertices for Sim3DR.
 
     x, y: pinhole projection in pixels; z: the depth in metres (smaller = nearer).
@@ -303,7 +317,8 @@ def project(vertices_m, intrinsics) -> np.ndarray:
     return out
 
 
-def vertex_normals(vertices, triangles, toward=(0.0, 0.0, -1.0)) -> np.ndarray:
+def vertex_normals(vertices: npt.ArrayLike, triangles: npt.ArrayLike,
+                   toward: Tuple[float, float, float] = (0.0, 0.0, -1.0)) -> np.ndarray:
     """Unit area-weighted vertex normals, all flipped together to face ``toward`` on average.
 
     vertices: (N, 3) (e.g. optical-frame metres, where the camera looks along +z, so

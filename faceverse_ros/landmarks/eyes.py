@@ -26,8 +26,10 @@ Sign conventions (for an upright face looking at the camera):
   matching ``Rx(vertical)`` which then turns the gaze up.
 """
 import math
+from typing import Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.landmarks.indices import (EYELIDS, LEFT_EYE_INNER, LEFT_EYE_OUTER, LEFT_IRIS,
                                              NUM_LANDMARKS, RIGHT_EYE_INNER, RIGHT_EYE_OUTER,
@@ -42,7 +44,7 @@ HORIZONTAL_GAIN = 3.0
 VERTICAL_GAIN = -1.5
 
 
-def _check(landmarks):
+def _check(landmarks: npt.ArrayLike) -> np.ndarray:
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.ndim < 2 or pts.shape[-2] != NUM_LANDMARKS or pts.shape[-1] not in (2, 3):
         raise ValueError(
@@ -53,7 +55,8 @@ def _check(landmarks):
     return pts[..., :2]
 
 
-def eye_values_from_points(first, second, iris):
+def eye_values_from_points(first: npt.ArrayLike, second: npt.ArrayLike,
+                           iris: npt.ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
     """Horizontal and vertical eye values for one eye from its three points.
 
     first, second: the two eye corners (..., 2) in pixels, in the spec's order
@@ -78,7 +81,7 @@ def eye_values_from_points(first, second, iris):
     return vertical, horizontal
 
 
-def eye_values(landmarks):
+def eye_values(landmarks: npt.ArrayLike) -> np.ndarray:
     """The four eye values of spec 6 from 478 landmarks in pixels.
 
     landmarks: (..., 478, 2|3). Returns float64 (..., 4):

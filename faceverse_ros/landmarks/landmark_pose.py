@@ -55,8 +55,10 @@ Accuracy is what this geometry gives; it has not been validated against
 ground-truth head poses here. The FaceVerse coefficients give another pose.
 """
 import math
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from faceverse_ros.core.camera import CameraIntrinsics
 from faceverse_ros.core.pose import FacePose
@@ -135,7 +137,7 @@ TEMPLATE_MM = eyes_mouth_to_head(_build_template())
 # GAZE_AXES_IN_FACE: (x, y, z) = (person's right, down, forward) = (-y_h, -z_h, x_h).
 
 
-def yaw_pitch_roll(rotation):
+def yaw_pitch_roll(rotation: npt.ArrayLike) -> Tuple[float, float, float]:
     """Head yaw, pitch, roll (radians) from the head rotation in the optical frame.
 
     Relative to the frontal reference ``FACE_AXES_IN_MODEL`` (a face looking into the
@@ -163,7 +165,7 @@ def yaw_pitch_roll(rotation):
     return yaw, pitch, roll
 
 
-def rotation_from_yaw_pitch_roll(yaw, pitch, roll):
+def rotation_from_yaw_pitch_roll(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Inverse of :func:`yaw_pitch_roll`: head rotation in the optical frame."""
     return FACE_AXES_IN_MODEL @ rx(roll) @ rz(yaw) @ ry(pitch)
 
@@ -171,7 +173,8 @@ def rotation_from_yaw_pitch_roll(yaw, pitch, roll):
 # --------------------------------------------------------------------------
 # similarity fit and template derivation
 # --------------------------------------------------------------------------
-def similarity_fit(source, target):
+def similarity_fit(source: npt.ArrayLike,
+                   target: npt.ArrayLike) -> Tuple[float, np.ndarray, np.ndarray]:
     """Least-squares s, R, t with ``s * R @ source_i + t ~= target_i`` (Umeyama, no reflection).
 
     source, target: (K, 3). Returns (s, R (3x3), t (3,)).
@@ -188,7 +191,8 @@ def similarity_fit(source, target):
     return scale, rot, md - scale * rot @ ms
 
 
-def derive_template(landmark_sets, weights=None, iterations=10):
+def derive_template(landmark_sets: Sequence[np.ndarray], weights: Optional[npt.ArrayLike] = None,
+                    iterations: int = 10) -> np.ndarray:
     """Build the head-frame template (mm) from detected landmark arrays.
 
     landmark_sets: sequence of (478, 3) arrays in pixels (x, y, z scaled like
@@ -261,7 +265,7 @@ def _check_intrinsics(intrinsics):
     return fx, fy, cx, cy
 
 
-def gaze_direction_in_head(eyes):
+def gaze_direction_in_head(eyes: npt.ArrayLike) -> np.ndarray:
     """Unit gaze vector in the head frame from the 4 eye values (landmarks.eyes).
 
     The two eyes' (vertical, horizontal) values are averaged and used as the
@@ -280,7 +284,9 @@ def gaze_direction_in_head(eyes):
     return g_head / np.linalg.norm(g_head)
 
 
-def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> FacePose:
+def estimate_head_pose(landmarks: npt.ArrayLike, intrinsics: CameraIntrinsics,
+                       eyes: Optional[npt.ArrayLike] = None,
+                       template_mm: Optional[np.ndarray] = None) -> FacePose:
     """Head pose (and gaze) of one face from its 478 landmarks.
 
     landmarks: (478, 3) pixels (x, y, z scaled like x), as Detection gives.
@@ -317,7 +323,8 @@ def estimate_head_pose(landmarks, intrinsics, eyes=None, template_mm=None) -> Fa
     return face_pose(position, rot, eyes, rms_px=rms)
 
 
-def face_pose(position, rotation, eyes=None, rms_px=None) -> FacePose:
+def face_pose(position: npt.ArrayLike, rotation: npt.ArrayLike,
+              eyes: Optional[npt.ArrayLike] = None, rms_px: Optional[float] = None) -> FacePose:
     """The FacePose of a head at ``position`` (m) with face axes ``rotation`` (optical
     frame) and gaze from the ``eyes`` values (None: along the head's x axis)."""
     rot = np.asarray(rotation, dtype=np.float64)

@@ -20,6 +20,7 @@ An explicit ``threads`` parameter still sets the ONNX Runtime / torch count.
 import ctypes
 import glob
 import os
+from typing import Optional
 
 _applied = None
 
@@ -32,7 +33,7 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ort_threads(cpus=None) -> int:
+def ort_threads(cpus: Optional[int] = None) -> int:
     """ONNX Runtime intra-op threads: all cores (module doc)."""
     cpus = cpu_count() if cpus is None else int(cpus)
     return max(1, cpus)
@@ -56,7 +57,7 @@ def _set_openblas(n: int) -> bool:
     return False
 
 
-def apply_thread_plan():
+def apply_thread_plan() -> str:
     """Set OpenCV and BLAS to one thread (once per process); returns a one-line summary."""
     global _applied
     if _applied is not None:

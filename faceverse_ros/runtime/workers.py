@@ -14,14 +14,26 @@ import dataclasses
 import os
 import queue
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol
+
+import numpy as np
+
+
+class TwoStagePipeline(Protocol):
+    """What a PipelineWorker runs (tracking.pipeline.FacePipeline is one)."""
+
+    def detect_stage(self, rgb: np.ndarray, stamp: float, intrinsics: Any, depth: Any = None) -> Any:
+        """The first half of a frame (detection); its result goes to face_stage."""
+
+    def face_stage(self, staged: Any) -> Any:
+        """The second half of a frame (the faces)."""
 
 
 @dataclasses.dataclass
 class FrameJob:
     """One frame handed to a PipelineWorker."""
     stamp: float                                # seconds: the frame's stamp
-    load: Callable[[], object]                  # -> the uint8 RGB image (decoded in the worker)
+    load: Callable[[], Optional[np.ndarray]]    # -> the uint8 RGB image (decoded in the worker)
     intrinsics: Optional[Callable[[int, int], object]] = None   # (width, height) -> intrinsics
     tag: object = None                          # the caller's (e.g. the ROS header)
     received: float = 0.0                       # monotonic time the frame arrived
@@ -43,7 +55,9 @@ class PipelineWorker:
     ("first" covers load, intrinsics and detect_stage; "second" face_stage and on_result).
     """
 
-    def __init__(self, pipeline, on_result, on_error=None, name="faceverse"):
+    def __init__(self, pipeline: "TwoStagePipeline", on_result: Callable[["FrameOutput"], None],
+                 on_error: Optional[Callable[[str, BaseException], None]] = None,
+                 name: str = "faceverse"):
         self.pipeline = pipeline
         self._runner = TwoStageRunner(self._first, self._second, on_result=on_result,
                                       on_error=on_error, name=name)
@@ -62,18 +76,18 @@ class PipelineWorker:
         job, rgb, staged = item
         return FrameOutput(job, rgb, self.pipeline.face_stage(staged))
 
-    def submit(self, job: FrameJob):
+    def submit(self, job: FrameJob) -> None:
         """Hand a frame in; never blocks (an older frame still waiting is dropped)."""
         self._runner.submit(job)
 
     @property
-    def dropped(self):
+    def dropped(self) -> int:
         return self._runner.dropped
 
-    def wait_idle(self, timeout=None):
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
         return self._runner.wait_idle(timeout)
 
-    def close(self):
+    def close(self) -> None:
         self._runner.close()
 
 
@@ -117,15 +131,19 @@ class TwoStageRunner:
     (the slot is then free: InOrderRunner hands its next item in at once).
     """
 
-    def __init__(self, first, second, on_result=None, on_error=None, name="faceverse", nice=0,
-                 cooldown=None, on_taken=None):
+    def __init__(self, first: Callable[[Any], Any], second: Callable[[Any], Any],
+                 on_result: Optional[Callable[[Any], None]] = None,
+                 on_error: Optional[Callable[[str, BaseException], None]] = None,
+                 name: str = "faceverse", nice: int = 0,
+                 cooldown: Optional[Callable[[], float]] = None,
+                 on_taken: Optional[Callable[[], None]] = None):
         self._first, self._second = first, second
         self._on_result = on_result
         self._on_error = on_error or (lambda stage, exc: None)
-        self._slot = None
+        self._slot: Optional[Any] = None
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._handover = queue.Queue(maxsize=1)
+        self._handover: "queue.Queue[Any]" = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self.dropped = 0
         self.idle = threading.Event()
@@ -141,11 +159,11 @@ class TwoStageRunner:
             thread.start()
 
     @property
-    def slot_free(self):
+    def slot_free(self) -> bool:
         """True when no submitted item is waiting for the first stage (submit would drop none)."""
         return self._slot is None
 
-    def submit(self, item):
+    def submit(self, item: object) -> None:
         """Hand an item in (never blocks; an older item still waiting is dropped)."""
         with self._lock:
             if self._slot is not None:
@@ -208,11 +226,11 @@ class TwoStageRunner:
                 self._on_error("second", exc)
             self._done()
 
-    def wait_idle(self, timeout=None):
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
         """True once every submitted item went through (or was dropped)."""
         return self.idle.wait(timeout)
 
-    def close(self):
+    def close(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5.0)
@@ -235,8 +253,9 @@ class InOrderRunner:
     (its ``error`` is the exception); first() returning None stops its item.
     """
 
-    def __init__(self, first, second, name="faceverse_run"):
-        self._out = queue.Queue()
+    def __init__(self, first: Callable[[Any], Any], second: Callable[[Any], Any],
+                 name: str = "faceverse_run"):
+        self._out: "queue.Queue[Any]" = queue.Queue()
 
         def first_or_failure(item):  # a first-stage failure goes through the second stage,
             try:                     # so that it comes back after the items before it
@@ -265,7 +284,7 @@ class InOrderRunner:
             pass
         return [r for r in out if r is not _TAKEN]
 
-    def put(self, item) -> list:
+    def put(self, item: object) -> list:
         out = []
         while not self._runner.slot_free:  # the first stage has not taken the last item yet:
             out += self._ready(timeout=SLOT_WAIT_S)  # a result or the take wakes this at once
@@ -278,7 +297,7 @@ class InOrderRunner:
             out += self._ready()
         return out + self._ready()
 
-    def close(self):
+    def close(self) -> None:
         self._runner.close()
 
 
@@ -294,21 +313,21 @@ class FrameHistory:
     earlier frame (a delayed smoother, a track's flushed last frames) find its header and
     image here."""
 
-    def __init__(self, size=16):
+    def __init__(self, size: int = 16):
         import collections
 
         self.size = int(size)
         self._lock = threading.Lock()
-        self._items = collections.OrderedDict()
+        self._items: "collections.OrderedDict[float, object]" = collections.OrderedDict()
 
-    def add(self, stamp, record):
+    def add(self, stamp: float, record: object) -> None:
         with self._lock:
             self._items[stamp] = record
             self._items.move_to_end(stamp)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def get(self, stamp, default=None):
+    def get(self, stamp: float, default: object = None) -> object:
         with self._lock:
             return self._items.get(stamp, default)
 

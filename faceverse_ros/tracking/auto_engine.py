@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Union
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def cuda_available() -> bool:
         return False
 
 
-def int8_cache_path(checkpoint) -> Path:
+def int8_cache_path(checkpoint: Union[str, Path]) -> Path:
     from faceverse_ros.paths import cache_root
     from faceverse_ros.core.network import file_sha256
 
@@ -56,12 +56,12 @@ class Int8Builder:
 
     NICE = 10
 
-    def __init__(self, checkpoint, out_path: Path, head_sizes=None, log=print,
+    def __init__(self, checkpoint: Union[str, Path], out_path: Path, head_sizes=None, log=print,
                  count: int = CALIBRATION_CROPS):
         self.checkpoint, self.out_path = Path(checkpoint), Path(out_path)
         self.head_sizes, self.log, self.count = head_sizes, log, int(count)
-        self._crops = []
-        self._thread = None
+        self._crops: List[np.ndarray] = []
+        self._thread: Optional[threading.Thread] = None
         self._proc: Optional[subprocess.Popen] = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -73,7 +73,7 @@ class Int8Builder:
         """True while it still takes crops (the export has not started)."""
         return self._thread is None and not self._stopped
 
-    def offer(self, crops) -> None:
+    def offer(self, crops: np.ndarray) -> None:
         """Keyframe crops (uint8 (B, 256, 256, 3)); the export starts once there are enough."""
         if self._thread is not None:
             return
@@ -135,7 +135,8 @@ class Int8Builder:
             self.log("engine auto: waiting for the int8 calibration to finish, so that later "
                      "runs start with the int8 model (Ctrl-C skips it)")
             try:
-                self._thread.join()
+                if self._thread is not None:
+                    self._thread.join()
                 return
             except KeyboardInterrupt:
                 pass
@@ -148,7 +149,8 @@ class Int8Builder:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        self._thread.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
         self.log("engine auto: the int8 calibration was stopped before it finished; the next "
                  "start calibrates again")
 

@@ -73,7 +73,7 @@ def _path(value):
     return str(value) if value else None
 
 
-def config_from_params(values: Mapping, stream: bool = True, names: Mapping = None) -> PipelineConfig:
+def config_from_params(values: Mapping, stream: bool = True, names: Optional[Mapping] = None) -> PipelineConfig:
     """PipelineConfig from parameter values named as the node's parameters; names
     not given keep PipelineConfig's defaults, unknown names are ignored (they belong to
     the node: publishing, diagnostics, camera). ``names``: PipelineConfig.names."""

@@ -45,7 +45,7 @@ spacing relative to it. The legacy backend needs no timestamps.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class Detection:
     gaze_confidence: float = 1.0
 
 
-def find_task_file(task_path=None) -> Optional[Path]:
+def find_task_file(task_path: Optional[Union[str, Path]] = None) -> Optional[Path]:
     """The ``face_landmarker.task`` bundle to use, or None when there is none.
 
     task_path: a file or a folder holding ``face_landmarker.task``; given and
@@ -113,7 +113,7 @@ def find_task_file(task_path=None) -> Optional[Path]:
     return None
 
 
-def validate_image(image_rgb):
+def validate_image(image_rgb: np.ndarray):
     """Check an RGB frame: numpy uint8 array (H, W, 3) with H, W > 0.
 
     Returns a C-contiguous view/copy. Raises ValueError naming the problem.
@@ -139,7 +139,7 @@ def _validate_stamp(stamp_s):
     return stamp
 
 
-def make_detection(landmarks_px, confidence):
+def make_detection(landmarks_px: np.ndarray, confidence: float):
     """Build a Detection (squared box, eye angles and gaze confidence) from (478, 3) pixel landmarks."""
     lm = np.asarray(landmarks_px, dtype=np.float64)
     eyes, gaze_confidence = eye_gaze(lm)
@@ -174,9 +174,9 @@ class FaceDetector:
     BACKENDS = ("legacy", "tasks", "auto")
     MODES = ("video", "image")
 
-    def __init__(self, backend="legacy", max_faces=1, task_path=None, mode="video",
-                 min_detection_confidence=0.5, min_tracking_confidence=0.5, blendshapes=True,
-                 names=None):
+    def __init__(self, backend="legacy", max_faces=1, task_path: Optional[Union[str, Path]] = None,
+                 mode="video", min_detection_confidence=0.5, min_tracking_confidence=0.5,
+                 blendshapes: bool = True, names=None):
         names = names or {}
         detector_name, task_name = names.get("detector", "detector"), names.get("task_path",
                                                                                 "task_path")
@@ -260,7 +260,7 @@ class FaceDetector:
         return ms
 
     # -- detection --------------------------------------------------------
-    def detect(self, image_rgb, stamp_s=0.0) -> List[Detection]:
+    def detect(self, image_rgb: np.ndarray, stamp_s: float = 0.0) -> List[Detection]:
         """Find faces in one RGB frame.
 
         image_rgb: numpy uint8 (H, W, 3), RGB order.
@@ -273,7 +273,8 @@ class FaceDetector:
         image = validate_image(image_rgb)
         stamp = _validate_stamp(stamp_s)
         h, w = image.shape[:2]
-        faces = []  # (landmark array (478, 3) normalised, confidence, blendshapes or None)
+        # (landmark array (478, 3) normalised, confidence, blendshapes or None)
+        faces: List[Tuple[np.ndarray, float, Optional[np.ndarray]]] = []
         if self.backend == "legacy":
             result = self._impl.process(image)
             for face in result.multi_face_landmarks or []:
@@ -310,7 +311,7 @@ class FaceDetector:
             detections.append(det)
         return detections
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget tracking state (e.g. when the stream jumps); keeps the settings."""
         self._close_impl()
         self._last_ms = None
@@ -324,7 +325,7 @@ class FaceDetector:
             finally:
                 self._impl = None
 
-    def close(self):
+    def close(self) -> None:
         """Release MediaPipe resources. Safe to call twice."""
         self._close_impl()
 

@@ -34,7 +34,7 @@ give the pending last frame when the track ends.
 """
 import threading
 from collections import namedtuple
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
 import numpy as np
 
@@ -66,8 +66,13 @@ class SmootherSettings:
     max_gap_s: default gap for every part (seconds).
     """
 
-    def __init__(self, kind="one_euro", box=None, box_size=None, coeffs=None, rotation=None,
-                 eyes=None, blendshapes=None, max_gap_s=DEFAULT_MAX_GAP_S):
+    def __init__(self, kind: str = "one_euro", box: Optional[Mapping[str, float]] = None,
+                 box_size: Optional[Mapping[str, float]] = None,
+                 coeffs: Optional[Mapping[str, float]] = None,
+                 rotation: Optional[Mapping[str, float]] = None,
+                 eyes: Optional[Mapping[str, float]] = None,
+                 blendshapes: Optional[Mapping[str, float]] = None,
+                 max_gap_s: float = DEFAULT_MAX_GAP_S):
         self._lock = threading.Lock()
         self.version = 0
         self._kind = "one_euro"
@@ -189,7 +194,8 @@ class TrackSmoother:
         return self._stage1.kind or self.settings.kind
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def smooth_box(self, stamp, box, eyes, blendshapes=None) -> Optional[BoxSample]:
+    def smooth_box(self, stamp: float, box: np.ndarray, eyes: np.ndarray,
+                   blendshapes: Optional[np.ndarray] = None) -> Optional[BoxSample]:
         """The squared box (x0, y0, x1, y1) in pixels, the 4 eye values and (optional) the
         52 blendshape weights of one frame.
 
@@ -234,7 +240,7 @@ class TrackSmoother:
                 for c, s, e in zip(cs, ss, es)]
 
     # -- stage 2 ------------------------------------------------------------------------------
-    def smooth_coeffs(self, stamp, coeffs, keyframe: Optional[bool] = None) -> Optional[Sample]:
+    def smooth_coeffs(self, stamp: float, coeffs: np.ndarray, keyframe: Optional[bool] = None) -> Optional[Sample]:
         """The coefficient vector of one frame (see module doc for the eyes block).
 
         keyframe: whether this frame holds a new keyframe's identity, texture and lighting

@@ -60,9 +60,14 @@ import dataclasses
 import queue
 import threading
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Protocol, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceverse_ros.core.model import FaceVerseModel
+    from faceverse_ros.core.fast_update import LinearUpdate
+    from faceverse_ros.core.fitting import LandmarkFitter
 
 #: added to the worker thread's niceness (Linux, per thread): below the frame path
 NICE = 10
@@ -75,6 +80,13 @@ FIT_ITERATIONS = 4
 YIELD_MAX_S = 0.02
 #: how long close() waits for the worker's thread, seconds (module doc: "Closing")
 CLOSE_WAIT_S = 120.0
+
+
+class Predictor(Protocol):
+    """A regressor engine: (B, 256, 256, 3) uint8 crops -> (B, n_coeffs) coefficients."""
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """The coefficients of each crop."""
 
 
 class FramePathActivity:
@@ -113,7 +125,7 @@ class FramePathActivity:
         finally:
             self._add(1)
 
-    def wait_idle(self, timeout=None) -> bool:
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
         """True once the frame path is idle; False after ``timeout`` seconds (None:
         YIELD_MAX_S) of it busy."""
         return self._idle.wait(YIELD_MAX_S if timeout is None else timeout)
@@ -170,7 +182,7 @@ class KeyframeWorker:
     the FaceVerseModel (the worker builds its own LandmarkFitter: a fitter keeps buffers).
     """
 
-    def __init__(self, model, regressor_for: Callable[[], object], nice: int = NICE,
+    def __init__(self, model: "FaceVerseModel", regressor_for: Callable[[], "Predictor"], nice: int = NICE,
                  activity: Optional[FramePathActivity] = None):
         from faceverse_ros.core.fast_update import LinearUpdate
         from faceverse_ros.core.fitting import LandmarkFitter
@@ -246,7 +258,8 @@ class KeyframeWorker:
         finish_keyframe(job, coeffs, self._fitter, self._update, pause=pause)
 
 
-def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> None:
+def finish_keyframe(job: KeyframeJob, coeffs: np.ndarray, fitter: "LandmarkFitter",
+                    update: "LinearUpdate", pause: Optional[Callable[[], None]] = None) -> None:
     """The rest of a keyframe once the network's values are known: fit the job's landmarks
     (identity, texture, lighting from the network; pose and expression from the job's start,
     else from the network's values where that start fails; the network's expression as the
@@ -261,7 +274,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> Non
     exp = slices["exp"]
     job.coeffs = coeffs
     box = job.crop_box.astype(np.float64)
-    starts = [(coeffs, box)]  # the network's own pose and expression
+    starts: List[Tuple[np.ndarray, Optional[np.ndarray]]] = [(coeffs, box)]  # the network's own
     if job.start is not None:  # first: the network's identity etc. with the frame's pose
         init = np.array(coeffs, dtype=np.float32)
         for name in ("exp", "angles", "trans"):
@@ -285,7 +298,7 @@ def finish_keyframe(job: KeyframeJob, coeffs, fitter, update, pause=None) -> Non
         return
     pause()
     job.state = update.prepare(res.coeffs, box, coeffs[exp], res.rms_px,
-                               fit_landmarks=job.landmarks)
+                               fit=res.linearisation)
 
 
 class WorkerRegressor:
@@ -295,7 +308,7 @@ class WorkerRegressor:
 
     def __init__(self, current: Callable[[], object]):
         self._current = current
-        self._own = {}
+        self._own: Dict[str, object] = {}
 
     def __call__(self):
         from faceverse_ros.core.regressor import Regressor

@@ -190,8 +190,8 @@ class KeyframeCost:
     def __init__(self, window: int = 30, min_samples: int = 5, probe_every: int = 60):
         from collections import deque
 
-        self._regress = deque(maxlen=int(window))
-        self._fit = deque(maxlen=int(window))
+        self._regress: "deque[float]" = deque(maxlen=int(window))
+        self._fit: "deque[float]" = deque(maxlen=int(window))
         self.min_samples = int(min_samples)
         self.probe_every = int(probe_every)
         self._calls = 0

@@ -37,12 +37,13 @@ FaceVerse V4), and when a track ends its last frames come out then.
 """
 import dataclasses
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from faceverse_ros.core.assets import AssetError
 from faceverse_ros.core.camera import CameraIntrinsics
+from faceverse_ros.core.face_mesh import MeshMaker
 from faceverse_ros.core.gaze_target import GazeInput, gaze_targets
 from faceverse_ros.core.headpose import head_pose
 from faceverse_ros.core.depth import DepthImage
@@ -100,7 +101,7 @@ class StagedFrame:
     """What detect_stage() hands to face_stage()."""
     stamp: float
     image_size: tuple
-    intrinsics: CameraIntrinsics
+    intrinsics: Optional[CameraIntrinsics]   # None: finish(), no frame
     frames: list                # (FaceTrack, TrackFrame needing coefficients)
     ended: list                 # FaceTracks the id tracker ended in this frame
     timings: Dict[str, float]
@@ -111,7 +112,7 @@ class StagedFrame:
 class FrameResult:
     stamp: float                # the frame processed (faces may describe earlier frames)
     image_size: tuple           # (width, height)
-    intrinsics: CameraIntrinsics
+    intrinsics: Optional[CameraIntrinsics]   # None: the tracks ended by finish()
     faces: List[FaceResult]
     timings: Dict[str, float]   # milliseconds per stage
     problems: List[str]         # faces dropped this frame and why (e.g. NaN outputs)
@@ -128,7 +129,8 @@ class FrameResult:
 class FacePipeline:
     """detector -> ids -> face tracks (smoothing) -> crop -> regressor/fitting -> pose -> mesh."""
 
-    def __init__(self, config: PipelineConfig = None, log=print):
+    def __init__(self, config: Optional[PipelineConfig] = None,
+                 log: Callable[[str], None] = print):
         from faceverse_ros.tracking.tracker import IdTracker
 
         from faceverse_ros.runtime.threads import apply_thread_plan
@@ -154,6 +156,8 @@ class FacePipeline:
         self.gallery_problem = ""
         if config.identity:
             self.identity = self._load_identity(config)
+        # what makes the meshes of need_mesh frames; the owner sets it (views.mesh_builder)
+        self.mesh_builder: Optional[MeshMaker] = None
 
     def _load_identity(self, config):
         """The recognizer (faceverse_ros.identity); IdentityUnavailable (one line) without
@@ -270,12 +274,12 @@ class FacePipeline:
     def landmark_only(self):
         return self.model is None
 
-    def set_smoothing(self, kind=None, part=None, **params):
+    def set_smoothing(self, kind=None, part=None, **params) -> None:
         """Run-time change of the smoother from any thread (SmootherSettings.set): the face
         tracks pick it up at their next frame."""
         self.smoothing.set(kind=kind, part=part, **params)
 
-    def close(self, finish_int8: bool = False):
+    def close(self, finish_int8: bool = False) -> None:
         """finish_int8: wait for engine auto's int8 export if one is running (the command
         line), else stop it (tracking.auto_engine.Int8Builder)."""
         self.solver.close(finish_int8)
@@ -283,7 +287,7 @@ class FacePipeline:
             self.identity.close()
         self.detector.close()
 
-    def finish(self, need_mesh=False) -> FrameResult:
+    def finish(self, need_mesh: bool = False) -> FrameResult:
         """End every live track (the end of a file or stream): their pending last frames
         ("original" holds two) as one FrameResult; call it between frames, not while a
         pipelined runner is working."""
@@ -292,8 +296,9 @@ class FacePipeline:
         return self.face_stage(staged, need_mesh)
 
     # -- per frame ------------------------------------------------------------------------------
-    def process(self, rgb, stamp, intrinsics=None, need_mesh=False, depth=None,
-                new_scene=False) -> FrameResult:
+    def process(self, rgb: np.ndarray, stamp: float,
+                intrinsics: Optional["CameraIntrinsics"] = None, need_mesh: bool = False,
+                depth=None, new_scene=False) -> FrameResult:
         """Track the faces of one uint8 RGB frame (H, W, 3) with its stamp in seconds.
 
         intrinsics: (fx, fy, cx, cy) pixels or a CameraIntrinsics; None = the
@@ -306,7 +311,8 @@ class FacePipeline:
         return self.face_stage(self.detect_stage(rgb, stamp, intrinsics, depth, new_scene),
                                need_mesh)
 
-    def detect_stage(self, rgb, stamp, intrinsics=None, depth=None,
+    def detect_stage(self, rgb: np.ndarray, stamp: float,
+                     intrinsics: Optional["CameraIntrinsics"] = None, depth=None,
                      new_scene=False) -> StagedFrame:
         """First half of process(): detection, ids and stage-1 smoothing (box, eyes).
 
@@ -317,7 +323,8 @@ class FacePipeline:
         state, so a pipelined runner may call it for frame t+1 while
         face_stage() works on frame t (the stages hand over a StagedFrame).
         """
-        timings, notes = {}, []
+        timings: Dict[str, float] = {}
+        notes: list = []   # (key, text) about the depth
         t = time.perf_counter()
         height, width = rgb.shape[:2]
         cam = CameraIntrinsics.coerce(intrinsics, width, height)
@@ -375,13 +382,13 @@ class FacePipeline:
             return None
         return depth
 
-    def face_stage(self, staged: StagedFrame, need_mesh=False) -> FrameResult:
+    def face_stage(self, staged: StagedFrame, need_mesh: bool = False) -> FrameResult:
         """Second half of process(): coefficients, stage-2 smoothing, pose and mesh."""
         with self.solver.busy():  # the keyframe worker's Python parts wait for it
             return self._face_stage(staged, need_mesh)
 
     def _face_stage(self, staged: StagedFrame, need_mesh) -> FrameResult:
-        timings, problems = dict(staged.timings), []
+        timings, problems = dict(staged.timings), []   # type: Dict[str, float], List[str]
         done = []  # (track, finished TrackFrame)
         for track in staged.ended:  # a track's last frames ("original" holds two back)
             solve = lambda frames, tr=track: self.solver.solve([(tr, f) for f in frames], timings,
@@ -422,6 +429,7 @@ class FacePipeline:
         for item in full:
             by_camera.setdefault(item[1].intrinsics, []).append(item)
         for cam, items in by_camera.items():
+            assert self.model is not None   # faces with coefficients come from a model
             poses = head_pose(self.model, np.stack([f.coeffs for _, f in items]),
                               np.stack([f.crop_box for _, f in items]), cam,
                               face_axes=head_axes_in_model(self.model))
@@ -489,6 +497,7 @@ class FacePipeline:
 
     @staticmethod
     def _face(track, f: TrackFrame, coeffs, pose) -> FaceResult:
+        assert f.box is not None and f.mode is not None   # stage 1 and complete() ran
         return FaceResult(track.face_id, f.stamp, float(f.detection.confidence), f.box,
                           f.detection.landmarks, np.array(f.eyes, dtype=np.float64), coeffs,
                           f.mode, pose, crop_box=f.crop_box, fit_rms_px=f.fit_rms_px,
@@ -497,19 +506,19 @@ class FacePipeline:
                           depth=f.depth_fusion if f.depth_fusion is not None else NO_DEPTH)
 
     def _add_mesh(self, faces, timings):
-        # full-resolution meshes (PLY export, markers from the command line); identity and
-        # albedo cached per face id by core.face_mesh.FaceMeshBuilder, dropped with the track
-        from faceverse_ros.core.face_mesh import FaceMeshBuilder
+        # full-resolution meshes (PLY export, markers from the command line) from the mesh
+        # maker the owner gave (mesh_builder: identity and albedo cached per face id), else
+        # reconstructed from scratch
+        from faceverse_ros.core.face_mesh import face_meshes
 
         full = [f for f in faces if f.mode != MODE_LANDMARK_ONLY]
         if not full or self.model is None:
             return
         t = time.perf_counter()
-        builder = self.__dict__.get("_mesh_builder")
-        if builder is None:
-            builder = self.__dict__["_mesh_builder"] = FaceMeshBuilder(self.model)
-        meshes = builder.meshes([f.face_id for f in full], np.stack([f.coeffs for f in full]),
-                                [f.crop_box for f in full], [f.pose for f in full])
+        args = ([f.face_id for f in full], np.stack([f.coeffs for f in full]),
+                [f.crop_box for f in full], [f.pose for f in full])
+        meshes = (self.mesh_builder.meshes(*args) if self.mesh_builder is not None
+                  else face_meshes(self.model, *args[1:]))
         for face, mesh in zip(full, meshes):
             face.mesh = mesh
         _lap(timings, "reconstruct", t)

@@ -48,7 +48,7 @@ and ``value`` a float64 numpy array.
 """
 import math
 from collections import deque, namedtuple
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -115,14 +115,14 @@ def _as_stamp(stamp):
 class _Base:
     """Shared gap logic and parameter handling."""
     delay_frames = 0
-    _param_names = ("max_gap_s",)
+    _param_names: Tuple[str, ...] = ("max_gap_s",)
 
-    def __init__(self, max_gap_s=DEFAULT_MAX_GAP_S):
+    def __init__(self, max_gap_s: float = DEFAULT_MAX_GAP_S):
         self.max_gap_s = DEFAULT_MAX_GAP_S
         self._last_stamp = None
         self.set_params(max_gap_s=max_gap_s)
 
-    def set_params(self, **params):
+    def set_params(self, **params) -> None:
         """Change parameters at run time; the filter state is kept."""
         for name, value in params.items():
             if name not in self._param_names:
@@ -141,7 +141,7 @@ class _Base:
         return self._last_stamp is not None and (
             stamp <= self._last_stamp or stamp - self._last_stamp > self.max_gap_s)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the state (the next value starts a new run)."""
         self._last_stamp = None
 
@@ -154,7 +154,7 @@ class _Base:
 class PassthroughSmoother(_Base):
     """kind "none": returns every value unchanged with its own stamp."""
 
-    def update(self, stamp, value, scale=None) -> Optional[Sample]:
+    def update(self, stamp: float, value: np.ndarray, scale: Optional[float] = None) -> Optional[Sample]:
         t = _as_stamp(stamp)
         self._last_stamp = t
         return Sample(t, _as_vector(value))
@@ -170,15 +170,15 @@ class CentredMeanSmoother(_Base):
     """
     delay_frames = 1
 
-    def __init__(self, max_gap_s=DEFAULT_MAX_GAP_S):
+    def __init__(self, max_gap_s: float = DEFAULT_MAX_GAP_S):
         super().__init__(max_gap_s=max_gap_s)
-        self._buf = deque(maxlen=3)
+        self._buf: "deque[Tuple[float, np.ndarray]]" = deque(maxlen=3)
 
-    def reset(self):
+    def reset(self) -> None:
         super().reset()
         self._buf.clear()
 
-    def update(self, stamp, value, scale=None) -> Optional[Sample]:
+    def update(self, stamp: float, value: np.ndarray, scale: Optional[float] = None) -> Optional[Sample]:
         t = _as_stamp(stamp)
         x = _as_vector(value)
         if self._is_gap(t) or (self._buf and self._buf[-1][1].shape != x.shape):
@@ -212,24 +212,25 @@ class OneEuroSmoother(_Base):
     """
     _param_names = ("min_cutoff", "beta", "d_cutoff", "max_gap_s")
 
-    def __init__(self, min_cutoff=1.0, beta=0.0, d_cutoff=1.0, max_gap_s=DEFAULT_MAX_GAP_S):
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0,
+                 max_gap_s: float = DEFAULT_MAX_GAP_S):
         self.min_cutoff, self.beta, self.d_cutoff = 1.0, 0.0, 1.0
         super().__init__(max_gap_s=max_gap_s)
         self.set_params(min_cutoff=min_cutoff, beta=beta, d_cutoff=d_cutoff)
-        self._x = None
-        self._dx = None
+        self._x: Optional[np.ndarray] = None
+        self._dx: Optional[np.ndarray] = None
 
-    def reset(self):
+    def reset(self) -> None:
         super().reset()
         self._x = None
         self._dx = None
 
-    def starts_over(self, stamp, shape) -> bool:
+    def starts_over(self, stamp: float, shape) -> bool:
         """True when update(stamp, a value of this shape) starts the filter anew (its
         output is then the value itself): no state yet, a gap, or another shape."""
         return self._x is None or self._is_gap(_as_stamp(stamp)) or self._x.shape != tuple(shape)
 
-    def update(self, stamp, value, scale=None) -> Sample:
+    def update(self, stamp: float, value: np.ndarray, scale: Optional[float] = None) -> Sample:
         """Filter one value; ``scale`` (> 0, scalar or per element) divides the speed."""
         t = _as_stamp(stamp)
         x = _as_vector(value)
@@ -262,7 +263,7 @@ class RotationOneEuroSmoother(OneEuroSmoother):
     the hemisphere of the previous one.
     """
 
-    def update(self, stamp, value, scale=None) -> Sample:
+    def update(self, stamp: float, value: np.ndarray, scale: Optional[float] = None) -> Sample:
         t = _as_stamp(stamp)
         angles = _as_vector(value, "angles")
         if angles.shape != (3,):
@@ -294,7 +295,7 @@ class RotationOneEuroSmoother(OneEuroSmoother):
         return None if self._x is None else self._x.copy()
 
 
-def make_smoother(kind="one_euro", rotation=False, **params):
+def make_smoother(kind="one_euro", rotation: bool = False, **params):
     """A single-signal smoother.
 
     kind: "original" (centred 3-tap mean, one frame late), "one_euro" or "none".

@@ -378,7 +378,7 @@ class CoefficientSolver:
         if res.status != "diverged" and self.fast_update is not None:
             try:
                 track.linear = self.fast_update.prepare(res.coeffs, box, track.key_exp,
-                                                        res.rms_px, fit_landmarks=landmarks)
+                                                        res.rms_px, fit=res.linearisation)
             except ValueError:
                 track.linear = None
         return Solution(res.coeffs, box, MODE_LANDMARK_FIT, res.rms_px,

@@ -20,7 +20,7 @@ One call each:
 """
 import dataclasses
 from collections import OrderedDict
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -30,6 +30,11 @@ from faceverse_ros.tracking.face_smoothing import SmootherSettings, TrackSmoothe
 from faceverse_ros.tracking.keyframes import (DEFAULT_DRIFT_PX, DEFAULT_INTERVAL,
                                               DEFAULT_MAX_INTERVAL, KeyframeSchedule)
 
+if TYPE_CHECKING:
+    from faceverse_ros.core.camera import CameraIntrinsics
+    from faceverse_ros.tracking.detector import Detection
+    from faceverse_ros.tracking.face_depth import DepthFusion
+
 HISTORY = 4  # frames kept per track: the original's two stages need the frame two back
 
 
@@ -37,11 +42,11 @@ HISTORY = 4  # frames kept per track: the original's two stages need the frame t
 class TrackFrame:
     """One frame of one face: what stage 1 gives stage 2, and stage 2's result."""
     stamp: float
-    detection: object           # tracking.detector.Detection of this frame
-    box: np.ndarray             # smoothed squared box (image px)
-    eyes: np.ndarray            # smoothed eye angles (landmarks.eyes.eye_gaze)
+    detection: "Detection"      # this frame's detection
+    box: Optional[np.ndarray]   # smoothed squared box (image px); None until stage 1 ran
+    eyes: Optional[np.ndarray]  # smoothed eye angles (landmarks.eyes.eye_gaze); None until stage 1
     rgb: np.ndarray             # the frame's image
-    intrinsics: object          # core.camera.CameraIntrinsics of the frame
+    intrinsics: "CameraIntrinsics"   # of the frame
     crop_box: Optional[np.ndarray] = None   # filled by complete(): the crop the values are for
     mode: Optional[int] = None
     fit_rms_px: Optional[float] = None
@@ -49,7 +54,7 @@ class TrackFrame:
     blendshapes: Optional[np.ndarray] = None  # smoothed (52,) weights, None without them
     keyframe: bool = False      # identity, texture, lighting from a keyframe new in this frame
     depth: object = None        # core.depth.DepthImage matched to the frame, or None
-    depth_fusion: object = None  # tracking.face_depth.DepthFusion applied (complete())
+    depth_fusion: Optional["DepthFusion"] = None  # applied (complete())
 
 
 @dataclasses.dataclass
@@ -60,7 +65,7 @@ class Solution:
     mode: int
     fit_rms_px: Optional[float] = None
     keyframe: bool = False      # a new keyframe's identity, texture, lighting (see TrackFrame)
-    depth: object = None        # tracking.face_depth.DepthFusion applied to the translation
+    depth: Optional["DepthFusion"] = None   # applied to the translation
 
 
 class FaceTrack:
@@ -83,15 +88,18 @@ class FaceTrack:
         # identity on: the track's person's identity.person_model.PersonModel (a prior for
         # the identity and albedo of its keyframes); None while the person is unknown
         self.person_prior = None
-        self._anchor = None     # (coeffs, crop box) of a background keyframe just taken
-        self.key_fit = None     # (coeffs, crop box) of the last keyframe's own landmark fit
+        # (coeffs, crop box) of a background keyframe just taken
+        self._anchor: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        # (coeffs, crop box) of the last keyframe's own landmark fit
+        self.key_fit: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._new_keyframe = False
         self.depth = TrackDepth()  # the person's scale from depth (tracking.face_depth)
         self._frames: "OrderedDict[float, TrackFrame]" = OrderedDict()
         self._pending: "OrderedDict[float, TrackFrame]" = OrderedDict()  # solved, smoothing
 
     # -- stage 1 ------------------------------------------------------------------------------
-    def update(self, stamp, detection, rgb, intrinsics, depth=None) -> Optional[TrackFrame]:
+    def update(self, stamp: float, detection: "Detection", rgb: np.ndarray,
+               intrinsics: "CameraIntrinsics", depth=None) -> Optional[TrackFrame]:
         """Record this frame's detection (and its matched depth image, or None); smooth box
         and eyes. Returns the frame whose coefficients are needed now (this one, or the
         previous one with "original"), or None while the original's window fills."""
@@ -145,7 +153,8 @@ class FaceTrack:
         done.coeffs = coeffs
         return [done]
 
-    def keyframe_recorded(self, regressed: bool, rms_px=None, exp=None):
+    def keyframe_recorded(self, regressed: bool, rms_px: Optional[float] = None,
+                          exp: Optional[np.ndarray] = None) -> None:
         """Tell the schedule what solved the frame (exp: the keyframe's expression)."""
         self.keyframes.record(regressed, rms_px)
         if regressed:
@@ -153,7 +162,7 @@ class FaceTrack:
         if regressed and exp is not None:
             self.key_exp = np.array(exp, dtype=np.float32)
 
-    def restart_keyframes(self):
+    def restart_keyframes(self) -> None:
         """After a bad output: the next frame regresses from scratch."""
         self.keyframes.restart()
         self.last_coeffs = None
@@ -161,7 +170,7 @@ class FaceTrack:
         self.keyframe_job = self._anchor = self.key_fit = None
         self._new_keyframe = False
 
-    def take_keyframe(self, job):
+    def take_keyframe(self, job) -> None:
         """A finished background keyframe (tracking.keyframe_worker.KeyframeJob): its fit's
         linear state replaces the track's, its network expression is the new prior, and a
         full fit needed before the next solution starts from its fit."""

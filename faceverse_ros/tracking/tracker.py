@@ -44,6 +44,7 @@ from itertools import permutations
 from typing import List, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 try:  # SciPy is optional: the fallback below is exact for small problems
     from scipy.optimize import linear_sum_assignment as _scipy_lsa
@@ -53,7 +54,7 @@ except Exception:  # pragma: no cover - depends on the environment
 _INVALID = 1e9
 
 
-def box_iou(a, b):
+def box_iou(a: np.ndarray, b: np.ndarray):
     """IoU matrix (len(a), len(b)) of boxes (x0, y0, x1, y1) in pixels."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -111,7 +112,7 @@ class _Track:
     missed: int = 0               # consecutive unmatched frames
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
 
-    def predicted(self, use_velocity):
+    def predicted(self, use_velocity: bool):
         if not use_velocity:
             return self.box
         return self.box + self.velocity * (self.missed + 1)
@@ -146,7 +147,7 @@ class IdTracker:
     """
 
     def __init__(self, min_iou=0.3, max_center_distance=0.5, min_hits=1, max_missed=5,
-                 use_velocity=True, first_id=0, duplicate_iou=0.3):
+                 use_velocity: bool = True, first_id=0, duplicate_iou=0.3):
         self.set_params(min_iou=min_iou, max_center_distance=max_center_distance,
                         min_hits=min_hits, max_missed=max_missed, use_velocity=use_velocity,
                         duplicate_iou=duplicate_iou)
@@ -154,7 +155,7 @@ class IdTracker:
         self._next_key = 0
         self._tracks: List[_Track] = []
 
-    def set_params(self, **params):
+    def set_params(self, **params) -> None:
         """Change parameters at run time (same names as the constructor's)."""
         for name, value in params.items():
             if name == "min_iou":
@@ -200,7 +201,7 @@ class IdTracker:
         valid = (iou >= self.min_iou) | (ndist <= self.max_center_distance)
         return np.where(valid, cost, _INVALID), valid
 
-    def update(self, boxes, stamp_s=None) -> TrackResult:
+    def update(self, boxes: npt.ArrayLike, stamp_s: Optional[float] = None) -> TrackResult:
         """Assign ids to this frame's boxes.
 
         boxes: (K, 4) array-like of (x0, y0, x1, y1) pixels, K >= 0.
@@ -276,7 +277,7 @@ class IdTracker:
         self._next_id += 1
         return face_id
 
-    def reset(self):
+    def reset(self) -> None:
         """Drop every track (e.g. the stream jumped); returns the ids that ended.
 
         Ids keep counting up: an id is never handed out twice by one tracker.

@@ -8,7 +8,7 @@ blendshapes (when the detector gave them), and optionally the rate.
 :class:`ViewRequest`, reconstructing the meshes it needs itself (the debug
 views run in their own worker, apart from the tracking): the FaceVerse mesh
 decimated (only the kept vertices reconstructed, identity and albedo cached per
-face: core.face_mesh.FaceMeshBuilder), else (landmark-only mode) the MediaPipe
+face: views.mesh_builder.FaceMeshBuilder), else (landmark-only mode) the MediaPipe
 face mesh (views.face_mesh) with the triangles of a
 landmarks.canonical_mesh.CanonicalMesh.
 
@@ -16,12 +16,15 @@ Faces are read by attribute (face_id, box, landmarks, pose, mode, coeffs,
 crop_box, mesh, blendshapes), as tracking.pipeline.FaceResult has them.
 """
 import dataclasses
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
 
 from faceverse_ros.core.layout import MODE_LANDMARK_ONLY
+
+if TYPE_CHECKING:
+    from faceverse_ros.views.mesh_builder import FaceMeshBuilder
 
 BOX_COLOUR = (0, 255, 0)
 LANDMARK_COLOUR = (255, 255, 0)
@@ -211,7 +214,7 @@ class ViewBuilder:
     is not decimated.
 
     FaceVerse faces without a mesh of their own are reconstructed on the decimated
-    topology only (core.face_mesh.FaceMeshBuilder: the render at ``render_decimation``
+    topology only (views.mesh_builder.FaceMeshBuilder: the render at ``render_decimation``
     with the head outside the model's face_mask in ``render_rest_cells`` times larger
     cells, the markers at the request's ``decimation``; identity and albedo cached per face id,
     dropped when a face no longer appears). Faces that carry a full mesh (``need_mesh``
@@ -288,6 +291,22 @@ class ViewBuilder:
                 coarser={HEAD_REST: key[1]} if split else None)
         return dec
 
+    def mesh_builder(self, decimation: int = 1, rest_cells: float = 1.0) -> "FaceMeshBuilder":
+        """The FaceMeshBuilder (a cache per face id) of one mesh resolution, made on first use;
+        decimation 1: the whole mesh, the one the pipeline receives for the saved meshes."""
+        from faceverse_ros.views.mesh_builder import FaceMeshBuilder
+
+        key = (int(decimation), float(rest_cells) if int(decimation) > 1 else 1.0)
+        builder = self._builders.get(key)
+        if builder is None:
+            if key[0] == 1:
+                builder = FaceMeshBuilder(self.model)
+            else:
+                dec = self.decimator(*key)
+                builder = FaceMeshBuilder(self.model, dec.vertex_index, dec.triangles)
+            self._builders[key] = builder
+        return builder
+
     def decimated_meshes(self, faces, decimation, done=None, rest_cells=1.0):
         """[FaceMesh with its own triangles, or None] per face: FaceVerse faces on the
         decimated topology (``decimator``; from their full mesh when they carry one, else
@@ -297,16 +316,9 @@ class ViewBuilder:
         decimation = key[0]
         if done is not None and key in done:
             return done[key]
-        from faceverse_ros.core.face_mesh import FaceMesh, FaceMeshBuilder
+        from faceverse_ros.core.face_mesh import FaceMesh
 
-        builder = self._builders.get(key)
-        if builder is None:
-            if decimation == 1:
-                builder = FaceMeshBuilder(self.model)
-            else:
-                dec = self.decimator(*key)
-                builder = FaceMeshBuilder(self.model, dec.vertex_index, dec.triangles)
-            self._builders[key] = builder
+        builder = self.mesh_builder(*key)
         out = [None] * len(faces)
         todo = []
         for k, f in enumerate(faces):
