@@ -33,14 +33,18 @@ SLOW = {"test_bag", "test_behaviour_golden", "test_bench", "test_cli", "test_cli
         "test_node_inputs", "test_packaging", "test_params_users", "test_readme",
         "test_ros_bounds", "test_ros_foundation", "test_shutdown", "test_transport",
         "test_typecheck", "test_bag_depth", "test_driver_defaults", "test_launch_depth",
-        "test_newcomer_cli", "test_newcomer_node", "test_node_depth"}
+        "test_newcomer_cli", "test_newcomer_node", "test_node_depth", "test_gaze",
+        "test_standin", "test_depth_pipeline", "test_groups", "test_identity_faces",
+        "test_identity_node", "test_identity_cli", "test_identity_prior", "test_docs_interface",
+        "test_docs_commands"}
 ROS = {"test_delivery", "test_entry_points", "test_hri", "test_hri_listener", "test_humble_api",
        "test_launch", "test_node", "test_node_face_mesh", "test_node_frames", "test_node_inputs",
        "test_params_users", "test_ros_bounds", "test_ros_cdr", "test_ros_convert",
        "test_ros_foundation", "test_ros_markers", "test_transport", "test_depth_input",
-       "test_driver_defaults", "test_launch_depth", "test_newcomer_node", "test_node_depth"}
+       "test_driver_defaults", "test_launch_depth", "test_newcomer_node", "test_node_depth",
+       "test_identity_node", "test_docs_interface"}
 SHELL = {"test_behaviour_golden", "test_bench", "test_cli", "test_cli_face_mesh", "test_readme",
-         "test_packaging", "test_newcomer_cli"}
+         "test_packaging", "test_newcomer_cli", "test_identity_cli", "test_docs_commands"}
 
 
 def pytest_collection_modifyitems(config, items):
