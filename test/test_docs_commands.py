@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_path
+from helpers.paths import shared_path
 from doc_pages import ROOT, bash_blocks, pages
 
 RUNNABLE = [p for p in pages() if any(b.mode != "skip" for b in bash_blocks(p))]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_path
+from helpers.paths import shared_path
 from doc_pages import ROOT, section, table_column
 
 PAGE = ROOT / "doc" / "ros-interface.md"

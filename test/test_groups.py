@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from conftest import run_as_user, shared_path
+from helpers.paths import shared_path
+from helpers.shell import run_as_user
 
 LOOPBACK = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOCALHOST_ONLY": "1"}
 

@@ -11,7 +11,8 @@ import sys
 import cv2
 import pytest
 
-from conftest import run_as_user, shared_path
+from helpers.paths import shared_path
+from helpers.shell import run_as_user
 
 pytest.importorskip("dlib")
 from faceverse_ros.identity.descriptor import available  # noqa: E402
@@ -80,7 +81,7 @@ def test_a_bad_gallery_is_one_line_and_left_alone(tmp_path, content, words):
 def test_enroll_into_a_read_only_folder_is_one_line(tmp_path):
     """The CLI as a user for whom permissions apply (root: without the capabilities that
     bypass them)."""
-    from test_identity_gallery import unprivileged
+    from helpers.privileges import unprivileged
 
     man = tmp_path / "man"
     man.mkdir()

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 pytest.importorskip("dlib")
 from faceverse_ros.identity.descriptor import FIVE_POINTS, available  # noqa: E402

@@ -10,6 +10,8 @@ import stat
 import numpy as np
 import pytest
 
+from helpers.privileges import unprivileged
+
 from faceverse_ros.identity.person_ids import id_maker, next_person_number, person_id_string
 from faceverse_ros.io.face_ids import person_prefix
 from faceverse_ros.identity.gallery import MATCHED, NEW, UNKNOWN, Gallery, IdentitySettings, \
@@ -219,18 +221,6 @@ def test_bad_gallery_files_give_one_line(tmp_path, content, words):
         read_gallery(path)
     assert words in str(err.value) and "\n" not in str(err.value)
     assert path.read_text() == content
-
-
-def unprivileged(argv):
-    """argv run so that file permissions apply: as root, without the capabilities that
-    bypass them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
-    import shutil
-
-    if os.geteuid() != 0:
-        return list(argv)
-    if shutil.which("setpriv") is None:
-        pytest.skip("root without setpriv: permissions cannot be tested")
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] + list(argv)
 
 
 CHECK = """

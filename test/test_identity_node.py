@@ -18,7 +18,7 @@ import threading
 import cv2
 import pytest
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 rclpy = pytest.importorskip("rclpy", reason="needs rclpy (run ./scripts/setup.sh)")
 hri_msgs = pytest.importorskip("hri_msgs.msg", reason="hri_msgs is not installed")
@@ -34,7 +34,7 @@ from faceverse_ros.io.sources import FrameSource  # noqa: E402
 from faceverse_ros.msg import FaceVerseParamsArray  # noqa: E402
 from faceverse_ros.ros.convert import rgb_to_image  # noqa: E402
 from faceverse_ros.ros.node import SENSOR_QOS, FaceVerseNode  # noqa: E402
-from test_node import wait_for  # noqa: E402
+from helpers.waiting import wait_for  # noqa: E402
 
 if available() is not None:
     pytest.skip(available(), allow_module_level=True)

@@ -14,7 +14,7 @@ not needed and the person decision is not under test (test_identity_faces is).
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from helpers.paths import shared_path
 from faceverse_ros.io.sources import FrameSource
 from faceverse_ros.tracking.pipeline import FacePipeline, PipelineConfig
 
