@@ -27,10 +27,7 @@ The reference arithmetic (FaceMesh, face_meshes) is core.face_mesh.
   of a frame (articulation, pose, normals, lighting, projection, metres) is one
   C++ pass without the GIL (_sim3dr.face_mesh_frame), where the subset's eyeball
   and mouth rows are contiguous (always, for sorted indices), instead of some 30
-  NumPy calls on small arrays. Measured (issue 14, 2 cores): views.build 3.36 against
-  3.43 ms at 256x256 and 5.11 against 5.52 ms at 640x480 on an idle core; inside the
-  offline `faceverse-ros bench` ours+render run, the mesh step's CPU 1.35-1.39 against
-  1.87-2.20 ms a frame (the throughput ratio moved within its run-to-run noise).
+  NumPy calls on small arrays (its measured gain: doc/performance.md).
 """
 from __future__ import annotations
 
