@@ -45,7 +45,6 @@ Files are cached under ``<cache_root>/standin/<STANDIN_VERSION>/`` like the synt
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -536,25 +535,10 @@ def write_standin_assets(out_dir, seed: int = 0, overwrite: bool = False, task_p
 
 def standin_assets(cache_dir: Optional[Path] = None, task_path=None) -> StandinAssets:
     """Cached stand-in assets (made on first use, shared by parallel runs)."""
-    import fcntl
-
+    from faceverse_ros.cli.synthetic_assets import made_once
     from faceverse_ros.paths import cache_root
 
     d = Path(cache_dir) if cache_dir else cache_root() / "standin" / STANDIN_VERSION
-    d.mkdir(parents=True, exist_ok=True)
-    if (d / MODEL_NAME).is_file() and (d / CHECKPOINT_NAME).is_file():
-        return StandinAssets(d / MODEL_NAME, d / CHECKPOINT_NAME)
-    with open(d / ".lock", "w") as lock:
-        t0 = time.monotonic()
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() - t0 > 600:
-                    raise TimeoutError(f"waited 10 min for the lock on {d}")
-                time.sleep(0.2)
-        try:
-            return write_standin_assets(d, task_path=task_path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    made = made_once(d, (MODEL_NAME, CHECKPOINT_NAME),
+                     lambda out: write_standin_assets(out, task_path=task_path))
+    return made or StandinAssets(d / MODEL_NAME, d / CHECKPOINT_NAME)

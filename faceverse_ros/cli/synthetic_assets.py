@@ -426,16 +426,15 @@ def write_synthetic_assets(out_dir, seed: int = 0, overwrite: bool = False) -> S
     return SyntheticAssets(model_path, ckpt_path)
 
 
-def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
-    """Cached synthetic assets (made on first use, shared by parallel runs)."""
+def made_once(d: Path, names: Sequence[str], make):
+    """make(d) unless every file of names is already in d, under an exclusive lock on d so
+    that parallel runs (pytest-xdist, several shells) make the files once. Returns what make
+    returns, or None when the files were already there."""
     import fcntl
 
-    from faceverse_ros.paths import cache_root
-
-    d = Path(cache_dir) if cache_dir else cache_root() / "synthetic" / SYNTHETIC_VERSION
     d.mkdir(parents=True, exist_ok=True)
-    if (d / MODEL_NAME).is_file() and (d / CHECKPOINT_NAME).is_file():
-        return SyntheticAssets(d / MODEL_NAME, d / CHECKPOINT_NAME)
+    if all((d / n).is_file() for n in names):
+        return None
     with open(d / ".lock", "w") as lock:
         t0 = time.monotonic()
         while True:
@@ -447,6 +446,15 @@ def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
                     raise TimeoutError(f"waited 10 min for the lock on {d}")
                 time.sleep(0.2)
         try:
-            return write_synthetic_assets(d)
+            return make(d)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def synthetic_assets(cache_dir: Optional[Path] = None) -> SyntheticAssets:
+    """Cached synthetic assets (made on first use, shared by parallel runs)."""
+    from faceverse_ros.paths import cache_root
+
+    d = Path(cache_dir) if cache_dir else cache_root() / "synthetic" / SYNTHETIC_VERSION
+    made = made_once(d, (MODEL_NAME, CHECKPOINT_NAME), write_synthetic_assets)
+    return made or SyntheticAssets(d / MODEL_NAME, d / CHECKPOINT_NAME)
