@@ -9,7 +9,6 @@ run; they are then stopped with SIGINT. Every other block runs under `bash -e` (
 commands must succeed, as a user typing them one by one would see) within its timeout.
 """
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import shared_path
+from helpers.shell import stop_group
 from doc_pages import ROOT, bash_blocks, pages
 
 RUNNABLE = [p for p in pages() if any(b.mode != "skip" for b in bash_blocks(p))]
@@ -29,16 +29,6 @@ def _env():
     if "ROS_DOMAIN_ID" in os.environ:      # this test session's own DDS domain (conftest)
         env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"]
     return ["env", "-i", *(f"{k}={v}" for k, v in env.items())]
-
-
-def _stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture
@@ -83,7 +73,7 @@ def test_page_commands_run(page, venv, tmp_path):
             assert proc.poll() is None, f"{where}: ended early ({proc.returncode})\n{log.read()[-3000:]}"
     finally:
         for _, proc, log in background:
-            _stop(proc)
+            stop_group(proc)
             log.close()
 
 

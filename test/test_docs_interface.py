@@ -10,7 +10,6 @@ node does not have.
 """
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import shared_path
+from helpers.shell import stop_group
 from doc_pages import ROOT, section, table_column
 
 PAGE = ROOT / "doc" / "ros-interface.md"
@@ -86,13 +86,7 @@ def running_node():
         time.sleep(2)           # the face's other topics come in the same frame
         yield _topics()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 def _absolute(name):

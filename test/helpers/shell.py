@@ -35,6 +35,17 @@ def interrupt_group(proc: subprocess.Popen, timeout: float = 60) -> str:
     return output or ""
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGINT to the process group of `proc` if it still runs, SIGKILL if it has not exited
+    within `timeout` seconds (for a test's `finally`, when its output is not read)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL to the process group of `proc` if it still runs (for a test's `finally`)."""
     if proc.poll() is None:
